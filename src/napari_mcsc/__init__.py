@@ -1,0 +1,16 @@
+"""napari-mcsc: semi-supervised 3D segmentation from a few painted slices.
+
+The package is split in a Qt-free core (``io``, ``data``, ``models``, ``losses``,
+``training``, ``inference``, ``metrics``, ``checkpoint``, ``cli``) and a thin napari
+layer (``_qt``, ``_reader``, ``_writer``, ``_sample_data``). Importing the package is
+cheap: it imports neither torch nor Qt.
+"""
+
+from napari_mcsc._torch_env import keep_torch_from_importing_triton
+
+__version__ = "0.1.0"
+
+# Must run before torch creates its first optimizer (see the module's docstring).
+keep_torch_from_importing_triton()
+
+__all__ = ["__version__"]

@@ -1,0 +1,116 @@
+"""The table where a user says which images to train on, and with which Labels layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QComboBox, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from napari_mcsc._qt.tooltips import TOOLTIPS
+
+ROLES = ("Train", "Unlabelled", "Ignore")
+
+
+@dataclass
+class Selection:
+    """The user's choice for one image layer."""
+
+    image: object  # napari Image layer
+    role: str
+    labels: object | None  # napari Labels layer
+
+
+class LayerTable(QTableWidget):
+    """One row per 3D Image layer: its role and, for training, its Labels layer.
+
+    Defaults: the first image with a Labels layer of the same shape is trained on with
+    that layer; other images are ignored. Choices survive layers being added or removed.
+    """
+
+    def __init__(self, viewer, parent: QWidget | None = None) -> None:
+        super().__init__(0, 3, parent)
+        self.viewer = viewer
+        self.setHorizontalHeaderLabels(["Image", "Role", "Labels"])
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.setToolTip(TOOLTIPS["layers"])
+        self.setMinimumHeight(90)
+        self._choices: dict[int, tuple[str, int | None]] = {}  # id(image) -> (role, id(labels))
+        self.refresh()
+
+    # ------------------------------------------------------------------ layers
+    def _layers(self, kind: str) -> list:
+        return [layer for layer in self.viewer.layers
+                if layer._type_string == kind and layer.ndim == 3 and not getattr(layer, "rgb", False)]
+
+    def _matching_labels(self, image) -> list:
+        return [lab for lab in self._layers("labels") if tuple(lab.data.shape) == tuple(image.data.shape)
+                and not lab.name.endswith((" prediction", " preview"))]
+
+    def _default_choice(self, image) -> tuple[str, int | None]:
+        candidates = self._matching_labels(image)
+        taken = {lab for role, lab in self._choices.values() if role == "Train"}
+        free = [lab for lab in candidates if id(lab) not in taken]
+        if free and not any(role == "Train" for role, _ in self._choices.values()):
+            return "Train", id(free[0])
+        return "Ignore", id(free[0]) if free else None
+
+    def refresh(self, *_args) -> None:
+        """Rebuild the rows from the viewer's layers, keeping earlier choices."""
+        self._store_choices()
+        images = [img for img in self._layers("image") if not img.name.endswith(" uncertainty")]
+        live = {id(img) for img in images}
+        self._choices = {k: v for k, v in self._choices.items() if k in live}
+        self._images: list = []  # rows are being rebuilt: no choice is stored meanwhile
+        self.setRowCount(len(images))
+        for row, image in enumerate(images):
+            if id(image) not in self._choices:
+                self._choices[id(image)] = self._default_choice(image)
+            role, labels_id = self._choices[id(image)]
+            item = QTableWidgetItem(image.name)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            self.setItem(row, 0, item)
+            role_box = QComboBox()
+            role_box.addItems(ROLES)
+            role_box.setCurrentText(role)
+            role_box.setToolTip(TOOLTIPS["role"])
+            role_box.currentTextChanged.connect(self._store_choices)
+            self.setCellWidget(row, 1, role_box)
+            labels_box = QComboBox()
+            labels_box.setToolTip(TOOLTIPS["labels"])
+            labels_box.addItem("(none)", None)
+            for lab in self._matching_labels(image):
+                labels_box.addItem(lab.name, id(lab))
+                if id(lab) == labels_id:
+                    labels_box.setCurrentIndex(labels_box.count() - 1)
+            labels_box.currentIndexChanged.connect(self._store_choices)
+            self.setCellWidget(row, 2, labels_box)
+        self._images = images
+
+    def _store_choices(self, *_args) -> None:
+        images = getattr(self, "_images", [])
+        for row in range(min(self.rowCount(), len(images))):
+            role_box, labels_box = self.cellWidget(row, 1), self.cellWidget(row, 2)
+            if role_box is None or labels_box is None:
+                continue
+            self._choices[id(images[row])] = (role_box.currentText(), labels_box.currentData())
+
+    # ------------------------------------------------------------------ choices
+    def set_choice(self, image, role: str, labels=None) -> None:
+        """Set an image's role and Labels layer (also used by tests and scripts)."""
+        self._choices[id(image)] = (role, id(labels) if labels is not None else None)
+        self.refresh()
+
+    def selections(self) -> list[Selection]:
+        self._store_choices()
+        by_id = {id(layer): layer for layer in self.viewer.layers}
+        out = []
+        for image in getattr(self, "_images", []):
+            role, labels_id = self._choices.get(id(image), ("Ignore", None))
+            if role != "Ignore":
+                out.append(Selection(image, role, by_id.get(labels_id)))
+        return out

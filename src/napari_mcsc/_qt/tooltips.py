@@ -1,0 +1,36 @@
+"""Every control's tooltip, in one place."""
+
+TOOLTIPS = {
+    "layers": "Images to train on. For each, choose its Labels layer with a few painted slices "
+    "(role 'Train'), or use it as unlabelled data only (role 'Unlabelled').",
+    "role": "Train: use the painted slices of its Labels layer and the rest as unlabelled data. "
+    "Unlabelled: every slice is unlabelled data. Ignore: not used.",
+    "labels": "The Labels layer holding this image's annotations (same shape as the image).",
+    "axis": "Slices are taken along this axis (0 = the first axis of the array, usually z).",
+    "profile": "Fast: small networks and a time budget, for interactive use on a CPU. "
+    "Paper: the settings of the MCSC paper (224 px, 40 000 iterations: for a GPU).",
+    "seconds": "Stop training after this many seconds (0 = no time limit).",
+    "iterations": "Stop training after this many iterations (0 = the profile's number).",
+    "device": "Where to train: auto picks CUDA, then Apple MPS, then the CPU.",
+    "pretrained": "Optional ImageNet-pretrained Swin Transformer weights file (.pth, .safetensors) "
+    "for the Transformer branch. Not needed; nothing is downloaded.",
+    "method": "mcsc: the full method. ct: cross teaching only. sup: the CNN on painted slices only.",
+    "cnn_lr": "Initial learning rate of the CNN (AdamW, polynomial decay).",
+    "swin_lr": "Initial learning rate of the Swin-UNet (AdamW, warm-up then polynomial decay).",
+    "contrastive_weight": "Weight of the multi-scale cross contrastive loss in each network's loss.",
+    "temperature": "Temperature of the contrastive loss (smaller: sharper).",
+    "max_sets": "At most this many pixel sets per scale and iteration: the memory cap of the "
+    "contrastive loss. Lower it if you run out of memory.",
+    "max_pixels": "At most this many pixels per contrastive set (memory grows with its square).",
+    "train": "Train the CNN and the Transformer on the painted slices and all the other slices. "
+    "Pressing it again fine-tunes the current model on all annotations so far.",
+    "stop": "Stop after the current iteration; the model trained so far is kept and used.",
+    "next": "Move to the most uncertain slice that is not painted or reviewed yet.",
+    "accept": "Copy the prediction of the slice in view into the annotation layer, "
+    "to be corrected with napari's brush.",
+    "reviewed": "Count the slice in view as annotated even if it is all background.",
+    "save": "Save the current model (both networks, classes, settings) to a file.",
+    "load": "Load a model saved earlier; Train then fine-tunes it, Predict uses it.",
+    "predict": "Predict the chosen image with the current model (labels and uncertainty layers).",
+    "predict_image": "The image layer to predict with the current model.",
+}

@@ -1,0 +1,122 @@
+"""``napari-mcsc benchmark``: accuracy on real data, speed and memory, UI responsiveness."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from napari_mcsc.cli import UsageError
+from napari_mcsc.commands.common import add_device_argument
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("benchmark", help="benchmarks on real data, speed/memory and UI latency")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND")
+    kinds.required = True
+
+    a = kinds.add_parser("acdc", help="the semi-supervised protocol: first K patients labelled")
+    a.add_argument("--data", required=True, metavar="DIR", help="MSD-style folder with splits.json")
+    a.add_argument("--split", default="val", help="split to evaluate on (val or test)")
+    a.add_argument("--labelled-patients", type=int, default=7, metavar="K")
+    a.add_argument("--method", choices=("sup", "ct", "mcsc"), default="mcsc")
+    a.add_argument("--profile", choices=("fast", "paper"), default="fast")
+    a.add_argument("--iterations", type=int)
+    a.add_argument("--max-seconds", type=float)
+    a.add_argument("--seed", type=int, default=1337)
+    a.add_argument("--limit", type=int, help="evaluate only the first N volumes of the split")
+    add_device_argument(a)
+    a.add_argument("--out", required=True, metavar="FILE.json")
+    a.set_defaults(handler=run_acdc)
+
+    i = kinds.add_parser("interactive", help="paint K slices per volume, train, score the rest")
+    i.add_argument("--data", required=True, metavar="DIR")
+    i.add_argument("--split", default="val")
+    i.add_argument("--painted", type=int, default=2, metavar="K")
+    i.add_argument("--max-seconds", type=float, default=120.0, metavar="S")
+    i.add_argument("--method", choices=("sup", "ct", "mcsc"), default="mcsc")
+    i.add_argument("--limit", type=int, help="only the first N volumes (after --every)")
+    i.add_argument("--every", type=int, default=1, help="take every N-th volume of the split")
+    i.add_argument("--unlabelled-volumes", type=int, default=0,
+                   help="also use this many other volumes of the split as unlabelled data")
+    i.add_argument("--seed", type=int, default=1337)
+    add_device_argument(i)
+    i.add_argument("--out", required=True, metavar="FILE.json")
+    i.set_defaults(handler=run_interactive)
+
+    s = kinds.add_parser("speed", help="train-step time and memory, contrastive loss, inference")
+    add_device_argument(s)
+    s.add_argument("--profile", choices=("fast", "paper", "both"), default="both")
+    s.add_argument("--out", required=True, metavar="FILE.json")
+    s.set_defaults(handler=run_speed)
+
+    u = kinds.add_parser("ui", help="event-loop latency while the widget trains")
+    u.add_argument("--seconds", type=float, default=30.0)
+    u.add_argument("--out", required=True, metavar="FILE.json")
+    u.set_defaults(handler=run_ui)
+
+
+def _write(result: dict, out: str) -> None:
+    from napari_mcsc.metrics import nan_to_none
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nan_to_none(result), indent=2))
+    print(f"results written to {path}")
+
+
+def _log(message) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _check_data(path: str) -> None:
+    if not (Path(path) / "splits.json").is_file():
+        raise UsageError(f"{path} has no splits.json: give an MSD-style folder like shared/data/acdc")
+
+
+def run_acdc(args: argparse.Namespace) -> int:
+    from napari_mcsc.benchmark.protocol import run_protocol, summarise
+
+    _check_data(args.data)
+    result = run_protocol(args.data, split=args.split, labelled_patients=args.labelled_patients,
+                          method=args.method, profile_name=args.profile, iterations=args.iterations,
+                          max_seconds=args.max_seconds, seed=args.seed, limit=args.limit,
+                          device=args.device, log=_log)
+    print(summarise(result))
+    _write(result, args.out)
+    return 0
+
+
+def run_interactive(args: argparse.Namespace) -> int:
+    from napari_mcsc.benchmark.interactive import run_interactive as run
+
+    _check_data(args.data)
+    result = run(args.data, split=args.split, painted=args.painted, max_seconds=args.max_seconds,
+                 limit=args.limit, every=args.every, device=args.device, method=args.method,
+                 unlabelled_volumes=args.unlabelled_volumes, seed=args.seed, log=_log)
+    line = f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} on {result['n_volumes']} volumes"
+    if "interp_dice_mean" in result:
+        line += f"; contour interpolation {result['interp_dice_mean']:.3f}"
+    print(line)
+    _write(result, args.out)
+    return 0
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    from napari_mcsc.benchmark.speed import run_speed as run
+
+    profiles = ("fast", "paper") if args.profile == "both" else (args.profile,)
+    result = run(device=args.device, log=_log, profiles=profiles)
+    print(json.dumps(result["mcsc_over_ct"]))
+    _write(result, args.out)
+    return 0
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    from napari_mcsc.benchmark.ui import run_ui as run
+
+    result = run(seconds=args.seconds, log=_log)
+    print(json.dumps(result["lateness_ms"]))
+    _write(result, args.out)
+    return 0

@@ -1,0 +1,1 @@
+"""Data: volumes to 2D slice samples, normalisation, labels, augmentation, phantom."""

@@ -1,0 +1,54 @@
+"""One device policy for the whole package: CUDA, then Apple MPS, then CPU."""
+
+from __future__ import annotations
+
+import torch
+
+
+class DeviceError(ValueError):
+    """The device a user asked for does not exist on this machine."""
+
+
+def available_devices() -> list[str]:
+    """Names of the devices usable here, best first (always ends with ``"cpu"``)."""
+    names: list[str] = []
+    if torch.cuda.is_available():
+        names.append("cuda")
+        names.extend(f"cuda:{i}" for i in range(torch.cuda.device_count()) if i > 0)
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    names.append("cpu")
+    return names
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """Return the torch device for ``requested`` (``None`` or ``"auto"``: the best one).
+
+    Raises ``DeviceError`` with the list of usable devices when ``requested`` is not one.
+    """
+    if requested in (None, "", "auto"):
+        return torch.device(available_devices()[0])
+    name = str(requested).lower()
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise DeviceError(
+            f"unknown device {requested!r}; use one of: auto, {', '.join(available_devices())}"
+        ) from exc
+    usable = available_devices()
+    if device.type == "cuda":
+        index = device.index or 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {requested!r} is not available here (no such CUDA GPU); "
+                f"use one of: auto, {', '.join(usable)}"
+            )
+    elif device.type == "mps" and "mps" not in usable:
+        raise DeviceError(
+            f"device {requested!r} is not available here (no Apple MPS); "
+            f"use one of: auto, {', '.join(usable)}"
+        )
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"unsupported device {requested!r}; use one of: auto, {', '.join(usable)}")
+    return device

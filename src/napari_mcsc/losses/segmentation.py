@@ -1,0 +1,38 @@
+"""Supervised and cross-teaching segmentation losses (method.md §4.1, §4.2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def dice_loss(probs: Tensor, target: Tensor, eps: float = 1e-5) -> Tensor:
+    """Soft Dice loss averaged over classes, background included.
+
+    ``probs``: softmax output (B, K, H, W); ``target``: class indices (B, H, W).
+    Sums run over the whole batch, squared terms in the denominator (method.md §4.1).
+    """
+    if target.shape[0] == 0:
+        return probs.sum() * 0.0
+    onehot = F.one_hot(target.long(), probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    dims = (0, 2, 3)
+    intersection = (probs * onehot).sum(dims)
+    denominator = (probs * probs).sum(dims) + onehot.sum(dims)
+    return (1.0 - (2.0 * intersection + eps) / (denominator + eps)).mean()
+
+
+def supervised_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """0.5 (cross-entropy + Dice) on labelled slices."""
+    if target.shape[0] == 0:
+        return logits.sum() * 0.0
+    ce = F.cross_entropy(logits, target.long())
+    return 0.5 * (ce + dice_loss(torch.softmax(logits, dim=1), target))
+
+
+def cross_teaching_loss(logits: Tensor, other_logits: Tensor) -> Tensor:
+    """Dice of one network's prediction against the other's hard (detached) argmax."""
+    if logits.shape[0] == 0:
+        return logits.sum() * 0.0
+    pseudo = other_logits.detach().argmax(dim=1)
+    return dice_loss(torch.softmax(logits, dim=1), pseudo)

@@ -1,0 +1,21 @@
+"""Networks of MCSC: a UNet (CNN branch), a Swin-UNet (transformer branch, timm-based),
+the multi-scale projection heads and a factory that bundles them."""
+
+from __future__ import annotations
+
+from .factory import Networks, build_networks
+from .outputs import SegOutput
+from .projection import ProjectionHeads
+from .swin_unet import PatchExpand, SwinUNet, load_pretrained_swin
+from .unet import UNet
+
+__all__ = [
+    "Networks",
+    "PatchExpand",
+    "ProjectionHeads",
+    "SegOutput",
+    "SwinUNet",
+    "UNet",
+    "build_networks",
+    "load_pretrained_swin",
+]

@@ -1,0 +1,41 @@
+"""Two-stream batches: labelled slices first, then unlabelled (method.md §2.3)."""
+
+from __future__ import annotations
+
+import torch
+
+
+class CyclingIndex:
+    """Endless shuffled passes over ``range(n)``, reshuffled after each pass."""
+
+    def __init__(self, n: int, generator: torch.Generator) -> None:
+        self.n = n
+        self.generator = generator
+        self._order: list[int] = []
+
+    def take(self, k: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < k and self.n > 0:
+            if not self._order:
+                self._order = torch.randperm(self.n, generator=self.generator).tolist()
+            out.append(self._order.pop())
+        return out
+
+
+class TwoStreamBatches:
+    """Draws ``labelled`` labelled and ``batch - labelled`` unlabelled slice indices.
+
+    With no unlabelled slice (all painted) or for supervised-only training the batch
+    is filled with labelled slices.
+    """
+
+    def __init__(
+        self, n_labelled: int, n_unlabelled: int, batch: int, labelled: int, generator: torch.Generator
+    ) -> None:
+        self.labelled_stream = CyclingIndex(n_labelled, generator)
+        self.unlabelled_stream = CyclingIndex(n_unlabelled, generator)
+        self.n_labelled = labelled if n_unlabelled > 0 else batch
+        self.n_unlabelled = batch - self.n_labelled
+
+    def next(self) -> tuple[list[int], list[int]]:
+        return self.labelled_stream.take(self.n_labelled), self.unlabelled_stream.take(self.n_unlabelled)

@@ -1,0 +1,141 @@
+"""Training settings: one dataclass, two named profiles (``paper`` and ``fast``).
+
+Schedules are written as fractions of the run (``progress`` in [0, 1], by iterations or
+by the time budget, whichever runs out first), so one profile works for 40 000
+iterations on a GPU and for two minutes on a laptop. With ``iterations=40000`` the
+``paper`` profile reproduces method.md §4-§5: cross-teaching ramp over 30 000 iterations
+(0.75), contrastive warm-up 3 000 (0.075), Swin learning-rate warm-up ~5 %.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+METHODS = ("mcsc", "ct", "sup")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of the method and of the run. See ``profile()`` for the presets."""
+
+    profile: str = "fast"
+    method: str = "mcsc"  # mcsc | ct (cross teaching only) | sup (CNN on labelled slices only)
+    # data
+    image_size: int = 128
+    image_interpolation: str = "bilinear"  # "nearest" in the paper profile (method.md §10.10)
+    augmentation: str = "strong"  # "paper" | "strong" | "none"
+    batch_size: int = 8
+    labelled_batch_size: int = 4
+    # run length: stop at whichever comes first
+    iterations: int = 100_000
+    max_seconds: float | None = 120.0
+    seed: int = 1337
+    device: str | None = None  # None/"auto": CUDA, then MPS, then CPU
+    amp: bool = True  # mixed precision on CUDA only
+    # networks
+    unet_channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    swin_embed_dim: int = 48
+    swin_depths: tuple[int, ...] = (2, 2, 2, 2)
+    swin_heads: tuple[int, ...] = (2, 4, 8, 16)
+    swin_window: int = 4
+    swin_patch: int = 4
+    swin_drop_path: float = 0.1
+    swin_pretrained: str | None = None  # a weights file, or "timm" (from the local hub cache)
+    projection_dim: int = 128
+    # optimisation (AdamW, poly decay)
+    cnn_lr: float = 1e-3
+    swin_lr: float = 5e-4
+    projector_lr: float = 1e-3
+    weight_decay: float = 5e-4
+    swin_warmup: float = 0.05
+    # cross teaching: lambda(progress) = max * exp(-5 (1 - min(progress / rampup, 1))^2)
+    consistency_max: float = 0.5
+    consistency_rampup: float = 0.3
+    # contrastive (method.md §4.3-§4.6)
+    contrastive_weight: float = 0.01
+    temperature: float = 0.1
+    contrastive_warmup: float = 0.1
+    block_sizes: tuple[int, ...] = (16, 16)  # full scale, 1/8 scale
+    max_sets: tuple[int, ...] = (16, 4)
+    max_pixels_per_set: int = 512
+    # feedback
+    preview_every_seconds: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if not 0 < self.labelled_batch_size <= self.batch_size:
+            raise ValueError("labelled_batch_size must be between 1 and batch_size")
+        if self.image_size % 32:
+            raise ValueError(f"image_size must be a multiple of 32, got {self.image_size}")
+        tokens = self.image_size // self.swin_patch
+        for stage in range(len(self.swin_depths)):
+            size = tokens // 2**stage
+            if size < 1 or (size > self.swin_window and size % self.swin_window):
+                raise ValueError(
+                    f"image_size {self.image_size} with patch {self.swin_patch} gives a "
+                    f"{size}x{size} token grid at stage {stage}, not a multiple of the window "
+                    f"{self.swin_window}; pick image_size/window like 128/4 or 224/7"
+                )
+        if self.iterations < 1:
+            raise ValueError("iterations must be at least 1")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError("max_seconds must be positive (or None for no time limit)")
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON- and ``torch.load(weights_only=True)``-safe dict."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in data.items():
+            if key in names:
+                kwargs[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**kwargs)
+
+
+PROFILES: dict[str, dict] = {
+    # method.md's values: 224 px, batch 4 (2 labelled), 40 000 iterations, nearest resize.
+    "paper": dict(
+        image_size=224,
+        image_interpolation="nearest",
+        augmentation="paper",
+        batch_size=4,
+        labelled_batch_size=2,
+        iterations=40_000,
+        max_seconds=None,
+        swin_embed_dim=96,
+        swin_heads=(3, 6, 12, 24),
+        swin_window=7,
+        swin_drop_path=0.2,
+        cnn_lr=5e-4,
+        swin_lr=1e-4,
+        projector_lr=5e-4,
+        swin_warmup=0.05,
+        consistency_max=0.1,
+        consistency_rampup=0.75,
+        contrastive_weight=0.001,
+        contrastive_warmup=0.075,
+        block_sizes=(16, 14),
+        max_sets=(32, 4),
+        max_pixels_per_set=2048,
+        preview_every_seconds=10.0,
+    ),
+    # Interactive CPU use: smaller input and Swin, a time budget, stronger augmentation.
+    "fast": dict(),
+}
+
+
+def profile(name: str = "fast", **overrides) -> TrainConfig:
+    """The named profile with ``overrides`` applied."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    values = {"profile": name, **PROFILES[name], **overrides}
+    return TrainConfig(**values)

@@ -1,0 +1,301 @@
+"""The MCSC trainer: a generator that trains both networks and reports every iteration.
+
+``Trainer.run()`` yields a ``ProgressEvent`` after each optimisation step, so a caller
+(CLI progress bar, napari worker thread) can show progress and stop at any yield: the
+model is always usable, since a step is complete before it is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from napari_mcsc._torch_env import configure_torch_threads, keep_torch_from_importing_triton
+from napari_mcsc.data.augment import Augmentation, augment_batch
+from napari_mcsc.data.slices import SliceSet
+from napari_mcsc.devices import pick_device
+from napari_mcsc.losses import (
+    BlockSetSampler,
+    cross_teaching_loss,
+    multi_scale_cross_contrastive_loss,
+    supervised_loss,
+)
+from napari_mcsc.losses.contrastive import IGNORE
+from napari_mcsc.model import ARCHITECTURE_FIELDS, SegmentationModel
+from napari_mcsc.models import load_pretrained_swin
+from napari_mcsc.training.batches import TwoStreamBatches
+from napari_mcsc.training.config import TrainConfig
+from napari_mcsc.training.events import Preview, ProgressEvent
+from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
+
+PreviewRequest = Callable[[], "tuple[int, int] | None"]
+
+
+class Trainer:
+    """Trains a ``SegmentationModel`` on a ``SliceSet`` with MCSC (or CT / supervised).
+
+    ``init``: a model to fine-tune (warm start); its architecture is kept, and classes
+    it does not know yet are added. ``preview_request`` returns the (volume, slice) to
+    preview, or None; it is called from the training thread, so it must only read.
+    ``leave_one_core``: on the CPU, keep one core free for a GUI's event loop.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: SliceSet,
+        *,
+        init: SegmentationModel | None = None,
+        preview_request: PreviewRequest | None = None,
+        leave_one_core: bool = False,
+    ) -> None:
+        keep_torch_from_importing_triton()
+        if init is not None:
+            config = config.replace(**{k: getattr(init.config, k) for k in ARCHITECTURE_FIELDS})
+            if data.image_size != config.image_size:
+                raise ValueError(
+                    f"the data was prepared at {data.image_size} px but the model to fine-tune "
+                    f"expects {config.image_size} px"
+                )
+        self.config = config
+        self.data = data
+        self.preview_request = preview_request
+        self.leave_one_core = leave_one_core
+        self.device = pick_device(config.device)
+        self._stop = False
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.model = self._make_model(init)
+        self.augmentation = Augmentation(
+            style=config.augmentation,
+            image_mode="nearest" if config.image_interpolation == "nearest" else "bilinear",
+        )
+        self.samplers = [
+            BlockSetSampler(size, sets, config.max_pixels_per_set)
+            for size, sets in zip(config.block_sizes, config.max_sets, strict=True)
+        ]
+
+    # ----------------------------------------------------------------- setup
+    def _make_model(self, init: SegmentationModel | None) -> SegmentationModel:
+        data, cfg = self.data, self.config
+        fresh = SegmentationModel.create(cfg, data.mapping, data.normalisation, data.axis)
+        if init is None:
+            if cfg.swin_pretrained and cfg.method != "sup":
+                load_pretrained_swin(fresh.networks.swin, cfg.swin_pretrained)
+            return fresh
+        if init.axis != data.axis:
+            raise ValueError(f"the model was trained on slices along axis {init.axis}, not {data.axis}")
+        # Keep the old weights; layers whose shape changed (new classes) start fresh.
+        current = fresh.networks.state_dict()
+        kept = {k: v for k, v in init.networks.state_dict().items()
+                if k in current and current[k].shape == v.shape}
+        fresh.networks.load_state_dict(kept, strict=False)
+        fresh.trained_iterations = init.trained_iterations
+        fresh.history = list(init.history)
+        return fresh
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        nets, cfg = self.model.networks, self.config
+        adamw = dict(weight_decay=cfg.weight_decay)
+        optimizers = {"cnn": torch.optim.AdamW(nets.cnn.parameters(), lr=cfg.cnn_lr, **adamw)}
+        if cfg.method != "sup":
+            optimizers["swin"] = torch.optim.AdamW(nets.swin.parameters(), lr=cfg.swin_lr, **adamw)
+        if cfg.method == "mcsc":
+            optimizers["projector"] = torch.optim.AdamW(
+                nets.projector.parameters(), lr=cfg.projector_lr, **adamw
+            )
+        return optimizers
+
+    def _learning_rates(self, progress: float) -> dict[str, float]:
+        cfg = self.config
+        return {
+            "cnn": poly_lr(cfg.cnn_lr, progress),
+            "swin": warmup_poly_lr(cfg.swin_lr, progress, cfg.swin_warmup),
+            "projector": poly_lr(cfg.projector_lr, progress),
+        }
+
+    def request_stop(self) -> None:
+        """Ask the run to end after the current iteration (thread-safe)."""
+        self._stop = True
+
+    # ------------------------------------------------------------------- run
+    def run(self) -> Iterator[ProgressEvent]:
+        """Train, yielding one event per iteration; the model stays usable at any yield."""
+        cfg = self.config
+        if self.device.type == "cpu":
+            configure_torch_threads(self.leave_one_core)
+        nets = self.model.networks.to(self.device)
+        nets.train()
+        if cfg.method == "sup":
+            nets.swin.eval()
+        optimizers = self._optimizers()
+        self._optimizer_names = tuple(optimizers)
+        use_amp = cfg.amp and self.device.type == "cuda"
+        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+        batches = TwoStreamBatches(
+            self.data.num_labelled, self.data.num_unlabelled if cfg.method != "sup" else 0,
+            cfg.batch_size, cfg.labelled_batch_size, self.generator,
+        )
+        start = time.perf_counter()
+        last_preview = -np.inf
+        step_times: list[float] = []
+        iteration = 0
+        try:
+            while not self._stop:
+                elapsed = time.perf_counter() - start
+                progress = self._progress(iteration, elapsed)
+                if progress >= 1.0:
+                    break
+                lrs = self._learning_rates(progress)
+                for name, opt in optimizers.items():
+                    for group in opt.param_groups:
+                        group["lr"] = lrs[name]
+                t0 = time.perf_counter()
+                losses = self._step(batches, optimizers, progress, scaler, use_amp, amp_dtype)
+                step_times.append(time.perf_counter() - t0)
+                iteration += 1
+                self.model.trained_iterations += 1
+                elapsed = time.perf_counter() - start
+                preview = None
+                if (self.preview_request is not None
+                        and elapsed - last_preview >= cfg.preview_every_seconds):
+                    preview = self._preview()
+                    last_preview = elapsed
+                yield self._event(iteration, elapsed, step_times, losses, lrs, preview)
+        finally:
+            nets.eval()
+            self.model.history.append(
+                {"method": cfg.method, "profile": cfg.profile, "iterations": iteration,
+                 "seconds": round(time.perf_counter() - start, 2),
+                 "labelled_slices": self.data.num_labelled,
+                 "unlabelled_slices": self.data.num_unlabelled}
+            )
+
+    def _progress(self, iteration: int, elapsed: float) -> float:
+        cfg = self.config
+        progress = iteration / cfg.iterations
+        if cfg.max_seconds is not None:
+            progress = max(progress, elapsed / cfg.max_seconds)
+        return progress
+
+    def _event(self, iteration, elapsed, step_times, losses, lrs, preview) -> ProgressEvent:
+        cfg = self.config
+        recent = step_times[-20:]
+        per_iter = float(np.mean(recent))
+        overall = elapsed / iteration
+        total = cfg.iterations
+        if cfg.max_seconds is not None:
+            by_time = iteration + max(0.0, cfg.max_seconds - elapsed) / max(overall, 1e-9)
+            total = min(total, max(iteration, int(round(by_time))))
+        eta = max(0.0, (total - iteration) * overall)
+        if cfg.max_seconds is not None:
+            eta = min(eta, max(0.0, cfg.max_seconds - elapsed))
+        return ProgressEvent(
+            iteration=iteration, total=total, progress=min(1.0, self._progress(iteration, elapsed)),
+            losses=losses, learning_rates={k: lrs[k] for k in self._optimizer_names},
+            seconds_per_iteration=per_iter, elapsed=elapsed, eta_seconds=eta, preview=preview,
+        )
+
+    # ------------------------------------------------------------------ step
+    def _step(self, batches, optimizers, progress, scaler, use_amp, amp_dtype) -> dict[str, float]:
+        cfg, nets, data = self.config, self.model.networks, self.data
+        lab_idx, unlab_idx = batches.next()
+        images = torch.cat([data.labelled_images[lab_idx], data.unlabelled_images[unlab_idx]])
+        targets = data.labelled_targets[lab_idx]
+        n_lab, n_unlab = len(lab_idx), len(unlab_idx)
+        # Labelled and unlabelled slices are warped together; unlabelled targets are dummies.
+        dummy = torch.zeros((n_unlab, *targets.shape[1:]), dtype=targets.dtype)
+        images, all_targets = augment_batch(images, torch.cat([targets, dummy]), self.augmentation,
+                                            self.generator)
+        targets = all_targets[:n_lab].to(self.device)
+        x = images[:, None].to(self.device, non_blocking=True)
+
+        autocast = (torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext())
+        losses: dict[str, torch.Tensor] = {}
+        with autocast:
+            out_a = nets.cnn(x)
+            losses["sup_cnn"] = supervised_loss(out_a.logits[:n_lab].float(), targets)
+            total = losses["sup_cnn"]
+            if cfg.method != "sup":
+                out_b = nets.swin(x)
+                losses["sup_swin"] = supervised_loss(out_b.logits[:n_lab].float(), targets)
+                total = total + losses["sup_swin"]
+                weight = cfg.consistency_max * sigmoid_rampup(progress, cfg.consistency_rampup)
+                if n_unlab:
+                    la, lb = out_a.logits[n_lab:].float(), out_b.logits[n_lab:].float()
+                    losses["ct_cnn"] = cross_teaching_loss(la, lb)
+                    losses["ct_swin"] = cross_teaching_loss(lb, la)
+                    total = total + weight * (losses["ct_cnn"] + losses["ct_swin"])
+            if cfg.method == "mcsc":
+                total = total + self._contrastive(out_a, out_b, targets, n_lab, progress, losses)
+        losses["total"] = total
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(total):
+            raise FloatingPointError(
+                f"the training loss became {float(total)} at iteration {self.model.trained_iterations}; "
+                "try a lower learning rate or check the image for extreme values"
+            )
+        scaler.scale(total).backward()
+        for opt in optimizers.values():
+            scaler.step(opt)
+        scaler.update()
+        report = {k: float(v.detach()) for k, v in losses.items()}
+        if cfg.method != "sup":
+            report["ct_weight"] = cfg.consistency_max * sigmoid_rampup(progress, cfg.consistency_rampup)
+        return report
+
+    def _contrastive(self, out_a, out_b, targets, n_lab, progress, losses) -> torch.Tensor:
+        cfg, nets = self.config, self.model.networks
+        pred_a = out_a.logits[n_lab:].detach().argmax(dim=1)
+        pred_b = out_b.logits[n_lab:].detach().argmax(dim=1)
+        if progress < cfg.contrastive_warmup:  # labelled slices only during the warm-up
+            pred_a = torch.full_like(pred_a, IGNORE)
+            pred_b = torch.full_like(pred_b, IGNORE)
+        # Cross labels: CNN pixels take the Swin's prediction and vice versa.
+        labels_a = torch.cat([targets, pred_b])
+        labels_b = torch.cat([targets, pred_a])
+        per_scale = multi_scale_cross_contrastive_loss(
+            list(out_a.features), list(out_b.features), labels_a, labels_b, self.samplers,
+            nets.projector.project_vectors,
+            num_classes=self.model.num_classes, temperature=cfg.temperature,
+            generator=self.generator,
+        )
+        for name, value in zip(("con_full", "con_low"), per_scale, strict=False):
+            losses[name] = value
+        # Both networks' objectives hold the same contrastive terms (method.md §4.6).
+        return 2.0 * cfg.contrastive_weight * sum(per_scale)
+
+    # --------------------------------------------------------------- preview
+    def _preview(self) -> Preview | None:
+        from napari_mcsc.inference import predict_slices
+
+        request = self.preview_request() if self.preview_request else None
+        if request is None:
+            return None
+        volume_index, slice_index = request
+        volumes = self.data.volumes
+        if not (0 <= volume_index < len(volumes) and 0 <= slice_index < volumes[volume_index].shape[0]):
+            return None
+        classes = predict_slices(
+            self.model, volumes[volume_index][slice_index : slice_index + 1], normalised=True,
+            device=self.device,
+        ).labels[0]
+        self.model.networks.train()
+        if self.config.method == "sup":
+            self.model.networks.swin.eval()
+        return Preview(volume_index, slice_index, classes)
+
+
+def train(config: TrainConfig, data: SliceSet, **kwargs) -> SegmentationModel:
+    """Run a whole training without progress reporting and return the model."""
+    trainer = Trainer(config, data, **kwargs)
+    for _ in trainer.run():
+        pass
+    return trainer.model

@@ -1,0 +1,48 @@
+"""Shared fixtures: small synthetic volumes made by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded in tests
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def phantoms():
+    from napari_mcsc.data.phantom import make_phantom_set
+
+    return make_phantom_set(3, shape=(8, 64, 64), seed=3)
+
+
+@pytest.fixture()
+def tiny_config():
+    """A fast-profile configuration small enough for a few CPU iterations per second."""
+    from napari_mcsc.training import profile
+
+    return profile(
+        "fast", image_size=64, batch_size=4, labelled_batch_size=2, max_seconds=None,
+        iterations=3, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
+        swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
+        max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0, device="cpu",
+    )
+
+
+@pytest.fixture()
+def tiny_slice_set(phantoms, tiny_config):
+    from napari_mcsc.data.phantom import paint_slices
+    from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+
+    p = phantoms[0]
+    return build_slice_set(
+        [AnnotatedVolume(p.image, paint_slices(p.labels, [2, 5]), name="p0")],
+        image_size=tiny_config.image_size,
+        unlabelled=[phantoms[1].image],
+    )
+
+
+@pytest.fixture()
+def rng():
+    return np.random.default_rng(0)

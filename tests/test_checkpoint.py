@@ -1,0 +1,69 @@
+"""Checkpoints: one self-describing file, atomic writes, safe loading, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_mcsc.checkpoint import CheckpointError, load_model, save_model
+from napari_mcsc.inference import predict_volume
+from napari_mcsc.training import Trainer
+
+
+@pytest.fixture()
+def trained(tiny_config, tiny_slice_set):
+    trainer = Trainer(tiny_config.replace(iterations=2), tiny_slice_set)
+    list(trainer.run())
+    return trainer.model
+
+
+def test_round_trip_gives_identical_predictions(trained, tmp_path, phantoms):
+    path = save_model(trained, tmp_path / "sub" / "model.pt")
+    loaded = load_model(path)
+    a = predict_volume(trained, phantoms[1].image)
+    b = predict_volume(loaded, phantoms[1].image)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_allclose(a.uncertainty, b.uncertainty, atol=1e-6)
+    assert loaded.mapping == trained.mapping and loaded.normalisation == trained.normalisation
+    assert loaded.config == trained.config and loaded.axis == trained.axis
+    assert loaded.trained_iterations == 2 and loaded.history == trained.history
+
+
+def test_file_holds_only_plain_data(trained, tmp_path):
+    path = save_model(trained, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)  # would raise on pickled objects
+    assert payload["format"] == "napari-mcsc" and payload["package_version"]
+    assert any(k.startswith("swin.") for k in payload["state_dict"])
+    assert any(k.startswith("projector.") for k in payload["state_dict"])
+
+
+def test_no_temporary_file_is_left_behind(trained, tmp_path):
+    save_model(trained, tmp_path / "m.pt")
+    save_model(trained, tmp_path / "m.pt")  # overwrite
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_a_file_that_is_not_ours(tmp_path):
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(CheckpointError, match="not a napari-mcsc model"):
+        load_model(other)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a napari-mcsc model"):
+        load_model(text)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        load_model(tmp_path / "nope.pt")
+
+
+def test_damaged_weights(trained, tmp_path):
+    path = save_model(trained, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"].pop(next(iter(payload["state_dict"])))
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="damaged or incompatible"):
+        load_model(path)

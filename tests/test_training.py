@@ -1,0 +1,166 @@
+"""Trainer: events every iteration, stop anywhere with a usable model, warm starts."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from napari_mcsc.training import Trainer, TrainConfig, profile
+from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
+
+
+class TestConfig:
+    def test_paper_profile_holds_the_methods_values(self):
+        cfg = profile("paper")
+        assert (cfg.image_size, cfg.batch_size, cfg.labelled_batch_size) == (224, 4, 2)
+        assert (cfg.iterations, cfg.max_seconds) == (40_000, None)
+        assert (cfg.cnn_lr, cfg.swin_lr, cfg.projector_lr) == (5e-4, 1e-4, 5e-4)
+        assert cfg.temperature == 0.1 and cfg.contrastive_weight == 0.001
+        assert cfg.consistency_max == 0.1
+        assert cfg.contrastive_warmup * cfg.iterations == pytest.approx(3000)
+        assert cfg.consistency_rampup * cfg.iterations == pytest.approx(30000)
+        assert (cfg.swin_embed_dim, cfg.swin_window, tuple(cfg.swin_heads)) == (96, 7, (3, 6, 12, 24))
+
+    def test_fast_profile_has_a_time_budget_of_at_most_two_minutes(self):
+        cfg = profile("fast")
+        assert cfg.max_seconds is not None and cfg.max_seconds <= 120
+
+    def test_dict_round_trip(self):
+        cfg = profile("paper", seed=3)
+        assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+    @pytest.mark.parametrize(
+        ("changes", "match"),
+        [({"method": "xx"}, "method"), ({"image_size": 100}, "multiple of 32"),
+         ({"image_size": 96}, "window"), ({"labelled_batch_size": 9}, "labelled_batch_size"),
+         ({"max_seconds": -1}, "max_seconds")],
+    )
+    def test_invalid_settings_are_refused(self, changes, match):
+        with pytest.raises(ValueError, match=match):
+            profile("fast", **changes)
+
+    def test_unknown_profile(self):
+        with pytest.raises(ValueError, match="unknown profile"):
+            profile("slow")
+
+
+class TestSchedules:
+    def test_poly_decay(self):
+        assert poly_lr(1.0, 0.0) == 1.0 and poly_lr(1.0, 1.0) == 0.0
+        assert poly_lr(1.0, 0.5) == pytest.approx(0.5**0.9)
+
+    def test_warmup_then_poly(self):
+        assert warmup_poly_lr(1.0, 0.0, 0.1) == pytest.approx(1e-3)
+        assert warmup_poly_lr(1.0, 0.05, 0.1) == pytest.approx(1e-3 + (1 - 1e-3) * 0.5)
+        assert warmup_poly_lr(1.0, 0.1, 0.1) == pytest.approx(1.0)
+        assert warmup_poly_lr(1.0, 1.0, 0.1) == pytest.approx(0.0)
+
+    def test_sigmoid_rampup_matches_the_cross_teaching_schedule(self):
+        assert sigmoid_rampup(0.0, 0.75) == pytest.approx(math.exp(-5))
+        assert sigmoid_rampup(0.75, 0.75) == 1.0 and sigmoid_rampup(0.9, 0.75) == 1.0
+
+
+class TestTrainer:
+    @pytest.mark.parametrize("method", ["sup", "ct", "mcsc"])
+    def test_yields_one_event_per_iteration_with_losses(self, tiny_config, tiny_slice_set, method):
+        trainer = Trainer(tiny_config.replace(method=method), tiny_slice_set)
+        events = list(trainer.run())
+        assert [e.iteration for e in events] == [1, 2, 3]
+        assert events[-1].total == 3 and events[-1].progress == pytest.approx(1.0)
+        expected = {"sup": {"sup_cnn"}, "ct": {"sup_cnn", "sup_swin", "ct_cnn", "ct_swin"},
+                    "mcsc": {"sup_cnn", "sup_swin", "ct_cnn", "ct_swin", "con_full", "con_low"}}
+        assert expected[method] <= set(events[0].losses)
+        assert all(np.isfinite(v) for v in events[-1].losses.values())
+        assert set(events[0].learning_rates) == {"sup": {"cnn"}, "ct": {"cnn", "swin"},
+                                                 "mcsc": {"cnn", "swin", "projector"}}[method]
+        assert trainer.model.trained_iterations == 3
+        assert trainer.model.history[-1]["iterations"] == 3
+
+    def test_training_changes_the_weights_it_should(self, tiny_config, tiny_slice_set):
+        trainer = Trainer(tiny_config.replace(method="sup", iterations=2), tiny_slice_set)
+        before = {k: v.clone() for k, v in trainer.model.networks.state_dict().items()}
+        list(trainer.run())
+        after = trainer.model.networks.state_dict()
+        changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+        assert "cnn" in changed and "swin" not in changed and "projector" not in changed
+
+    def test_stop_at_a_yield_leaves_a_usable_model(self, tiny_config, tiny_slice_set, phantoms):
+        from napari_mcsc.inference import predict_volume
+
+        trainer = Trainer(tiny_config.replace(iterations=1000), tiny_slice_set)
+        run = trainer.run()
+        for event in run:
+            if event.iteration == 2:
+                break
+        run.close()
+        assert trainer.model.trained_iterations == 2
+        assert not trainer.model.networks.training  # back in eval mode
+        pred = predict_volume(trainer.model, phantoms[0].image, uncertainty=True)
+        assert pred.labels.shape == phantoms[0].image.shape
+
+    def test_request_stop_ends_after_the_current_iteration(self, tiny_config, tiny_slice_set):
+        trainer = Trainer(tiny_config.replace(iterations=1000), tiny_slice_set)
+        seen = []
+        for event in trainer.run():
+            seen.append(event.iteration)
+            if event.iteration == 2:
+                trainer.request_stop()
+        assert seen == [1, 2]
+
+    def test_time_budget_ends_the_run(self, tiny_config, tiny_slice_set):
+        trainer = Trainer(tiny_config.replace(iterations=100_000, max_seconds=2.0), tiny_slice_set)
+        start = time.perf_counter()
+        events = list(trainer.run())
+        assert time.perf_counter() - start < 2.0 + 3 * max(e.seconds_per_iteration for e in events) + 1
+        assert events[-1].eta_seconds == pytest.approx(0.0, abs=1.0)
+        assert 1 <= len(events) < 100_000
+
+    def test_preview_of_the_requested_slice(self, tiny_config, tiny_slice_set):
+        trainer = Trainer(tiny_config, tiny_slice_set, preview_request=lambda: (0, 4))
+        previews = [e.preview for e in trainer.run() if e.preview is not None]
+        assert previews, "no preview was produced"
+        assert previews[0].slice_index == 4 and previews[0].labels.shape == (64, 64)
+        assert set(np.unique(previews[0].labels)) <= set(tiny_slice_set.mapping.values)
+
+    def test_seeded_runs_are_reproducible(self, tiny_config, tiny_slice_set):
+        losses = []
+        for _ in range(2):
+            events = list(Trainer(tiny_config.replace(iterations=2), tiny_slice_set).run())
+            losses.append(events[-1].losses["total"])
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+    def test_warm_start_keeps_weights_and_adds_new_classes(self, tiny_config, tiny_slice_set, phantoms):
+        from napari_mcsc.data.labels import LabelMapping
+        from napari_mcsc.data.phantom import paint_slices
+        from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+
+        first = Trainer(tiny_config.replace(iterations=2), tiny_slice_set)
+        list(first.run())
+        # Warm start keeps every weight before the first new step.
+        again = Trainer(tiny_config.replace(iterations=1), tiny_slice_set, init=first.model)
+        for k, v in first.model.networks.state_dict().items():
+            assert torch.equal(v, again.model.networks.state_dict()[k]), k
+        # A new label value: the classifier grows, everything else is kept.
+        labels = paint_slices(phantoms[0].labels, [2, 5])
+        labels[3, :4, :4] = 9
+        mapping = LabelMapping((*tiny_slice_set.mapping.values, 9))
+        data = build_slice_set([AnnotatedVolume(phantoms[0].image, labels)], image_size=64, mapping=mapping)
+        grown = Trainer(tiny_config.replace(iterations=1), data, init=first.model)
+        assert grown.model.num_classes == 5
+        old, new = first.model.networks.state_dict(), grown.model.networks.state_dict()
+        changed = [k for k in old if old[k].shape != new[k].shape or not torch.equal(old[k], new[k])]
+        assert changed and all("classifier" in k for k in changed), changed
+        list(grown.run())
+        assert grown.model.trained_iterations == 3
+
+    def test_warm_start_keeps_the_model_architecture(self, tiny_config, tiny_slice_set):
+        first = Trainer(tiny_config.replace(iterations=1), tiny_slice_set)
+        list(first.run())
+        other = profile("fast", image_size=64, max_seconds=None, iterations=1, device="cpu")
+        again = Trainer(other, tiny_slice_set, init=first.model)
+        assert again.config.swin_embed_dim == tiny_config.swin_embed_dim
+        assert tuple(again.config.unet_channels) == tuple(tiny_config.unet_channels)

@@ -1,0 +1,199 @@
+"""The dock widget on a real viewer (Xvfb): the whole paint-train-correct-retrain loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytestmark = pytest.mark.gui
+
+from napari_mcsc._qt.widget import MCSCWidget  # noqa: E402
+from napari_mcsc._sample_data import make_sample_layers  # noqa: E402
+from napari_mcsc.data.phantom import make_phantom  # noqa: E402
+
+
+@pytest.fixture()
+def viewer_widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    for data, kwargs, kind in make_sample_layers():
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    widget = MCSCWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    # A tiny, quick configuration: the loop, not the accuracy, is under test here.
+    widget.seconds.setValue(0)
+    widget.iterations.setValue(3)
+    return viewer, widget
+
+
+def _shrink(widget, monkeypatch, **changes):
+    """Make the widget's config small enough for a test."""
+    original = widget.make_config
+
+    def small():
+        return original().replace(
+            image_size=64, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
+            swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
+            max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0, **changes)
+
+    monkeypatch.setattr(widget, "make_config", small)
+
+
+def _train_and_wait(widget, qtbot, timeout=120_000):
+    widget.train()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=timeout)
+
+
+def test_defaults_pick_the_image_and_its_labels(viewer_widget):
+    viewer, widget = viewer_widget
+    selections = widget.table.selections()
+    assert len(selections) == 1
+    assert selections[0].image.name == "phantom" and selections[0].labels.name == "phantom annotations"
+    assert selections[0].role == "Train"
+    assert widget.train_button.text() == "Train semi-supervised"
+    assert all(w.toolTip() for w in (widget.axis, widget.profile, widget.seconds, widget.device,
+                                     widget.train_button, widget.accept_button, widget.save_button))
+
+
+def test_whole_loop_gives_prediction_and_uncertainty_layers(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    widget.iterations.setValue(60)
+    image = viewer.layers["phantom"]
+    _train_and_wait(widget, qtbot)
+    pred = viewer.layers["phantom prediction"]
+    unc = viewer.layers["phantom uncertainty"]
+    assert pred.data.shape == image.data.shape and unc.data.shape == image.data.shape
+    np.testing.assert_allclose(pred.scale, image.scale)
+    np.testing.assert_allclose(unc.scale, image.scale)
+    assert "phantom preview" not in viewer.layers
+    truth = make_phantom((12, 96, 96), seed=0).labels
+    painted = {int(i) for i in np.flatnonzero(viewer.layers["phantom annotations"].data.any(axis=(1, 2)))}
+    keep = [s for s in range(12) if s not in painted]
+    from napari_mcsc.metrics import evaluate_volume
+
+    dice = evaluate_volume(pred.data[keep], truth[keep], classes=[1, 2, 3])["mean"]["dice"]
+    assert dice > 0.3, dice  # chance level for three small structures is far below this
+    assert widget.train_button.text() == "Train semi-supervised" and widget.save_button.isEnabled()
+    ranking = widget.rankings[id(image)]
+    assert sorted(ranking) == list(range(12))
+
+
+def test_stop_in_the_middle_keeps_a_usable_model(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    widget.iterations.setValue(100_000)
+    events = []
+    widget.train()
+    widget.worker.yielded.connect(events.append)
+    qtbot.waitUntil(lambda: widget.model is None and widget.job is not None
+                    and widget.job._trainer is not None
+                    and widget.job._trainer.model.trained_iterations >= 2, timeout=60_000)
+    widget.stop()
+    assert widget.train_button.text() == "Stopping..."
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.model is not None and 2 <= widget.model.trained_iterations < 100_000
+    assert widget.last_result.stopped_early
+    assert "phantom prediction" in viewer.layers
+
+
+def test_second_train_is_refused_while_running(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    widget.iterations.setValue(100_000)
+    widget.train()
+    first = widget.worker
+    widget.train()
+    assert widget.worker is first
+    widget.stop()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+
+def test_accept_slice_then_train_warm_starts(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    _train_and_wait(widget, qtbot)
+    first_iterations = widget.model.trained_iterations
+    target = widget.next_uncertain_slice()
+    annotations = viewer.layers["phantom annotations"]
+    assert target is not None and not annotations.data[target].any()
+    assert viewer.dims.current_step[0] == target
+    widget.accept_slice()
+    np.testing.assert_array_equal(annotations.data[target], viewer.layers["phantom prediction"].data[target])
+    _train_and_wait(widget, qtbot)
+    assert widget.model.trained_iterations == first_iterations + 3
+    assert widget.model.history[-1]["labelled_slices"] >= 2 + (1 if annotations.data[target].any() else 0)
+
+
+def test_mark_reviewed_counts_an_empty_slice(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    viewer.dims.set_current_step(0, 0)
+    widget.mark_slice_reviewed()
+    assert viewer.layers["phantom annotations"].metadata["napari_mcsc"]["reviewed"] == [0]
+    _train_and_wait(widget, qtbot)
+    assert widget.model.history[-1]["labelled_slices"] == 3
+
+
+def test_save_load_round_trip(viewer_widget, qtbot, monkeypatch, tmp_path):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    _train_and_wait(widget, qtbot)
+    before = np.array(viewer.layers["phantom prediction"].data)
+    path = widget.save_model(tmp_path / "model.pt")
+    assert path.is_file()
+    widget.model = None
+    assert widget.load_model(path)
+    viewer.layers.remove("phantom prediction")
+    widget.predict_image.setCurrentText("phantom")
+    widget.predict()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    np.testing.assert_array_equal(viewer.layers["phantom prediction"].data, before)
+
+
+def test_results_go_to_the_layers_the_run_started_with(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    widget.train()
+    other = viewer.add_image(np.random.rand(12, 96, 96).astype(np.float32), name="other")
+    viewer.layers.selection.active = other
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert "phantom prediction" in viewer.layers and "other prediction" not in viewer.layers
+
+
+def test_worker_error_becomes_a_notification_and_widget_recovers(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    import napari_mcsc.jobs as jobs
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(jobs, "build_slice_set", broken)
+    errors = []
+    widget.train()
+    widget.worker.errored.connect(errors.append)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert errors and "simulated failure" in str(errors[0])
+    assert "simulated failure" in widget.status.text()
+    assert widget.train_button.isEnabled() and widget.train_button.text() == "Train semi-supervised"
+
+
+def test_closing_the_viewer_stops_training(make_napari_viewer, qtbot, monkeypatch):
+    viewer = make_napari_viewer()
+    for data, kwargs, kind in make_sample_layers():
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    widget = MCSCWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    _shrink(widget, monkeypatch)
+    widget.seconds.setValue(0)
+    widget.iterations.setValue(100_000)
+    widget.train()
+    job = widget.job
+    qtbot.waitUntil(lambda: job._trainer is not None and job._trainer.model.trained_iterations >= 1,
+                    timeout=60_000)
+    worker = widget.worker
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running if hasattr(worker, "is_running") else True,
+                    timeout=30_000)
+    assert job._trainer.model.trained_iterations < 100_000

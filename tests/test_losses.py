@@ -13,6 +13,7 @@ from napari_mcsc.losses import (
     balanced_supcon_loss,
     cross_teaching_loss,
     dice_loss,
+    hard_labels,
     multi_scale_cross_contrastive_loss,
     supervised_loss,
 )
@@ -63,10 +64,12 @@ class TestSegmentationLosses:
         expected = 0.5 * (F.cross_entropy(logits, target) + dice_loss(logits.softmax(1), target))
         assert supervised_loss(logits, target).item() == pytest.approx(expected.item())
 
-    def test_cross_teaching_targets_are_detached_argmax(self):
+    def test_cross_teaching_targets_are_the_others_detached_hard_prediction(self):
         a = torch.randn(2, 3, 8, 8, requires_grad=True)
         b = torch.randn(2, 3, 8, 8, requires_grad=True)
-        loss = cross_teaching_loss(a, b)
+        pseudo = hard_labels(b)
+        assert torch.equal(pseudo, b.argmax(1)) and not pseudo.requires_grad
+        loss = cross_teaching_loss(a, pseudo)
         loss.backward()
         assert b.grad is None and a.grad is not None
         assert loss.item() == pytest.approx(dice_loss(a.softmax(1), b.argmax(1)).item())
@@ -74,7 +77,7 @@ class TestSegmentationLosses:
     def test_empty_batches_give_zero_with_graph(self):
         logits = torch.randn(0, 3, 8, 8, requires_grad=True)
         assert supervised_loss(logits, torch.zeros(0, 8, 8, dtype=torch.long)).item() == 0.0
-        assert cross_teaching_loss(logits, logits).item() == 0.0
+        assert cross_teaching_loss(logits, torch.zeros(0, 8, 8, dtype=torch.long)).item() == 0.0
 
 
 class TestBalancedSupCon:

@@ -80,6 +80,12 @@ class TestTrainer:
         assert trainer.model.trained_iterations == 3
         assert trainer.model.history[-1]["iterations"] == 3
 
+    def test_supervised_warmup_uses_painted_slices_only(self, tiny_config, tiny_slice_set):
+        trainer = Trainer(tiny_config.replace(iterations=4, supervised_warmup=0.5), tiny_slice_set)
+        events = list(trainer.run())
+        assert "ct_cnn" not in events[0].losses and "ct_cnn" not in events[1].losses
+        assert "ct_cnn" in events[2].losses and "ct_cnn" in events[3].losses
+
     def test_training_changes_the_weights_it_should(self, tiny_config, tiny_slice_set):
         trainer = Trainer(tiny_config.replace(method="sup", iterations=2), tiny_slice_set)
         before = {k: v.clone() for k, v in trainer.model.networks.state_dict().items()}

@@ -174,6 +174,7 @@ def test_worker_error_becomes_a_notification_and_widget_recovers(viewer_widget, 
     widget.train()
     widget.worker.errored.connect(errors.append)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    # A RuntimeError (what torch raises, out of memory included) must be reported too.
     assert errors and "simulated failure" in str(errors[0])
     assert "simulated failure" in widget.status.text()
     assert widget.train_button.isEnabled() and widget.train_button.text() == "Train semi-supervised"

@@ -96,7 +96,7 @@ def predict_slices(
                 disagreement[start : start + batch_size] = tv.cpu().numpy()
         elif uncertainty:
             entropy[start : start + batch_size] = _entropy(probs_a).cpu().numpy()
-        labels[start : start + batch_size] = probs.argmax(dim=1).cpu().numpy()
+        labels[start : start + batch_size] = probs.max(dim=1).indices.cpu().numpy()
     if was_training:
         nets.train()
     return SlicePrediction(model.mapping.to_values(labels), entropy, disagreement)

@@ -47,6 +47,27 @@ def _reviewed(labels_layer) -> list[int]:
     return list(labels_layer.metadata.get(METADATA_KEY, {}).get(REVIEWED_KEY, []))
 
 
+class WorkerError(Exception):
+    """An error raised in the worker thread, re-raised under a type that is reported.
+
+    superqt's workers treat a ``RuntimeError`` as "the worker was deleted" and swallow it
+    without emitting ``errored`` or ``finished``; torch's errors (out of memory among
+    them) are ``RuntimeError``s, and the widget would wait forever.
+    """
+
+
+def _reported(job_run, *args):
+    """A generator function running ``job_run(*args)`` whose errors always get reported."""
+
+    def run():
+        try:
+            return (yield from job_run(*args))
+        except RuntimeError as exc:
+            raise WorkerError(str(exc) or exc.__class__.__name__) from exc
+
+    return run
+
+
 class RunState:
     """The layers a run started with, so results land there whatever happens meanwhile."""
 
@@ -314,10 +335,10 @@ class MCSCWidget(QWidget):
         self.status.setText("Starting..." + (" (fine-tuning the current model)" if init else ""))
         self.train_button.setText("Stop")
         self.train_button.setToolTip(TOOLTIPS["stop"])
-        self.worker = create_worker(self.job.run, _start_thread=False)
+        self.worker = create_worker(_reported(self.job.run), _start_thread=False,
+                                    _connect={"errored": self._on_error})
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(self._on_train_returned)
-        self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self._guard_worker(self.job, self.worker)
         self._update_buttons()
@@ -549,10 +570,10 @@ class MCSCWidget(QWidget):
             return
         image = self.viewer.layers[name]
         items = [ImageInput(image.name, np.asarray(image.data), key=image)]
-        self.worker = create_worker(prediction_job, self.model, items, _start_thread=False)
+        self.worker = create_worker(_reported(prediction_job, self.model, items), _start_thread=False,
+                                    _connect={"errored": self._on_error})
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(lambda preds, image=image: self._on_predicted(image, preds[0]))
-        self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self._guard_worker(None, self.worker)
         self._update_buttons()

@@ -30,9 +30,18 @@ def supervised_loss(logits: Tensor, target: Tensor) -> Tensor:
     return 0.5 * (ce + dice_loss(torch.softmax(logits, dim=1), target))
 
 
-def cross_teaching_loss(logits: Tensor, other_logits: Tensor) -> Tensor:
-    """Dice of one network's prediction against the other's hard (detached) argmax."""
+def hard_labels(logits: Tensor) -> Tensor:
+    """Detached per-pixel class of (B, K, H, W) logits.
+
+    ``max(...).indices`` rather than ``argmax``: the same result, and on the CPU an
+    order of magnitude faster for a reduction over the small channel dimension.
+    """
+    return logits.detach().max(dim=1).indices
+
+
+def cross_teaching_loss(logits: Tensor, pseudo_labels: Tensor) -> Tensor:
+    """Dice of one network's prediction against the other network's hard prediction
+    (``pseudo_labels``, class indices, no gradient)."""
     if logits.shape[0] == 0:
         return logits.sum() * 0.0
-    pseudo = other_logits.detach().argmax(dim=1)
-    return dice_loss(torch.softmax(logits, dim=1), pseudo)
+    return dice_loss(torch.softmax(logits, dim=1), pseudo_labels.detach())

@@ -21,6 +21,7 @@ from napari_mcsc.devices import pick_device
 from napari_mcsc.losses import (
     BlockSetSampler,
     cross_teaching_loss,
+    hard_labels,
     multi_scale_cross_contrastive_loss,
     supervised_loss,
 )
@@ -142,6 +143,10 @@ class Trainer:
             self.data.num_labelled, self.data.num_unlabelled if cfg.method != "sup" else 0,
             cfg.batch_size, cfg.labelled_batch_size, self.generator,
         )
+        # During the supervised warm-up both networks see painted slices only: their
+        # predictions on unlabelled slices are still noise, not worth the compute.
+        warmup_batches = TwoStreamBatches(self.data.num_labelled, 0, cfg.batch_size,
+                                          cfg.labelled_batch_size, self.generator)
         start = time.perf_counter()
         last_preview = -np.inf
         step_times: list[float] = []
@@ -157,7 +162,8 @@ class Trainer:
                     for group in opt.param_groups:
                         group["lr"] = lrs[name]
                 t0 = time.perf_counter()
-                losses = self._step(batches, optimizers, progress, scaler, use_amp, amp_dtype)
+                stream = warmup_batches if progress < cfg.supervised_warmup else batches
+                losses = self._step(stream, optimizers, progress, scaler, use_amp, amp_dtype)
                 step_times.append(time.perf_counter() - t0)
                 iteration += 1
                 self.model.trained_iterations += 1
@@ -227,13 +233,17 @@ class Trainer:
                 losses["sup_swin"] = supervised_loss(out_b.logits[:n_lab].float(), targets)
                 total = total + losses["sup_swin"]
                 weight = cfg.consistency_max * sigmoid_rampup(progress, cfg.consistency_rampup)
+                # Each network's hard prediction on the unlabelled slices, computed once:
+                # the other network's target in cross teaching and its contrastive labels.
+                pred_a, pred_b = hard_labels(out_a.logits[n_lab:]), hard_labels(out_b.logits[n_lab:])
                 if n_unlab:
                     la, lb = out_a.logits[n_lab:].float(), out_b.logits[n_lab:].float()
-                    losses["ct_cnn"] = cross_teaching_loss(la, lb)
-                    losses["ct_swin"] = cross_teaching_loss(lb, la)
+                    losses["ct_cnn"] = cross_teaching_loss(la, pred_b)
+                    losses["ct_swin"] = cross_teaching_loss(lb, pred_a)
                     total = total + weight * (losses["ct_cnn"] + losses["ct_swin"])
             if cfg.method == "mcsc":
-                total = total + self._contrastive(out_a, out_b, targets, n_lab, progress, losses)
+                total = total + self._contrastive(out_a, out_b, targets, pred_a, pred_b, progress,
+                                                  losses)
         losses["total"] = total
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
@@ -251,10 +261,8 @@ class Trainer:
             report["ct_weight"] = cfg.consistency_max * sigmoid_rampup(progress, cfg.consistency_rampup)
         return report
 
-    def _contrastive(self, out_a, out_b, targets, n_lab, progress, losses) -> torch.Tensor:
+    def _contrastive(self, out_a, out_b, targets, pred_a, pred_b, progress, losses) -> torch.Tensor:
         cfg, nets = self.config, self.model.networks
-        pred_a = out_a.logits[n_lab:].detach().argmax(dim=1)
-        pred_b = out_b.logits[n_lab:].detach().argmax(dim=1)
         if progress < cfg.contrastive_warmup:  # labelled slices only during the warm-up
             pred_a = torch.full_like(pred_a, IGNORE)
             pred_b = torch.full_like(pred_b, IGNORE)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -22,13 +21,9 @@ def main() -> None:
     parser.add_argument("--case", default=None)
     parser.add_argument("--out", default="benchmarks/results/gui_timing.json")
     args = parser.parse_args()
-    display = None
-    if not os.environ.get("DISPLAY"):
-        from pyvirtualdisplay import Display
+    from napari_mcsc.benchmark.display import virtual_display
 
-        display = Display(visible=False, size=(1600, 1000))
-        display.start()
-    try:
+    with virtual_display():
         import napari
         import numpy as np
         from qtpy.QtWidgets import QApplication
@@ -75,9 +70,6 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
         viewer.close()
-    finally:
-        if display is not None:
-            display.stop()
 
 
 if __name__ == "__main__":

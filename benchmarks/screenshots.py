@@ -6,7 +6,6 @@ Run: python benchmarks/screenshots.py [--seconds 60]   (starts a virtual X displ
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -17,13 +16,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
-    display = None
-    if not os.environ.get("DISPLAY"):
-        from pyvirtualdisplay import Display
+    from napari_mcsc.benchmark.display import virtual_display
 
-        display = Display(visible=False, size=(1600, 1000))
-        display.start()
-    try:
+    with virtual_display():
         from qtpy.QtWidgets import QApplication
 
         from napari_mcsc._qt.launch import open_demo_viewer
@@ -43,7 +38,7 @@ def main() -> None:
         widget.train()
         wait(lambda: any(layer.name.endswith(" preview") for layer in viewer.layers)
              and widget.job is not None and widget.job._trainer is not None
-             and widget.job._trainer.model.trained_iterations > 20, args.seconds)
+             and widget.job._trainer.model.trained_iterations > 50, args.seconds)
         wait(lambda: False, 2)
         OUT.mkdir(parents=True, exist_ok=True)
         viewer.screenshot(str(OUT / "training.png"), canvas_only=False)
@@ -54,9 +49,6 @@ def main() -> None:
         viewer.screenshot(str(OUT / "after_training.png"), canvas_only=False)
         print("written:", *sorted(p.name for p in OUT.glob("*.png")))
         viewer.close()
-    finally:
-        if display is not None:
-            display.stop()
 
 
 if __name__ == "__main__":

@@ -198,3 +198,16 @@ def test_closing_the_viewer_stops_training(make_napari_viewer, qtbot, monkeypatc
     qtbot.waitUntil(lambda: not worker.is_running if hasattr(worker, "is_running") else True,
                     timeout=30_000)
     assert job._trainer.model.trained_iterations < 100_000
+
+
+def test_table_keeps_choices_when_layers_change(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    image = viewer.layers["phantom"]
+    widget.table.set_choice(image, "Unlabelled")
+    viewer.add_image(np.zeros((12, 96, 96), np.float32), name="second")
+    rows = {s.image.name: s.role for s in widget.table.selections()}
+    # The user's choice stays; the new image is proposed for training since none is.
+    assert rows == {"phantom": "Unlabelled", "second": "Train"}
+    assert [widget.table.item(r, 0).text() for r in range(widget.table.rowCount())] == ["phantom", "second"]
+    viewer.layers.remove("second")
+    assert widget.table.rowCount() == 1 and widget.table.selections()[0].role == "Unlabelled"

@@ -35,8 +35,9 @@ def keep_torch_from_importing_triton() -> bool:
 def configure_torch_threads(leave_one_core: bool = False) -> int:
     """Set torch's intra-op thread count and return it.
 
-    Default: all cores; with ``leave_one_core`` (training beside a GUI) all but one, so
-    napari's event loop keeps a core to itself. ``NAPARI_MCSC_TORCH_THREADS`` overrides.
+    Default: all cores (measured on 2 cores: napari's event loop stays responsive while
+    the widget trains with both, see docs/benchmarks.md); ``leave_one_core`` keeps one
+    core free. ``NAPARI_MCSC_TORCH_THREADS`` overrides.
     """
     import torch
 

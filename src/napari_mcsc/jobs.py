@@ -67,7 +67,7 @@ class TrainingJob:
         axis: int = 0,
         init: SegmentationModel | None = None,
         preview_request: Callable[[], tuple[int, int] | None] | None = None,
-        leave_one_core: bool = True,
+        leave_one_core: bool = False,
     ) -> None:
         self.config = config
         self.annotated = list(annotated)

@@ -40,6 +40,7 @@ class LayerTable(QTableWidget):
         self.setToolTip(TOOLTIPS["layers"])
         self.setMinimumHeight(90)
         self._choices: dict[int, tuple[str, int | None]] = {}  # id(image) -> (role, id(labels))
+        self._signature: tuple = ()
         self.refresh()
 
     # ------------------------------------------------------------------ layers
@@ -59,13 +60,23 @@ class LayerTable(QTableWidget):
             return "Train", id(free[0])
         return "Ignore", id(free[0]) if free else None
 
-    def refresh(self, *_args) -> None:
-        """Rebuild the rows from the viewer's layers, keeping earlier choices."""
-        self._store_choices()
+    def refresh(self, *_args, rebuild: bool = False) -> None:
+        """Rebuild the rows from the viewer's layers, keeping earlier choices.
+
+        ``rebuild``: redraw from the stored choices even if no layer changed (the
+        choices were set in code, not in the combo boxes).
+        """
+        if not rebuild:
+            self._store_choices()
         images = [img for img in self._layers("image") if not img.name.endswith(" uncertainty")]
+        signature = tuple((id(layer), layer.name) for layer in [*images, *self._layers("labels")])
+        if signature == self._signature and not rebuild:
+            return  # nothing the table shows has changed: keep its widgets
+        self._signature = signature
         live = {id(img) for img in images}
         self._choices = {k: v for k, v in self._choices.items() if k in live}
         self._images: list = []  # rows are being rebuilt: no choice is stored meanwhile
+        self.setRowCount(0)  # drops the old rows' combo boxes
         self.setRowCount(len(images))
         for row, image in enumerate(images):
             if id(image) not in self._choices:
@@ -102,8 +113,9 @@ class LayerTable(QTableWidget):
     # ------------------------------------------------------------------ choices
     def set_choice(self, image, role: str, labels=None) -> None:
         """Set an image's role and Labels layer (also used by tests and scripts)."""
+        self._store_choices()
         self._choices[id(image)] = (role, id(labels) if labels is not None else None)
-        self.refresh()
+        self.refresh(rebuild=True)
 
     def selections(self) -> list[Selection]:
         self._store_choices()

@@ -8,24 +8,16 @@ the lateness of a 10 ms repeating timer: p50, p95 and max.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
+from napari_mcsc.benchmark.display import virtual_display
+
 
 def run_ui(seconds: float = 30.0, interval_ms: int = 10, log=print) -> dict:
-    display = None
-    if not os.environ.get("DISPLAY"):
-        from pyvirtualdisplay import Display
-
-        display = Display(visible=False, size=(1400, 900))
-        display.start()
-    try:
+    with virtual_display():
         return _measure(seconds, interval_ms, log)
-    finally:
-        if display is not None:
-            display.stop()
 
 
 def _measure(seconds: float, interval_ms: int, log) -> dict:

@@ -41,15 +41,17 @@ def balanced_supcon_loss(
     self_sim = torch.diagonal(sim, dim1=1, dim2=2)  # (S, N)
 
     # Denominator: sum over classes of the mean exp-similarity to that class, self excluded.
-    keep = valid[:, None, :] & ~torch.eye(sim.shape[1], dtype=torch.bool, device=sim.device)
-    row_max = sim.masked_fill(~keep, float("-inf")).amax(dim=2, keepdim=True)
-    row_max = torch.nan_to_num(row_max.detach(), neginf=0.0)
-    expsim = torch.exp(sim - row_max) * keep
-    class_sums = torch.matmul(expsim, onehot)  # (S, N, K)
+    # Unit-norm embeddings bound every similarity by 1/temperature, a safe constant shift
+    # (no row maximum to compute). Ignored pixels have all-zero one-hot rows, so the
+    # product with ``onehot`` leaves them out; the anchor itself is masked out.
+    shift = 1.0 / temperature
+    n = sim.shape[1]
+    off_diagonal = 1.0 - torch.eye(n, dtype=sim.dtype, device=sim.device)
+    class_sums = torch.matmul(torch.exp(sim - shift) * off_diagonal, onehot)
     counts = onehot.sum(dim=1, keepdim=True)  # (S, 1, K)
     divisors = (counts - onehot).clamp(min=1.0)  # own class minus the anchor itself
     denominator = (class_sums / divisors).sum(dim=2)
-    log_denominator = row_max[..., 0] + torch.log(denominator + 1e-12)
+    log_denominator = shift + torch.log(denominator + 1e-30)
 
     # Positives: same class, self excluded.
     own_counts = (onehot * counts).sum(dim=2)  # n_{c_i} (0 for ignored anchors)

@@ -60,7 +60,7 @@ class TrainConfig:
     contrastive_warmup: float = 0.1
     block_sizes: tuple[int, ...] = (16, 16)  # full scale, 1/8 scale
     max_sets: tuple[int, ...] = (16, 4)
-    max_pixels_per_set: int = 512
+    max_pixels_per_set: int = 256
     # feedback
     preview_every_seconds: float = 3.0
 
@@ -128,8 +128,8 @@ PROFILES: dict[str, dict] = {
         contrastive_weight=0.001,
         contrastive_warmup=0.075,
         block_sizes=(16, 14),
-        max_sets=(32, 4),
-        max_pixels_per_set=2048,
+        max_sets=(16, 4),
+        max_pixels_per_set=1024,
         preview_every_seconds=10.0,
     ),
     # Interactive CPU use (the dataclass defaults): 128 px, a 32-wide Swin-UNet, batch 6 with

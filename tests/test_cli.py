@@ -88,6 +88,9 @@ def test_evaluate_perfect_prediction(files, capsys):
          "differs from ground-truth shape"),
         (lambda f, t: ["train", "--image", str(t / "notes.txt"), "--labels", f["labels0"],
                        "--out", str(t / "m.pt")], "notes.txt"),
+        (lambda f, t: ["train", "--image", f["image0"], "--labels", f["labels0"], "--out",
+                       str(t / "m.pt"), "--iterations", "1", "--swin-weights", str(t / "notes.txt")],
+         "notes.txt"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(files, tmp_path, capsys, make_args, message):

@@ -22,8 +22,8 @@ def test_prediction_has_the_volume_shape_and_known_labels(trained, rng):
     assert pred.labels.shape == volume.shape
     assert set(np.unique(pred.labels)) <= set(trained.mapping.values)
     assert pred.uncertainty.shape == volume.shape and pred.disagreement.shape == volume.shape
-    assert 0.0 <= pred.uncertainty.min() and pred.uncertainty.max() <= 1.0 + 1e-6
-    assert 0.0 <= pred.disagreement.min() and pred.disagreement.max() <= 1.0 + 1e-6
+    assert pred.uncertainty.min() >= 0.0 and pred.uncertainty.max() <= 1.0 + 1e-6
+    assert pred.disagreement.min() >= 0.0 and pred.disagreement.max() <= 1.0 + 1e-6
 
 
 def test_ranking_sorts_slices_by_mean_uncertainty(trained, rng):

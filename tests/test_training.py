@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mcsc.training import Trainer, TrainConfig, profile
+from napari_mcsc.training import TrainConfig, Trainer, profile
 from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
 
 

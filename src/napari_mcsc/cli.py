@@ -38,10 +38,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from napari_mcsc.data.slices import AnnotationError
     from napari_mcsc.devices import DeviceError
     from napari_mcsc.io import VolumeReadError
+    from napari_mcsc.models.swin_unet import PretrainedWeightsError
 
     return (
         UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-        VolumeReadError, AnnotationError, DeviceError, CheckpointError,
+        VolumeReadError, AnnotationError, DeviceError, CheckpointError, PretrainedWeightsError,
     )
 
 

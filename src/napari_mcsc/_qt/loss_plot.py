@@ -30,7 +30,7 @@ class LossPlot(QWidget):
                 self.values = self.values[::2]
             self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(38, 41, 48))
         if len(self.values) < 2:

@@ -268,7 +268,7 @@ class MCSCWidget(QWidget):
             return images[0] if images else None
         active = self.viewer.layers.selection.active
         for image, labels in self.run_state.annotated:
-            if active is not None and active.name.startswith(image.name) or active is labels:
+            if (active is not None and active.name.startswith(image.name)) or active is labels:
                 return image
         return self.run_state.annotated[0][0] if self.run_state.annotated else None
 

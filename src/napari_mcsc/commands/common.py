@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 from napari_mcsc.cli import UsageError
+from napari_mcsc.commands.progress import ProgressLine
 from napari_mcsc.data.slices import SliceSet
 from napari_mcsc.model import SegmentationModel
-from napari_mcsc.training import Trainer, TrainConfig
-from napari_mcsc.commands.progress import ProgressLine
+from napari_mcsc.training import TrainConfig, Trainer
 
 
 def add_device_argument(parser) -> None:
@@ -30,9 +30,15 @@ def run_training(
     *,
     init: SegmentationModel | None = None,
     show_progress: bool = True,
+    announce: str | None = None,
 ) -> SegmentationModel:
-    """Train with a terminal progress bar; Ctrl-C ends early and keeps the model so far."""
+    """Train with a terminal progress bar; Ctrl-C ends early and keeps the model so far.
+
+    ``announce`` is printed once the networks are built (so a bad weights file fails first).
+    """
     trainer = Trainer(config, data, init=init)
+    if announce:
+        print(announce, file=sys.stderr)
     bar = ProgressLine() if show_progress else None
     event = None
     try:

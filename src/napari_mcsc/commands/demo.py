@@ -105,7 +105,7 @@ def run_headless(out: Path, device: str, max_seconds: float, seed: int = 0) -> i
     print(f"\n{'volume':<8}{'painted':<12}{'Dice RV':>9}{'Dice MYO':>10}{'Dice LV':>9}{'mean':>8}")
     for r in rows:
         d = r["dice_per_class"]
-        print(f"{r['volume']:<8}{str(r['painted']):<12}{d['1']:>9.3f}{d['2']:>10.3f}"
+        print(f"{r['volume']:<8}{r['painted']!s:<12}{d['1']:>9.3f}{d['2']:>10.3f}"
               f"{d['3']:>9.3f}{r['dice_mean']:>8.3f}")
     print(f"\n{model.trained_iterations} iterations in {train_seconds:.0f} s; "
           f"outputs in {out}/ (summary.json, model.pt, prediction_*.nii.gz, uncertainty_*.nii.gz)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from napari_mcsc.cli import UsageError
 from napari_mcsc.commands.common import add_device_argument, existing_path, run_training
@@ -95,10 +94,9 @@ def run(args: argparse.Namespace) -> int:
         mapping=_extended_mapping(init, volumes),
         normalisation=_normalisation(args, init),
     )
-    print(f"training {config.method} ({config.profile} profile) on {data.num_labelled} painted and "
-          f"{data.num_unlabelled} unlabelled slices, classes {list(data.mapping.values)}",
-          file=sys.stderr)
-    model = run_training(config, data, init=init, show_progress=not args.quiet)
+    announce = (f"training {config.method} ({config.profile} profile) on {data.num_labelled} painted "
+                f"and {data.num_unlabelled} unlabelled slices, classes {list(data.mapping.values)}")
+    model = run_training(config, data, init=init, show_progress=not args.quiet, announce=announce)
     path = save_model(model, args.out)
     print(f"model written to {path} ({model.trained_iterations} iterations in all)")
     return 0

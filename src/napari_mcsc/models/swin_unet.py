@@ -107,6 +107,10 @@ class _DecoderLevel(nn.Module):
         return self.upsample(x)
 
 
+class PretrainedWeightsError(ValueError):
+    """A pretrained-weights file that holds no usable Swin Transformer weights."""
+
+
 class SwinUNet(nn.Module):
     """Swin-UNet returning logits plus full- and 1/8-resolution decoder features.
 
@@ -269,8 +273,10 @@ def _read_checkpoint(source: str | os.PathLike) -> Mapping[str, object]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle with non-tensor objects, corrupt file, ...
-        raise ValueError(
-            f"could not read {path} as a weights-only PyTorch checkpoint: {exc}"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise PretrainedWeightsError(
+            f"could not read {path} as a weights-only PyTorch checkpoint "
+            f"({exc.__class__.__name__}{': ' + first_line if first_line else ''})"
         ) from exc
 
 
@@ -304,7 +310,7 @@ def _unwrap(state: object, source: str) -> dict[str, Tensor]:
                     state = state[wrapper]
                     break
     if not isinstance(state, Mapping):
-        raise ValueError(f"no Swin Transformer weights found in {source} (not a state dict)")
+        raise PretrainedWeightsError(f"no Swin Transformer weights found in {source} (not a state dict)")
     out = {}
     for key, value in state.items():
         if isinstance(key, str) and torch.is_tensor(value):
@@ -368,7 +374,7 @@ def load_pretrained_swin(model: SwinUNet, source: str | os.PathLike) -> dict:
                 continue
         skipped.append(key)
     if not any(k.startswith(("layers.", "patch_embed.")) for k in loaded) or name_hits == 0:
-        raise ValueError(f"no Swin Transformer weights found in {label}")
+        raise PretrainedWeightsError(f"no Swin Transformer weights found in {label}")
     encoder.load_state_dict(loaded, strict=False)
 
     decoder_target = model.decoder.state_dict()

@@ -10,7 +10,7 @@ iterations on a GPU and for two minutes on a laptop. With ``iterations=40000`` t
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 METHODS = ("mcsc", "ct", "sup")
 

@@ -38,6 +38,14 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.gui:
+        from napari_mcsc.cli import UsageError
+
+        try:
+            import qtpy  # noqa: F401  (raises when no Qt binding is installed)
+        except Exception as exc:
+            raise UsageError(
+                'the GUI needs a Qt binding: pip install "napari[pyqt6]", then run it again'
+            ) from exc
         from napari_mcsc._qt.launch import open_demo_viewer
 
         return open_demo_viewer()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,4 +33,3 @@ class ProgressEvent:
     elapsed: float
     eta_seconds: float
     preview: Preview | None = None
-    messages: tuple[str, ...] = field(default_factory=tuple)

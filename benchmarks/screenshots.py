@@ -37,8 +37,8 @@ def main() -> None:
         viewer.dims.set_current_step(0, 5)
         widget.train()
         wait(lambda: any(layer.name.endswith(" preview") for layer in viewer.layers)
-             and widget.job is not None and widget.job._trainer is not None
-             and widget.job._trainer.model.trained_iterations > 50, args.seconds)
+             and widget.job is not None and widget.job.model is not None
+             and widget.job.model.trained_iterations > 50, args.seconds)
         wait(lambda: False, 2)
         OUT.mkdir(parents=True, exist_ok=True)
         viewer.screenshot(str(OUT / "training.png"), canvas_only=False)

@@ -79,6 +79,11 @@ class TrainingJob:
         self._trainer = None
         self._stop_requested = False
 
+    @property
+    def model(self) -> SegmentationModel | None:
+        """The model being trained (usable at any time), or None before training starts."""
+        return self._trainer.model if self._trainer is not None else None
+
     def request_stop(self) -> None:
         self._stop_requested = True
         if self._trainer is not None:

@@ -430,8 +430,9 @@ class MCSCWidget(QWidget):
                         "or use the Fast profile")
         show_error(f"napari-mcsc: {message}")
         self.status.setText(f"Error: {message}")
-        if self.job is not None and self.job._trainer is not None and self.job._trainer.model.trained_iterations:
-            self.model = self.job._trainer.model  # keep what was trained before the error
+        trained = self.job.model if self.job is not None else None
+        if trained is not None and trained.trained_iterations:
+            self.model = trained  # keep what was trained before the error
 
     def _on_finished(self) -> None:
         self.worker = None

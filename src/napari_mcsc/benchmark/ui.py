@@ -45,8 +45,8 @@ def _measure(seconds: float, interval_ms: int, log) -> dict:
     widget.train()
     # Measure from the first training iteration on (slice preparation excluded).
     deadline = time.perf_counter() + 120
-    while (widget.job is None or widget.job._trainer is None
-           or widget.job._trainer.model.trained_iterations < 1) and time.perf_counter() < deadline:
+    while (widget.job is None or widget.job.model is None
+           or widget.job.model.trained_iterations < 1) and time.perf_counter() < deadline:
         app.processEvents()
         time.sleep(0.005)
     start = time.perf_counter()
@@ -55,7 +55,7 @@ def _measure(seconds: float, interval_ms: int, log) -> dict:
     QTimer.singleShot(int(seconds * 1000), loop.quit)
     loop.exec()
     timer.stop()
-    iterations = widget.job._trainer.model.trained_iterations if widget.job else None
+    iterations = widget.job.model.trained_iterations if widget.job and widget.job.model else None
     widget.stop()
     while widget.worker is not None and time.perf_counter() - start < seconds + 120:
         app.processEvents()

@@ -114,13 +114,16 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_demo_writes_every_output(tmp_path, capsys):
+def test_capped_demo_writes_every_output_then_exits_1_saying_why(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--max-seconds", "3", "--device", "cpu"]) == 0
+    assert main(["demo", "--out", str(out), "--max-seconds", "3", "--device", "cpu"]) == 1
     names = {p.name for p in out.iterdir()}
     for i in range(3):
         assert {f"prediction_{i}.nii.gz", f"uncertainty_{i}.nii.gz"} <= names
     assert {"model.pt", "summary.json"} <= names
     summary = json.loads((out / "summary.json").read_text())
     assert 0.0 <= summary["dice_mean"] <= 1.0 and summary["iterations"] >= 1
-    assert "Dice" in capsys.readouterr().out
+    assert summary["complete"] is False and summary["ended_by"] == "time cap"
+    assert summary["planned_iterations"] > summary["iterations"]
+    captured = capsys.readouterr()
+    assert "Dice" in captured.out and "demo failed: training is incomplete" in captured.err

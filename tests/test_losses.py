@@ -170,6 +170,29 @@ class TestBlockSetSampler:
         idx, y = BlockSetSampler(4).sample_indices(labels, torch.Generator().manual_seed(0))
         assert all((row > 0).any() for row in y)
 
+    def test_ignored_pixels_take_no_place_while_valid_ones_remain(self):
+        labels = torch.ones(4, 16, 16, dtype=torch.long)
+        labels[:2] = IGNORE  # e.g. the unlabelled slices during the contrastive warm-up
+        _, y = BlockSetSampler(8, max_pixels_per_set=64).sample_indices(
+            labels, torch.Generator().manual_seed(1))
+        assert y.shape[1] == 64 and (y != IGNORE).all()
+
+    def test_foreground_is_checked_after_subsampling(self):
+        labels = torch.zeros(2, 16, 16, dtype=torch.long)
+        labels[:, ::8, ::8] = 1  # one foreground pixel per 8x8 block and map
+        sampler = BlockSetSampler(8, max_pixels_per_set=4)
+        for seed in range(20):
+            _, y = sampler.sample_indices(labels, torch.Generator().manual_seed(seed))
+            assert all((row > 0).any() for row in y)
+
+    def test_coarse_scale_labels_come_from_each_cells_centre(self):
+        from napari_mcsc.losses.contrastive import _resize_labels
+
+        labels = torch.zeros(1, 8, 8, dtype=torch.long)
+        labels[0, 2, 2] = 3  # centre of the top-left 4x4 cell
+        labels[0, 0, 4] = 2  # corner of the top-right cell: not its centre
+        assert _resize_labels(labels, (2, 2)).tolist() == [[[3, 0], [0, 0]]]
+
     def test_caps_bound_the_work(self):
         labels = torch.ones(4, 32, 32, dtype=torch.long)
         idx, y = BlockSetSampler(8, max_sets=5, max_pixels_per_set=100).sample_indices(labels)
@@ -195,7 +218,8 @@ class TestMultiScaleLoss:
         reference = []
         for scale, sampler in enumerate(samplers):
             h = fa[scale].shape[-1]
-            lab = F.interpolate(torch.cat([labels, labels])[:, None].float(), size=(h, h))[:, 0].long()
+            step = 8 // h  # labels at the centre pixel of each feature cell
+            lab = torch.cat([labels, labels])[:, step // 2 :: step, step // 2 :: step]
             gen = torch.Generator().manual_seed(5)
             for _ in range(scale):  # the generator advanced through earlier scales
                 BlockSetSampler(4).sample_indices(

@@ -15,7 +15,7 @@ import os
 import sys
 
 ALLOW_TRITON_ENV = "NAPARI_MCSC_ALLOW_TRITON"
-TORCH_THREADS_ENV = "NAPARI_MCSC_TORCH_THREADS"
+TORCH_THREADS_ENV = "NAPARI_MCSC_TORCH_THREADS"  # pins the thread count (training/threads.py)
 
 
 def keep_torch_from_importing_triton() -> bool:
@@ -30,23 +30,3 @@ def keep_torch_from_importing_triton() -> bool:
         return False
     sys.modules["triton"] = None  # type: ignore[assignment]  # import raises ImportError
     return True
-
-
-def configure_torch_threads(leave_one_core: bool = False) -> int:
-    """Set torch's intra-op thread count and return it.
-
-    Default: all cores (measured on 2 cores: napari's event loop stays responsive while
-    the widget trains with both, see docs/benchmarks.md); ``leave_one_core`` keeps one
-    core free. ``NAPARI_MCSC_TORCH_THREADS`` overrides.
-    """
-    import torch
-
-    wanted = os.environ.get(TORCH_THREADS_ENV, "").strip()
-    cores = os.cpu_count() or 1
-    if wanted.isdigit() and int(wanted) > 0:
-        threads = int(wanted)
-    else:
-        threads = max(1, cores - 1) if leave_one_core else cores
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads

@@ -19,6 +19,7 @@ from napari_mcsc.inference import VolumePrediction, predict_volume
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import ProgressEvent
+from napari_mcsc.training.outcome import RunOutcome
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ class TrainResult:
     stopped_early: bool = False
     iterations: int = 0
     seconds: float = 0.0
+    outcome: RunOutcome | None = None
+
+    @property
+    def warning(self) -> str | None:
+        """What the user must know when the run ended short of its iterations."""
+        return self.outcome.warning() if self.outcome is not None else None
 
 
 class TrainingJob:
@@ -67,7 +74,6 @@ class TrainingJob:
         axis: int = 0,
         init: SegmentationModel | None = None,
         preview_request: Callable[[], tuple[int, int] | None] | None = None,
-        leave_one_core: bool = False,
     ) -> None:
         self.config = config
         self.annotated = list(annotated)
@@ -75,7 +81,6 @@ class TrainingJob:
         self.axis = axis
         self.init = init if (init is not None and init.axis == axis) else None
         self.preview_request = preview_request
-        self.leave_one_core = leave_one_core
         self._trainer = None
         self._stop_requested = False
 
@@ -107,15 +112,15 @@ class TrainingJob:
             unlabelled=[u.image for u in self.unlabelled],
         )
         yield Status(f"training on {data.num_labelled} painted and {data.num_unlabelled} unlabelled slices")
-        self._trainer = Trainer(config, data, init=self.init, preview_request=self.preview_request,
-                                leave_one_core=self.leave_one_core)
+        self._trainer = Trainer(config, data, init=self.init, preview_request=self.preview_request)
         if self._stop_requested:
             self._trainer.request_stop()
         before = self._trainer.model.trained_iterations
         yield from self._trainer.run()
         model = self._trainer.model
         result = TrainResult(model, stopped_early=self._stop_requested,
-                             iterations=model.trained_iterations - before)
+                             iterations=model.trained_iterations - before,
+                             outcome=self._trainer.outcome)
         images = [*self.annotated, *self.unlabelled]
         for index, item in enumerate(images):
             yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")

@@ -7,10 +7,13 @@ TOOLTIPS = {
     "Unlabelled: every slice is unlabelled data. Ignore: not used.",
     "labels": "The Labels layer holding this image's annotations (same shape as the image).",
     "axis": "Slices are taken along this axis (0 = the first axis of the array, usually z).",
-    "profile": "Fast: small networks and a time budget, for interactive use on a CPU. "
+    "profile": "Fast: small networks and a short schedule, for interactive use on a CPU. "
     "Paper: the settings of the MCSC paper (224 px, 40 000 iterations: for a GPU).",
-    "seconds": "Stop training after this many seconds (0 = no time limit).",
-    "iterations": "Stop training after this many iterations (0 = the profile's number).",
+    "seconds": "Optional cap: stop after this many seconds even if the run is not complete "
+    "(you are warned: the model may be much worse). 0 = no cap.",
+    "iterations": "Run length in iterations (0 = the profile's number, which its quality needs). "
+    "A slow or busy machine runs the same iterations, later.",
+    "run_length": "Planned iterations, and how long they took on this machine last time.",
     "device": "Where to train: auto picks CUDA, then Apple MPS, then the CPU.",
     "pretrained": "Optional ImageNet-pretrained Swin Transformer weights file (.pth, .safetensors) "
     "for the Transformer branch. Not needed; nothing is downloaded.",

@@ -37,7 +37,7 @@ from napari_mcsc._qt.loss_plot import LossPlot
 from napari_mcsc._qt.tooltips import TOOLTIPS
 from napari_mcsc._reader import METADATA_KEY
 from napari_mcsc.jobs import ImageInput, Status, TrainingJob, TrainResult, prediction_job
-from napari_mcsc.training.config import PROFILES, profile
+from napari_mcsc.training.config import METHODS, PROFILES, profile
 from napari_mcsc.training.events import ProgressEvent
 
 REVIEWED_KEY = "reviewed"
@@ -113,10 +113,10 @@ class MCSCWidget(QWidget):
         form = QFormLayout()
         self.axis = QSpinBox(minimum=0, maximum=2, value=0, toolTip=TOOLTIPS["axis"])
         self.profile = QComboBox(toolTip=TOOLTIPS["profile"])
-        self.profile.addItems(["Fast", "Paper"])
+        self.profile.addItems([name.capitalize() for name in PROFILES])
         self.profile.currentTextChanged.connect(self._on_profile_changed)
-        self.seconds = QSpinBox(minimum=0, maximum=7 * 24 * 3600, value=120, suffix=" s",
-                                toolTip=TOOLTIPS["seconds"])
+        self.seconds = QSpinBox(minimum=0, maximum=7 * 24 * 3600, value=0, suffix=" s",
+                                toolTip=TOOLTIPS["seconds"], specialValueText="no cap")
         self.iterations = QSpinBox(minimum=0, maximum=10_000_000, value=0, toolTip=TOOLTIPS["iterations"],
                                    specialValueText="profile default")
         self.device = QComboBox(toolTip=TOOLTIPS["device"])
@@ -129,8 +129,10 @@ class MCSCWidget(QWidget):
         pretrained_row.addWidget(browse)
         form.addRow("Slice axis", self.axis)
         form.addRow("Profile", self.profile)
-        form.addRow("Time budget", self.seconds)
+        self.run_length = QLabel(toolTip=TOOLTIPS["run_length"], wordWrap=True)
         form.addRow("Iterations", self.iterations)
+        form.addRow("Run length", self.run_length)
+        form.addRow("Time cap", self.seconds)
         form.addRow("Device", self.device)
         form.addRow("Swin weights", pretrained_row)
         layout.addLayout(form)
@@ -140,7 +142,7 @@ class MCSCWidget(QWidget):
         adv_form = QFormLayout(adv)
         fast = profile("fast")
         self.method = QComboBox(toolTip=TOOLTIPS["method"])
-        self.method.addItems(["mcsc", "ct", "sup"])
+        self.method.addItems(list(METHODS))
         self.cnn_lr = self._float_box(fast.cnn_lr, 1e-6, 1.0, 6, "cnn_lr")
         self.swin_lr = self._float_box(fast.swin_lr, 1e-6, 1.0, 6, "swin_lr")
         self.contrastive_weight = self._float_box(fast.contrastive_weight, 0.0, 10.0, 4, "contrastive_weight")
@@ -202,6 +204,10 @@ class MCSCWidget(QWidget):
         row.addWidget(self.predict_button)
         layout.addLayout(row)
         layout.addStretch(1)
+        self.iterations.valueChanged.connect(self._show_run_length)
+        self.device.currentTextChanged.connect(self._show_run_length)
+        self.method.currentTextChanged.connect(self._show_run_length)
+        self._show_run_length()
         self._update_buttons()
 
     def _float_box(self, value: float, low: float, high: float, decimals: int, key: str) -> QDoubleSpinBox:
@@ -233,13 +239,22 @@ class MCSCWidget(QWidget):
     def _on_dims_changed(self, *_args) -> None:
         self._view_slice = self._slice_in_view()
 
-    def _on_profile_changed(self, name: str) -> None:
-        if name == "Paper":
-            self.seconds.setValue(0)
-            self.iterations.setValue(PROFILES["paper"]["iterations"])
-        else:
-            self.seconds.setValue(120)
-            self.iterations.setValue(0)
+    def _on_profile_changed(self, _name: str) -> None:
+        self.iterations.setValue(0)
+        self._show_run_length()
+
+    def _show_run_length(self, *_args) -> None:
+        """The planned iterations and, once measured here, how long they take."""
+        from napari_mcsc.devices import pick_device
+        from napari_mcsc.training.speed_memory import describe_run_length
+
+        try:
+            config = self.make_config()
+            device = pick_device(config.device).type
+        except (ValueError, RuntimeError) as exc:
+            self.run_length.setText(str(exc))
+            return
+        self.run_length.setText(describe_run_length(config, device))
 
     def _browse_pretrained(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Swin Transformer weights", "",
@@ -415,6 +430,12 @@ class MCSCWidget(QWidget):
             show_uncertainty(self.viewer, image, pred.uncertainty)
             show_labels(self.viewer, image, pred.labels, "prediction")
         how = "stopped early" if result.stopped_early else "done"
+        if result.warning:
+            from napari.utils.notifications import show_warning
+
+            how = "incomplete"
+            show_warning(result.warning)
+        self._show_run_length()
         self.status.setText(
             f"Training {how}: {result.iterations} iterations in {result.seconds:.0f} s "
             f"({self.model.trained_iterations} in all). Correct the most uncertain slices and train again."

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from napari_mcsc.cli import UsageError
@@ -10,11 +12,20 @@ from napari_mcsc.commands.progress import ProgressLine
 from napari_mcsc.data.slices import SliceSet
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training import TrainConfig, Trainer
+from napari_mcsc.training.outcome import RunOutcome
+from napari_mcsc.training.speed_memory import describe_run_length
 
 
 def add_device_argument(parser) -> None:
     parser.add_argument("--device", default="auto",
                         help="cuda, cuda:N, mps, cpu or auto (CUDA, then MPS, then CPU); default auto")
+
+
+def add_geometry_argument(parser) -> None:
+    parser.add_argument(
+        "--ignore-geometry", action="store_true",
+        help="accept volumes whose spacing, origin or direction differ (voxels are then "
+        "matched by index, which is right only if the header of one of them is wrong)")
 
 
 def existing_path(value: str, what: str) -> Path:
@@ -24,6 +35,85 @@ def existing_path(value: str, what: str) -> Path:
     return path
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself or its closest ancestor that exists."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def _check_can_create_in(path: Path, option: str, value: str) -> None:
+    """Refuse when the folders above ``path`` cannot exist or cannot be written."""
+    base = _nearest_existing(path.parent)
+    if not base.is_dir():
+        raise UsageError(
+            f"{option} {value} cannot be created: {base} is a file, not a folder; "
+            "choose a path in a folder"
+        )
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {value} cannot be written: no permission to write in {base}")
+
+
+def check_output_file(value: str, option: str = "--out") -> Path:
+    """The file an option names, checked *before* any work: it must be creatable.
+
+    Refuses a folder, a path under a regular file, and a folder without write permission,
+    so that hours of training are never lost to a typo in the output path.
+    """
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {value} is a folder; give a file name, e.g. {path / 'model.pt'}"
+        )
+    _check_can_create_in(path, option, value)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {value} exists and cannot be overwritten (no permission)")
+    return path
+
+
+def output_folder(value: str, option: str = "--out") -> Path:
+    """The folder an option names, created if needed; refuses a file or an unwritable place."""
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {value} is a file; give a folder for the outputs")
+    _check_can_create_in(path / "x", option, value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {value} cannot be created: {exc.strerror or exc}") from exc
+    return path
+
+
+def free_path(path: Path) -> Path:
+    """``path``, or ``name-1.ext``, ``name-2.ext``, ... : the first that does not exist."""
+    if not path.exists():
+        return path
+    stem, suffix = path.stem, path.suffix
+    number = 1
+    while (candidate := path.with_name(f"{stem}-{number}{suffix}")).exists():
+        number += 1
+    return candidate
+
+
+def save_or_rescue(save, path: Path) -> tuple[Path, OSError | None]:
+    """``save(path)``; if that fails, save under a free name next to it, in the current
+    folder or in the temporary folder. Returns where it went and the first error (None
+    when ``path`` itself worked); raises the first error only when every place failed.
+    """
+    try:
+        return save(path), None
+    except OSError as first:
+        error = first
+    for folder in (path.parent, Path.cwd(), Path(tempfile.gettempdir())):
+        candidate = free_path(folder / f"{path.stem}-rescued{path.suffix}")
+        try:
+            return save(candidate), error
+        except OSError:
+            continue
+    raise error
+
+
 def run_training(
     config: TrainConfig,
     data: SliceSet,
@@ -31,14 +121,16 @@ def run_training(
     init: SegmentationModel | None = None,
     show_progress: bool = True,
     announce: str | None = None,
-) -> SegmentationModel:
+) -> tuple[SegmentationModel, RunOutcome]:
     """Train with a terminal progress bar; Ctrl-C ends early and keeps the model so far.
 
-    ``announce`` is printed once the networks are built (so a bad weights file fails first).
+    ``announce`` is printed once the networks are built (so a bad weights file fails
+    first), with the planned run length and the time it took here last time. A run that
+    ended short of its iterations prints a warning line; the outcome says so too.
     """
     trainer = Trainer(config, data, init=init)
     if announce:
-        print(announce, file=sys.stderr)
+        print(f"{announce}; {describe_run_length(trainer.config, trainer.device.type)}", file=sys.stderr)
     bar = ProgressLine() if show_progress else None
     event = None
     try:
@@ -51,6 +143,9 @@ def run_training(
         if bar and event is not None:
             bar.update(event, force=True)
             bar.close()
-    if trainer.model.trained_iterations == 0:
+    if trainer.model.trained_iterations == 0 or trainer.outcome is None or trainer.outcome.done == 0:
         raise UsageError("training stopped before the first iteration; nothing to save")
-    return trainer.model
+    warning = trainer.outcome.warning()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return trainer.model, trainer.outcome

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from napari_mcsc.cli import UsageError
-from napari_mcsc.commands.common import add_device_argument, existing_path, run_training
+from napari_mcsc.commands.common import (
+    add_device_argument,
+    check_output_file,
+    existing_path,
+    run_training,
+    save_or_rescue,
+)
+from napari_mcsc.training.config import METHODS, PROFILES
 
 
 def add_parser(sub) -> None:
@@ -22,17 +30,19 @@ def add_parser(sub) -> None:
     p.add_argument("--unlabelled", action="append", default=[], metavar="IMG",
                    help="extra images without any labels, used as unlabelled data")
     p.add_argument("--out", required=True, metavar="MODEL.pt", help="where to write the model")
-    p.add_argument("--profile", choices=("fast", "paper"), default="fast",
-                   help="fast: CPU-friendly, 2 min budget (default); paper: the paper's settings")
-    p.add_argument("--iterations", type=int, help="number of iterations (default: the profile's)")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="fast",
+                   help="fast: CPU-friendly (default); paper: the paper's settings, for a GPU")
+    p.add_argument("--iterations", type=int,
+                   help="run length in iterations (default: the profile's, which its quality needs)")
     p.add_argument("--max-seconds", type=float,
-                   help="time budget in seconds (default: the profile's; 0 for none)")
+                   help="optional cap in seconds: training stops there even if incomplete, "
+                   "with a warning (default: no cap)")
     p.add_argument("--axis", type=int, default=0, choices=(0, 1, 2),
                    help="slice axis in numpy order (0 = the file's last axis, z); default 0")
     add_device_argument(p)
     p.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting anew")
     p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--method", choices=("mcsc", "ct", "sup"), default="mcsc",
+    p.add_argument("--method", choices=METHODS, default="mcsc",
                    help="mcsc (default), ct: cross teaching only, sup: CNN on painted slices only")
     p.add_argument("--ct-window", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="CT: clip intensities to this window (e.g. -125 275 HU) instead of the "
@@ -52,11 +62,9 @@ def config_from_args(args: argparse.Namespace):
         if args.iterations < 1:
             raise UsageError("--iterations must be at least 1")
         overrides["iterations"] = args.iterations
-        if args.max_seconds is None:
-            overrides["max_seconds"] = None
     if args.max_seconds is not None:
-        if args.max_seconds < 0:
-            raise UsageError("--max-seconds must not be negative")
+        if not 0 <= args.max_seconds < float("inf"):
+            raise UsageError(f"--max-seconds must be a number of seconds >= 0, got {args.max_seconds}")
         overrides["max_seconds"] = args.max_seconds or None
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -69,23 +77,29 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from napari_mcsc.checkpoint import load_model, save_model
-    from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+    from napari_mcsc.data.slices import build_slice_set
     from napari_mcsc.devices import pick_device
-    from napari_mcsc.io import read_volume
 
     if len(args.image) != len(args.labels):
         raise UsageError(
             f"{len(args.image)} --image but {len(args.labels)} --labels: give one label file per image"
         )
+    out = check_output_file(args.out, "--out")  # before any work: never lose a trained model
     pick_device(args.device)  # fail early on an unknown device
     config = config_from_args(args)
+    if config.swin_pretrained == "timm" and config.method != "sup":
+        _check_timm_weights_cached()
     init = load_model(existing_path(args.init, "model to fine-tune")) if args.init else None
-    volumes = []
-    for image_path, label_path in zip(args.image, args.labels, strict=True):
-        image = read_volume(existing_path(image_path, "image"))
-        labels = read_volume(existing_path(label_path, "label file"))
-        volumes.append(AnnotatedVolume(image.array, labels.array, name=image.name))
-    extra = [read_volume(existing_path(p, "unlabelled image")).array for p in args.unlabelled]
+    if init is not None and init.axis != args.axis:
+        raise UsageError(
+            f"the model to fine-tune ({args.init}) was trained on slices along axis {init.axis}, "
+            f"not {args.axis}; pass --axis {init.axis} to fine-tune it"
+        )
+    volumes = [
+        _read_annotated(image_path, label_path, getattr(args, "ignore_geometry", False))
+        for image_path, label_path in zip(args.image, args.labels, strict=True)
+    ]
+    extra = [_read_unlabelled(p) for p in args.unlabelled]
     if init is not None:
         config = config.replace(image_size=init.image_size)
     data = build_slice_set(
@@ -96,10 +110,54 @@ def run(args: argparse.Namespace) -> int:
     )
     announce = (f"training {config.method} ({config.profile} profile) on {data.num_labelled} painted "
                 f"and {data.num_unlabelled} unlabelled slices, classes {list(data.mapping.values)}")
-    model = run_training(config, data, init=init, show_progress=not args.quiet, announce=announce)
-    path = save_model(model, args.out)
+    model, _ = run_training(config, data, init=init, show_progress=not args.quiet, announce=announce)
+    path, error = save_or_rescue(lambda p: save_model(model, p), out)
+    if error is not None:
+        print(f"napari-mcsc train: error: could not write {out} ({error.strerror or error}); "
+              f"the trained model was saved to {path} instead", file=sys.stderr)
+        return 1
     print(f"model written to {path} ({model.trained_iterations} iterations in all)")
     return 0
+
+
+def _read_annotated(image_path: str, label_path: str, ignore_geometry: bool):
+    """An image and its label file as an ``AnnotatedVolume``, both checked."""
+    from napari_mcsc.data.labels import check_label_array
+    from napari_mcsc.data.slices import AnnotatedVolume
+    from napari_mcsc.io import geometry_mismatch, read_volume
+
+    image = read_volume(existing_path(image_path, "image"))
+    labels = read_volume(existing_path(label_path, "label file"))
+    check_label_array(labels.array, label_path)
+    if labels.shape == image.shape and not ignore_geometry:
+        difference = geometry_mismatch(image.geometry, labels.geometry)
+        if difference:
+            raise UsageError(
+                f"{label_path} does not lie on the grid of {image_path} ({difference}); "
+                "resample the labels onto the image, or pass --ignore-geometry if the voxels "
+                "do match and one header is wrong"
+            )
+    return AnnotatedVolume(image.array, labels.array, name=image.name)
+
+
+def _read_unlabelled(path: str):
+    from napari_mcsc.data.slices import check_image_array
+    from napari_mcsc.io import read_volume
+
+    return check_image_array(read_volume(existing_path(path, "unlabelled image")).array, path)
+
+
+def _check_timm_weights_cached() -> None:
+    """Refuse ``--swin-weights timm`` at once, without touching the network, when the
+    weights are not in the local Hugging Face cache."""
+    from napari_mcsc.models.swin_unet import timm_weights_in_cache
+
+    if timm_weights_in_cache() is None:
+        raise UsageError(
+            "--swin-weights timm: timm's Swin-T weights are not in the local Hugging Face cache "
+            "(nothing is downloaded at run time); download a Swin-T checkpoint and pass its "
+            "file path instead"
+        )
 
 
 def _normalisation(args, init):

@@ -113,16 +113,19 @@ class BlockSetSampler:
         idx = torch.gather(idx, 1, order).permute(1, 0, 2).reshape(blocks, m * s * s)
         y = torch.gather(y, 1, order).permute(1, 0, 2).reshape(blocks, m * s * s)
 
+        n = idx.shape[1]
+        if self.max_pixels_per_set is not None and n > self.max_pixels_per_set and idx.shape[0]:
+            # Valid pixels first (ignored ones get noise >= 2), so an ignored pixel takes a
+            # place only when the set has fewer valid pixels than places.
+            noise = torch.rand(idx.shape[0], n, generator=generator).to(device) + 2.0 * (y < 0)
+            cols = torch.argsort(noise, dim=1)[:, : self.max_pixels_per_set]
+            idx, y = torch.gather(idx, 1, cols), torch.gather(y, 1, cols)
+        # Foreground is checked on the pixels that were kept, not on the whole block.
         keep = (y > 0).any(dim=1)
         idx, y = idx[keep], y[keep]
         if self.max_sets is not None and idx.shape[0] > self.max_sets:
             pick = torch.randperm(idx.shape[0], generator=generator)[: self.max_sets].to(device)
             idx, y = idx[pick], y[pick]
-        n = idx.shape[1]
-        if self.max_pixels_per_set is not None and n > self.max_pixels_per_set and idx.shape[0]:
-            noise = torch.rand(idx.shape[0], n, generator=generator).to(device)
-            cols = torch.argsort(noise, dim=1)[:, : self.max_pixels_per_set]
-            idx, y = torch.gather(idx, 1, cols), torch.gather(y, 1, cols)
         return idx, y
 
     def sample(
@@ -175,7 +178,7 @@ def multi_scale_cross_contrastive_loss(
     ``cnn_labels`` / ``swin_labels`` (B, H, W) label each network's pixels: ground truth on
     labelled slices, the *other* network's prediction on unlabelled ones ("cross" labels),
     ``IGNORE`` where a pixel must not take part; they are brought to each scale by
-    nearest-neighbour sampling.
+    taking the label at the centre of each feature cell.
     """
     losses = []
     for scale, (f_cnn, f_swin, sampler) in enumerate(
@@ -202,7 +205,14 @@ def multi_scale_cross_contrastive_loss(
 
 
 def _resize_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
+    """(B, H, W) labels at a feature map's (h, w): the label at each cell's centre pixel.
+
+    (Nearest-neighbour interpolation would take each cell's top-left corner, shifting the
+    labels of coarse scales by half a cell.)
+    """
     if tuple(labels.shape[-2:]) == tuple(size):
         return labels.long()
-    resized = F.interpolate(labels[:, None].float(), size=size, mode="nearest")
-    return resized[:, 0].long()
+    height, width = labels.shape[-2:]
+    rows = ((torch.arange(size[0], device=labels.device) + 0.5) * height / size[0]).long()
+    cols = ((torch.arange(size[1], device=labels.device) + 0.5) * width / size[1]).long()
+    return labels[:, rows.clamp(max=height - 1)][:, :, cols.clamp(max=width - 1)].long()

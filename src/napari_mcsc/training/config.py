@@ -1,10 +1,16 @@
 """Training settings: one dataclass, two named profiles (``paper`` and ``fast``).
 
-Schedules are written as fractions of the run (``progress`` in [0, 1], by iterations or
-by the time budget, whichever runs out first), so one profile works for 40 000
-iterations on a GPU and for two minutes on a laptop. With ``iterations=40000`` the
-``paper`` profile reproduces method.md §4-§5: cross-teaching ramp over 30 000 iterations
-(0.75), contrastive warm-up 3 000 (0.075), Swin learning-rate warm-up ~5 %.
+A run's length is a number of iterations (work), never a duration: a slow or busy
+machine gets the same training, later. ``max_seconds`` is only a cap; a run it cuts
+short is reported as incomplete. Schedules are fractions of the planned iterations
+(``progress`` = iteration / iterations). With ``iterations=40000`` the ``paper``
+profile reproduces method.md §4-§5: cross-teaching ramp over 30 000 iterations (0.75),
+contrastive warm-up 3 000 (0.075), Swin learning-rate warm-up ~5 %.
+
+When a profile starts with a supervised warm-up (painted slices only), the
+semi-supervised schedules (cross-teaching ramp, contrastive warm-up) are fractions of
+the part of the run that follows it, so unlabelled slices enter with a weight that
+ramps up from ~0 instead of jumping to its maximum.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ class TrainConfig:
     augmentation: str = "strong"  # "paper" | "strong" | "none"
     batch_size: int = 6
     labelled_batch_size: int = 4
-    # run length: stop at whichever comes first
-    iterations: int = 100_000
-    max_seconds: float | None = 120.0
+    # run length in iterations; max_seconds is an optional cap (a capped run is incomplete)
+    iterations: int = 400
+    max_seconds: float | None = None
     seed: int = 1337
     device: str | None = None  # None/"auto": CUDA, then MPS, then CPU
     amp: bool = True  # mixed precision on CUDA only
@@ -51,7 +57,7 @@ class TrainConfig:
     swin_warmup: float = 0.05
     # supervised warm-up: fraction of the run on painted slices only (0 in the paper)
     supervised_warmup: float = 0.4
-    # cross teaching: lambda(progress) = max * exp(-5 (1 - min(progress / rampup, 1))^2)
+    # cross teaching: lambda = max * exp(-5 (1 - min(t / rampup, 1))^2), t = semi_progress
     consistency_max: float = 0.5
     consistency_rampup: float = 0.3
     # contrastive (method.md §4.3-§4.6)
@@ -82,8 +88,17 @@ class TrainConfig:
                 )
         if self.iterations < 1:
             raise ValueError("iterations must be at least 1")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ValueError("max_seconds must be positive (or None for no time limit)")
+        if self.max_seconds is not None and not (0 < self.max_seconds < float("inf")):
+            raise ValueError("max_seconds must be a positive number of seconds (or None for no cap)")
+        if not 0 <= self.supervised_warmup < 1:
+            raise ValueError("supervised_warmup must be a fraction in [0, 1)")
+
+    def semi_progress(self, progress: float) -> float:
+        """Progress through the semi-supervised part of the run (after the supervised
+        warm-up), in [0, 1]: the clock of the cross-teaching ramp and contrastive warm-up."""
+        if progress < self.supervised_warmup:
+            return 0.0
+        return min(1.0, (progress - self.supervised_warmup) / (1.0 - self.supervised_warmup))
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated again)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from napari_mcsc._torch_env import configure_torch_threads, keep_torch_from_importing_triton
+from napari_mcsc._torch_env import keep_torch_from_importing_triton
 from napari_mcsc.data.augment import Augmentation, augment_batch
 from napari_mcsc.data.slices import SliceSet
 from napari_mcsc.devices import pick_device
@@ -31,7 +31,11 @@ from napari_mcsc.models import load_pretrained_swin
 from napari_mcsc.training.batches import TwoStreamBatches
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import Preview, ProgressEvent
+from napari_mcsc.training.outcome import RunOutcome
 from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
+from napari_mcsc.training.selection import BestCheckpoint
+from napari_mcsc.training.speed_memory import remember_speed
+from napari_mcsc.training.threads import ThreadTuner
 
 PreviewRequest = Callable[[], "tuple[int, int] | None"]
 
@@ -42,7 +46,8 @@ class Trainer:
     ``init``: a model to fine-tune (warm start); its architecture is kept, and classes
     it does not know yet are added. ``preview_request`` returns the (volume, slice) to
     preview, or None; it is called from the training thread, so it must only read.
-    ``leave_one_core``: on the CPU, keep one core free for a GUI's event loop.
+    ``validation``: keep the best of several evaluations instead of the last iteration
+    (the paper's model selection). On the CPU the thread count follows ``ThreadTuner``.
     """
 
     def __init__(
@@ -52,7 +57,7 @@ class Trainer:
         *,
         init: SegmentationModel | None = None,
         preview_request: PreviewRequest | None = None,
-        leave_one_core: bool = False,
+        validation: BestCheckpoint | None = None,
     ) -> None:
         keep_torch_from_importing_triton()
         if init is not None:
@@ -65,7 +70,8 @@ class Trainer:
         self.config = config
         self.data = data
         self.preview_request = preview_request
-        self.leave_one_core = leave_one_core
+        self.validation = validation
+        self.outcome: RunOutcome | None = None
         self.device = pick_device(config.device)
         self._stop = False
         torch.manual_seed(config.seed)
@@ -126,10 +132,13 @@ class Trainer:
 
     # ------------------------------------------------------------------- run
     def run(self) -> Iterator[ProgressEvent]:
-        """Train, yielding one event per iteration; the model stays usable at any yield."""
+        """Train, yielding one event per iteration; the model stays usable at any yield.
+
+        The run ends after ``config.iterations`` iterations, or earlier at a Stop or when
+        ``config.max_seconds`` has passed; ``outcome`` then says how far it got.
+        """
         cfg = self.config
-        if self.device.type == "cpu":
-            configure_torch_threads(self.leave_one_core)
+        tuner = ThreadTuner() if self.device.type == "cpu" else None
         nets = self.model.networks.to(self.device)
         nets.train()
         if cfg.method == "sup":
@@ -147,16 +156,22 @@ class Trainer:
         # predictions on unlabelled slices are still noise, not worth the compute.
         warmup_batches = TwoStreamBatches(self.data.num_labelled, 0, cfg.batch_size,
                                           cfg.labelled_batch_size, self.generator)
+        selector = self.validation
         start = time.perf_counter()
         last_preview = -np.inf
         step_times: list[float] = []
         iteration = 0
+        ended_by = "iterations"
         try:
-            while not self._stop:
-                elapsed = time.perf_counter() - start
-                progress = self._progress(iteration, elapsed)
-                if progress >= 1.0:
+            while iteration < cfg.iterations:
+                if self._stop:
+                    ended_by = "stop"
                     break
+                elapsed = time.perf_counter() - start
+                if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
+                    ended_by = "time cap"
+                    break
+                progress = iteration / cfg.iterations
                 lrs = self._learning_rates(progress)
                 for name, opt in optimizers.items():
                     for group in opt.param_groups:
@@ -165,8 +180,13 @@ class Trainer:
                 stream = warmup_batches if progress < cfg.supervised_warmup else batches
                 losses = self._step(stream, optimizers, progress, scaler, use_amp, amp_dtype)
                 step_times.append(time.perf_counter() - t0)
+                if tuner is not None:
+                    tuner.record(step_times[-1])
                 iteration += 1
                 self.model.trained_iterations += 1
+                if selector is not None and selector.due(iteration, cfg.iterations):
+                    selector.evaluate(self.model, iteration)
+                    self._back_to_train_mode()
                 elapsed = time.perf_counter() - start
                 preview = None
                 if (self.preview_request is not None
@@ -174,36 +194,42 @@ class Trainer:
                     preview = self._preview()
                     last_preview = elapsed
                 yield self._event(iteration, elapsed, step_times, losses, lrs, preview)
+        except KeyboardInterrupt:
+            ended_by = "stop"
+            raise
         finally:
+            if selector is not None:
+                selector.restore_best(self.model)
             nets.eval()
-            self.model.history.append(
-                {"method": cfg.method, "profile": cfg.profile, "iterations": iteration,
-                 "seconds": round(time.perf_counter() - start, 2),
-                 "labelled_slices": self.data.num_labelled,
-                 "unlabelled_slices": self.data.num_unlabelled}
+            self.outcome = RunOutcome(
+                planned=cfg.iterations, done=iteration, ended_by=ended_by,
+                seconds=round(time.perf_counter() - start, 2),
+                seconds_per_iteration=round(float(np.median(step_times)), 4) if step_times else None,
             )
+            entry = {"method": cfg.method, "profile": cfg.profile, **self.outcome.to_dict(),
+                     "labelled_slices": self.data.num_labelled,
+                     "unlabelled_slices": self.data.num_unlabelled}
+            if tuner is not None:
+                entry.update(tuner.summary())
+            if selector is not None:
+                entry["selected"] = selector.summary()
+            self.model.history.append(entry)
+            if step_times and self.outcome.complete:
+                remember_speed(cfg, self.device.type, self.outcome.seconds_per_iteration)
 
-    def _progress(self, iteration: int, elapsed: float) -> float:
-        cfg = self.config
-        progress = iteration / cfg.iterations
-        if cfg.max_seconds is not None:
-            progress = max(progress, elapsed / cfg.max_seconds)
-        return progress
+    def _back_to_train_mode(self) -> None:
+        self.model.networks.train()
+        if self.config.method == "sup":
+            self.model.networks.swin.eval()
 
     def _event(self, iteration, elapsed, step_times, losses, lrs, preview) -> ProgressEvent:
         cfg = self.config
-        recent = step_times[-20:]
-        per_iter = float(np.mean(recent))
-        overall = elapsed / iteration
-        total = cfg.iterations
-        if cfg.max_seconds is not None:
-            by_time = iteration + max(0.0, cfg.max_seconds - elapsed) / max(overall, 1e-9)
-            total = min(total, max(iteration, int(round(by_time))))
-        eta = max(0.0, (total - iteration) * overall)
+        per_iter = float(np.median(step_times[-20:]))
+        eta = max(0.0, (cfg.iterations - iteration) * per_iter)
         if cfg.max_seconds is not None:
             eta = min(eta, max(0.0, cfg.max_seconds - elapsed))
         return ProgressEvent(
-            iteration=iteration, total=total, progress=min(1.0, self._progress(iteration, elapsed)),
+            iteration=iteration, total=cfg.iterations, progress=min(1.0, iteration / cfg.iterations),
             losses=losses, learning_rates={k: lrs[k] for k in self._optimizer_names},
             seconds_per_iteration=per_iter, elapsed=elapsed, eta_seconds=eta, preview=preview,
         )
@@ -232,7 +258,7 @@ class Trainer:
                 out_b = nets.swin(x)
                 losses["sup_swin"] = supervised_loss(out_b.logits[:n_lab].float(), targets)
                 total = total + losses["sup_swin"]
-                weight = cfg.consistency_max * sigmoid_rampup(progress, cfg.consistency_rampup)
+                weight = self._consistency_weight(progress)
                 # Each network's hard prediction on the unlabelled slices, computed once:
                 # the other network's target in cross teaching and its contrastive labels.
                 pred_a, pred_b = hard_labels(out_a.logits[n_lab:]), hard_labels(out_b.logits[n_lab:])
@@ -258,12 +284,17 @@ class Trainer:
         scaler.update()
         report = {k: float(v.detach()) for k, v in losses.items()}
         if cfg.method != "sup":
-            report["ct_weight"] = cfg.consistency_max * sigmoid_rampup(progress, cfg.consistency_rampup)
+            report["ct_weight"] = self._consistency_weight(progress)
         return report
+
+    def _consistency_weight(self, progress: float) -> float:
+        """Cross-teaching weight: ramps up over the semi-supervised part of the run."""
+        cfg = self.config
+        return cfg.consistency_max * sigmoid_rampup(cfg.semi_progress(progress), cfg.consistency_rampup)
 
     def _contrastive(self, out_a, out_b, targets, pred_a, pred_b, progress, losses) -> torch.Tensor:
         cfg, nets = self.config, self.model.networks
-        if progress < cfg.contrastive_warmup:  # labelled slices only during the warm-up
+        if cfg.semi_progress(progress) < cfg.contrastive_warmup:  # labelled slices only at first
             pred_a = torch.full_like(pred_a, IGNORE)
             pred_b = torch.full_like(pred_b, IGNORE)
         # Cross labels: CNN pixels take the Swin's prediction and vice versa.
@@ -295,9 +326,7 @@ class Trainer:
             self.model, volumes[volume_index][slice_index : slice_index + 1], normalised=True,
             device=self.device,
         ).labels[0]
-        self.model.networks.train()
-        if self.config.method == "sup":
-            self.model.networks.swin.eval()
+        self._back_to_train_mode()
         return Preview(volume_index, slice_index, classes)
 
 

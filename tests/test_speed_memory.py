@@ -1,0 +1,34 @@
+"""The measured speed of a profile is remembered, so the next run's length is told in time."""
+
+from __future__ import annotations
+
+from napari_mcsc.training import profile
+from napari_mcsc.training.speed_memory import (
+    describe_run_length,
+    expected_seconds_per_iteration,
+    remember_speed,
+)
+
+
+def test_unmeasured_settings_say_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_MCSC_CACHE", str(tmp_path))
+    text = describe_run_length(profile("fast", iterations=300), "cpu")
+    assert text.startswith("300 iterations") and "not yet measured" in text
+
+
+def test_a_measured_speed_gives_the_duration(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_MCSC_CACHE", str(tmp_path))
+    cfg = profile("fast", iterations=300)
+    remember_speed(cfg, "cpu", 0.4)
+    assert expected_seconds_per_iteration(cfg, "cpu") == 0.4
+    assert "about 2 min here" in describe_run_length(cfg, "cpu")
+    assert expected_seconds_per_iteration(cfg.replace(method="sup"), "cpu") is None
+    assert expected_seconds_per_iteration(cfg, "cuda") is None
+
+
+def test_a_broken_cache_file_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_MCSC_CACHE", str(tmp_path))
+    (tmp_path / "speed.json").write_text("{not json")
+    assert expected_seconds_per_iteration(profile("fast"), "cpu") is None
+    remember_speed(profile("fast"), "cpu", 0.5)
+    assert expected_seconds_per_iteration(profile("fast"), "cpu") == 0.5

@@ -94,7 +94,8 @@ def test_evaluate_perfect_prediction(files, capsys):
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(files, tmp_path, capsys, make_args, message):
-    write_volume(tmp_path / "empty.nii.gz", np.zeros(read_volume(files["image0"]).array.shape, np.uint8))
+    image = read_volume(files["image0"])
+    write_volume(tmp_path / "empty.nii.gz", np.zeros(image.array.shape, np.uint8), image.geometry)
     write_volume(tmp_path / "small.nii.gz", np.zeros((2, 3, 4), np.uint8))
     (tmp_path / "notes.txt").write_text("not an image")
     code = main(make_args(files, tmp_path))

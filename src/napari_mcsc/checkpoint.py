@@ -9,7 +9,7 @@ package version. Everything is plain Python or tensors, so ``torch.load`` runs w
 from __future__ import annotations
 
 import os
-import tempfile
+from numbers import Integral
 from pathlib import Path
 
 import torch
@@ -17,6 +17,7 @@ import torch
 from napari_mcsc import __version__
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.normalise import Normalisation
+from napari_mcsc.io import atomic_write
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training.config import TrainConfig
 
@@ -44,14 +45,7 @@ def save_model(model: SegmentationModel, path: str | os.PathLike) -> Path:
         "trained_iterations": int(model.trained_iterations),
         "history": list(model.history),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
     return path
 
 
@@ -71,22 +65,46 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
             f"{path} is not a napari-mcsc model file; train one with 'napari-mcsc train' "
             "or the plugin's Save model button"
         )
-    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not isinstance(version, Integral) or isinstance(version, bool):
+        raise CheckpointError(f"{path} is a damaged napari-mcsc model: its format version is {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written by a newer napari-mcsc ({payload.get('package_version')}); "
             f"upgrade napari-mcsc (this is {__version__})"
         )
     try:
+        axis = _integer(payload["axis"], "axis", 0, 2)
+        trained_iterations = _integer(payload.get("trained_iterations", 0), "trained_iterations", 0)
+        history = payload.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(run, dict) for run in history):
+            raise TypeError(f"history must be a list of dicts, got {type(history).__name__}")
+        labels = payload["label_values"]
+        if not isinstance(labels, (list, tuple)):
+            raise TypeError(f"label_values must be a list, got {type(labels).__name__}")
+        for name in ("config", "normalisation", "state_dict"):
+            if not isinstance(payload[name], dict):
+                raise TypeError(f"{name} must be a dict, got {type(payload[name]).__name__}")
         model = SegmentationModel.create(
             TrainConfig.from_dict(payload["config"]),
-            LabelMapping(tuple(payload["label_values"])),
+            LabelMapping(tuple(_integer(v, "label value", 0) for v in labels)),
             Normalisation.from_dict(payload["normalisation"]),
-            int(payload["axis"]),
+            axis,
         )
         model.networks.load_state_dict(payload["state_dict"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path} is a damaged or incompatible napari-mcsc model: {exc}") from exc
     model.networks.to(device).eval()
-    model.trained_iterations = int(payload.get("trained_iterations", 0))
-    model.history = list(payload.get("history", []))
+    model.trained_iterations = trained_iterations
+    model.history = list(history)
     return model
+
+
+def _integer(value: object, what: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int within [low, high], or a TypeError/ValueError saying why not."""
+    if not isinstance(value, Integral) or isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{what} must be {bounds}, got {value}")
+    return int(value)

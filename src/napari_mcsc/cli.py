@@ -7,7 +7,9 @@ ends with exit status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
 
 from napari_mcsc import __version__
 
@@ -30,7 +32,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in (demo, train, predict, evaluate, benchmark):
         module.add_parser(sub)
+    from napari_mcsc.commands.common import add_geometry_argument
+
+    add_geometry_argument(sub.choices["train"])  # here: train.add_parser is edited elsewhere
     return parser
+
+
+@contextlib.contextmanager
+def _one_line_warnings(command: str):
+    """Show a UserWarning as one line, ``napari-mcsc COMMAND: warning: ...``."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning):
+            text = " ".join(str(message).split())
+            print(f"napari-mcsc {command}: warning: {text}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -48,16 +70,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except _user_errors() as exc:
-        print(f"napari-mcsc {args.command}: error: {exc}", file=sys.stderr)
-        return USER_ERROR
+    command = "napari-mcsc"
+    try:  # Ctrl-C while the (slow) imports run is as much an interruption as later
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"napari-mcsc {args.command}"
+        with _one_line_warnings(args.command):
+            return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print(f"napari-mcsc {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
+    except _user_errors() as exc:
+        print(f"{command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return USER_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

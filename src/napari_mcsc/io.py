@@ -15,10 +15,15 @@ array order (e.g. for napari's ``scale`` / ``translate``).
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
+import struct
+import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,8 @@ __all__ = [
     "Geometry",
     "Volume",
     "VolumeReadError",
+    "atomic_write",
+    "geometry_mismatch",
     "geometry_of",
     "is_dicom_folder",
     "is_supported_path",
@@ -299,6 +306,43 @@ def geometry_of(volume_or_image: Volume | sitk.Image | Geometry) -> Geometry:
     )
 
 
+def _numbers(values: Sequence[float]) -> str:
+    return " x ".join(f"{v:g}" for v in values)
+
+
+def geometry_mismatch(
+    first: Geometry,
+    second: Geometry,
+    *,
+    spacing_rtol: float = 1e-4,
+    origin_voxels: float = 1e-3,
+    direction_atol: float = 1e-4,
+) -> str | None:
+    """Say how two geometries differ beyond float noise, or return ``None`` if they agree.
+
+    Tolerances: spacing relative ``spacing_rtol``; origin ``origin_voxels`` of the smallest
+    voxel side; direction cosines ``direction_atol``. These absorb what NIfTI's float32
+    header fields do to a geometry, and nothing a person would call a different grid.
+    The text names values in SimpleITK's (x, y, z) order.
+    """
+    if first.ndim != second.ndim:
+        return f"{first.ndim}-D vs {second.ndim}-D"
+    differences = []
+    if not np.allclose(first.spacing, second.spacing, rtol=spacing_rtol, atol=0.0):
+        differences.append(
+            f"spacing {_numbers(first.spacing)} vs {_numbers(second.spacing)} mm"
+        )
+    atol = origin_voxels * min(min(first.spacing), min(second.spacing))
+    if not np.allclose(first.origin, second.origin, rtol=0.0, atol=atol):
+        differences.append(f"origin ({_numbers(first.origin)}) vs ({_numbers(second.origin)}) mm")
+    if not np.allclose(first.direction, second.direction, rtol=0.0, atol=direction_atol):
+        differences.append(
+            f"direction {_numbers(np.round(first.direction, 4))} vs "
+            f"{_numbers(np.round(second.direction, 4))}"
+        )
+    return "; ".join(differences) or None
+
+
 # --------------------------------------------------------------------------- paths
 
 
@@ -377,17 +421,23 @@ def is_supported_path(path: str | os.PathLike[str]) -> bool:
 
 
 def _sitk_message(exc: BaseException) -> str:
-    """The informative last line of a (multi-line, C++-flavoured) SimpleITK error."""
+    """The informative last line of a (multi-line, C++-flavoured) SimpleITK error.
+
+    ITK appends a stale ``Reason: <errno text>`` to some errors (e.g. "No such file or
+    directory" for a truncated MetaImage); that line says nothing about the file.
+    """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Reason:")] or lines
     return lines[-1] if lines else repr(exc)
 
 
 def _check_scalar(components: int, dimension: int, path: str) -> None:
     if components != 1:
         raise VolumeReadError(
-            f"{path} holds a multi-component (vector/RGB) image with {components} values "
-            "per voxel; napari-mcsc segments single-channel scans. Export one channel "
-            "(or convert colour to grey) first."
+            f"{path} is a multi-component image: {components} values per voxel on a "
+            f"{dimension}-D grid (colour, or a 4-D scan whose {components} frames/channels "
+            "are stored as vectors); napari-mcsc segments single-channel 3-D scans. Export "
+            "one channel or one frame (or convert colour to grey) first."
         )
     if dimension < 2:
         raise VolumeReadError(
@@ -395,8 +445,83 @@ def _check_scalar(components: int, dimension: int, path: str) -> None:
         )
 
 
+# NIfTI header fields used to check that a file holds all the voxels its header promises:
+# (sizeof_hdr, offset of bitpix, format of dim[8], offset of dim, format and offset of vox_offset)
+_NIFTI_LAYOUTS = {
+    348: ("h", 72, "8h", 40, "f", 108),
+    540: ("h", 14, "8q", 16, "q", 168),
+}
+
+
+def _nifti_expected_bytes(header: bytes) -> tuple[int, tuple[int, ...]] | None:
+    """Bytes a NIfTI-1/2 file must hold (header + voxels) and its shape, from its header.
+
+    ``None`` when the header is not one this check understands (ITK then decides).
+    """
+    if len(header) < 4:
+        return None
+    for order in "<>":
+        size = struct.unpack(order + "i", header[:4])[0]
+        layout = _NIFTI_LAYOUTS.get(size)
+        if layout is None or len(header) < size:
+            continue
+        bitpix_fmt, bitpix_at, dim_fmt, dim_at, offset_fmt, offset_at = layout
+        bitpix = struct.unpack_from(order + bitpix_fmt, header, bitpix_at)[0]
+        dim = struct.unpack_from(order + dim_fmt, header, dim_at)
+        vox_offset = struct.unpack_from(order + offset_fmt, header, offset_at)[0]
+        ndim = int(dim[0])
+        if not 1 <= ndim <= 7 or bitpix <= 0 or bitpix % 8 or not np.isfinite(vox_offset):
+            return None
+        shape = tuple(int(d) for d in dim[1 : ndim + 1])
+        if any(d < 1 for d in shape):
+            return None
+        voxels = int(np.prod(shape, dtype=object))
+        return max(int(vox_offset), size) + voxels * (bitpix // 8), shape
+    return None
+
+
+def _check_nifti_complete(path: Path, ext: str) -> None:
+    """Refuse a NIfTI file shorter than its header says (ITK would fill the rest with 0)."""
+    chunk = 1 << 20
+    try:
+        if ext == ".nii":
+            with path.open("rb") as fh:
+                expected = _nifti_expected_bytes(fh.read(540))
+            if expected is None:
+                return
+            actual = path.stat().st_size
+        else:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(540)
+                expected = _nifti_expected_bytes(head)
+                if expected is None:
+                    return
+                actual = len(head)
+                while actual < expected[0]:
+                    block = fh.read(min(chunk, expected[0] - actual))
+                    if not block:
+                        break
+                    actual += len(block)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise VolumeReadError(
+            f"Cannot read {path}: the compressed data is cut short or damaged ({exc}); "
+            "the missing part would be read as zeros. Copy or export the file again."
+        ) from exc
+    except OSError:
+        return  # unreadable for another reason: ITK reports it
+    needed, shape = expected
+    if actual < needed:
+        shape_zyx = " x ".join(str(d) for d in reversed(shape))
+        raise VolumeReadError(
+            f"Cannot read {path}: the file is truncated; its header describes {shape_zyx} "
+            f"voxels ({needed} bytes) but it holds only {actual} bytes, and the missing part "
+            "would be read as zeros. Copy or export the file again."
+        )
+
+
 def _read_file(path: Path) -> sitk.Image:
-    if not split_extension(path)[1]:
+    ext = split_extension(path)[1]
+    if not ext:
         hint = ""
         if path.name.lower().endswith(_DICOM_SUFFIXES) or _looks_like_dicom_file(path):
             hint = f" It looks like a DICOM file: open the folder {path.parent} instead."
@@ -407,13 +532,81 @@ def _read_file(path: Path) -> sitk.Image:
         # Header first: refuse vector images before loading all voxels.
         reader.ReadImageInformation()
         _check_scalar(reader.GetNumberOfComponents(), reader.GetDimension(), str(path))
+        if ext in (".nii", ".nii.gz"):
+            _check_nifti_complete(path, ext)
         return reader.Execute()
     except RuntimeError as exc:
         raise VolumeReadError(
-            f"Cannot read {path}: the file is damaged or not a valid "
-            f"{split_extension(path)[1]} image ({_FORMATS_HELP}). SimpleITK said: "
-            f"{_sitk_message(exc)}"
+            f"Cannot read {path}: the file is damaged, truncated or not a valid "
+            f"{ext} image ({_FORMATS_HELP}). SimpleITK said: {_sitk_message(exc)}"
         ) from exc
+
+
+def _dicom_file_names(folder: Path) -> list[Path]:
+    """Files of ``folder`` that look like DICOM (by name or by the "DICM" magic)."""
+    found = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not entry.is_file() or entry.name.upper() == "DICOMDIR":
+                    continue
+                p = Path(entry.path)
+                if entry.name.lower().endswith(_DICOM_SUFFIXES) or _looks_like_dicom_file(p):
+                    found.append(p)
+    except OSError:
+        pass
+    return found
+
+
+def _slice_positions(reader: sitk.ImageSeriesReader, image: sitk.Image) -> list[float] | None:
+    """Each slice's position along the slice normal (mm), or None if a slice lacks one."""
+    if image.GetDimension() != 3:
+        return None
+    normal = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
+    positions = []
+    for i in range(len(reader.GetFileNames())):
+        try:
+            if not reader.HasMetaDataKey(i, "0020|0032"):
+                return None
+            position = [float(v) for v in reader.GetMetaData(i, "0020|0032").split("\\")]
+        except (RuntimeError, ValueError, IndexError):
+            return None
+        if len(position) != 3:
+            return None
+        positions.append(float(np.dot(position, normal)))
+    return positions
+
+
+def _check_series_spacing(path: Path, files: Sequence[str], positions: Sequence[float],
+                          unreadable: Sequence[Path]) -> None:
+    """Refuse a series with missing slices or uneven spacing (the volume would be warped)."""
+    if len(positions) < 3:
+        return
+    gaps = np.abs(np.diff(np.asarray(positions, dtype=float)))
+    step = float(np.median(gaps))
+    tolerance = 0.01 * step + 1e-3
+    worst = int(np.argmax(np.abs(gaps - step)))
+    if step > tolerance and abs(gaps[worst] - step) <= tolerance:
+        return
+    hint = (
+        f" These files in the folder could not be read: "
+        f"{', '.join(p.name for p in unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}."
+        if unreadable else ""
+    )
+    if step <= tolerance:
+        what = "several slices lie at the same position (duplicates, or two series mixed)"
+    else:
+        missing = round(gaps[worst] / step) - 1
+        what = (
+            f"slices {Path(files[worst]).name} and {Path(files[worst + 1]).name} are "
+            f"{gaps[worst]:.4g} mm apart where the others are {step:.4g} mm apart"
+            + (f" ({missing} slice{'s' if missing != 1 else ''} missing)" if missing >= 1 else "")
+        )
+    raise VolumeReadError(
+        f"Cannot read the DICOM series in {path}: {what}; reading it anyway would misplace "
+        f"the slices and the segmentation would not line up with the scan.{hint} Export the "
+        "series again, or remove the files that do not belong to it."
+    )
 
 
 def _read_dicom_folder(path: Path) -> sitk.Image:
@@ -444,8 +637,14 @@ def _read_dicom_folder(path: Path) -> sitk.Image:
             UserWarning,
             stacklevel=3,
         )
+    in_a_series = {os.path.realpath(f) for files in files_by_series.values() for f in files}
+    unreadable = sorted(
+        (p for p in _dicom_file_names(path) if os.path.realpath(p) not in in_a_series),
+        key=lambda p: p.name,
+    )
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files_by_series[chosen])
+    reader.MetaDataDictionaryArrayUpdateOn()
     try:
         image = reader.Execute()
     except RuntimeError as exc:
@@ -453,6 +652,17 @@ def _read_dicom_folder(path: Path) -> sitk.Image:
             f"Cannot read the DICOM series {chosen} in {path}: {_sitk_message(exc)}"
         ) from exc
     _check_scalar(image.GetNumberOfComponentsPerPixel(), image.GetDimension(), str(path))
+    positions = _slice_positions(reader, image)
+    if positions is not None:
+        _check_series_spacing(path, files_by_series[chosen], positions, unreadable)
+    if unreadable:
+        warnings.warn(
+            f"{path}: {len(unreadable)} DICOM file(s) could not be read and were left out "
+            f"({', '.join(p.name for p in unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}); "
+            "if they were slices of this series, the volume is missing its first or last slices.",
+            UserWarning,
+            stacklevel=3,
+        )
     return image
 
 
@@ -532,7 +742,7 @@ def write_volume(
     Returns the written path as a string.
     """
     p = Path(os.fspath(path)).expanduser()
-    stem, ext = split_extension(p)
+    ext = split_extension(p)[1]
     if not ext:
         raise ValueError(
             f"Cannot write {p}: unknown file extension. Use one of "
@@ -556,16 +766,83 @@ def write_volume(
     if ext in _DETACHED_HEADER_EXTENSIONS:
         _write_image(image, p, compress)
         return str(p)
-    # Same folder (same file system, so os.replace is atomic) and same extension (so
-    # ITK picks the right writer); hidden so file browsers do not show it meanwhile.
-    tmp = p.with_name(f".{stem}.{uuid.uuid4().hex[:12]}.tmp{ext}")
-    try:
-        _write_image(image, tmp, compress)
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    # Same extension for the temporary file, so that ITK picks the right writer.
+    atomic_write(p, lambda tmp: _write_image(image, tmp, compress), extension=ext)
     return str(p)
+
+
+#: Temporary files older than this (seconds, by modification time) are left-overs of an
+#: interrupted save and are removed by the next save to the same name.
+STALE_TMP_SECONDS = 600.0
+
+
+def _tmp_pattern(stem: str, extension: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f".{stem}.") + r"[0-9a-f]{12}" + re.escape(f".tmp{extension}"))
+
+
+def _remove_stale_tmp_files(target: Path, stem: str, extension: str) -> None:
+    """Delete temporary files that an interrupted save to ``target`` left behind."""
+    pattern = _tmp_pattern(stem, extension)
+    cutoff = time.time() - STALE_TMP_SECONDS
+    try:
+        with os.scandir(target.parent) as entries:
+            for entry in entries:
+                if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    try:
+                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(entry.path)
+                    except OSError:
+                        pass  # in use, gone already or not ours: leave it
+    except OSError:
+        pass
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if directory:  # some platforms (Windows) cannot open folders: nothing to sync
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[Path], object],
+    *,
+    extension: str = "",
+) -> Path:
+    """Write a file so that ``path`` holds either its old content or the complete new one.
+
+    ``write(tmp)`` writes the data to a temporary file in the same folder (same file
+    system, so the rename is atomic), hidden (``.name.<random>.tmp<extension>``) so file
+    browsers do not show it meanwhile. The data is flushed to disk (fsync) before the
+    rename and the folder after it, so a power cut cannot leave an empty file under the
+    final name. The file gets the usual permissions (0666 minus the umask). Left-overs of
+    a save that was killed are removed here. ``extension`` ends the temporary name (ITK
+    picks its writer by extension). Returns ``path``.
+    """
+    p = Path(os.fspath(path))
+    stem = p.name[: -len(extension)] if extension and p.name.endswith(extension) else p.name
+    _remove_stale_tmp_files(p, stem, extension)
+    tmp = p.with_name(f".{stem}.{uuid.uuid4().hex[:12]}.tmp{extension}")
+    try:
+        write(tmp)
+        _fsync_path(tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_path(p.parent, directory=True)
+    return p
 
 
 def _write_image(image: sitk.Image, path: Path, compress: bool) -> None:

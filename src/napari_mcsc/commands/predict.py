@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from napari_mcsc.commands.common import add_device_argument, existing_path
+from napari_mcsc.cli import UsageError
+from napari_mcsc.commands.common import add_device_argument, existing_path, output_folder
 
 
 def add_parser(sub) -> None:
@@ -33,18 +34,48 @@ def run(args: argparse.Namespace) -> int:
     from napari_mcsc.inference import predict_volume
     from napari_mcsc.io import read_volume, write_volume
 
+    paths = [existing_path(p, "image") for p in args.image]
+    names = _output_names(paths, args.image)
+    out = output_folder(args.out, "--out")
     device = pick_device(args.device)
     model = load_model(existing_path(args.model, "model"), device=device)
-    paths = [existing_path(p, "image") for p in args.image]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for path in paths:
+    for path, name, given in zip(paths, names, args.image, strict=True):
         volume = read_volume(path)
+        if volume.ndim != 3:
+            raise UsageError(
+                f"{given} is a {volume.ndim}-D image of shape {volume.shape}; predict segments "
+                "3-D volumes: give a 3-D scan (for a 4-D series, export one 3-D frame first)"
+            )
         pred = predict_volume(model, volume.array, ensemble=args.ensemble,
                               uncertainty=args.uncertainty, device=device)
-        written = [write_volume(out / f"{volume.name}_prediction.nii.gz", pred.labels, volume.geometry)]
+        written = [write_volume(out / f"{name}_prediction.nii.gz", pred.labels, volume.geometry)]
         if args.uncertainty and pred.uncertainty is not None:
-            written.append(write_volume(out / f"{volume.name}_uncertainty.nii.gz",
+            written.append(write_volume(out / f"{name}_uncertainty.nii.gz",
                                         pred.uncertainty, volume.geometry))
         print("\n".join(str(w) for w in written))
     return 0
+
+
+def _output_names(paths: list[Path], given: list[str]) -> list[str]:
+    """Each input's output name; refuse inputs that would overwrite each other's outputs.
+
+    Names are compared ignoring case, as on the file systems of macOS and Windows.
+    """
+    from napari_mcsc.io import volume_name
+
+    names = [volume_name(p) for p in paths]
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        key = name.casefold()
+        if key in first:
+            other = first[key]
+            same = paths[other].resolve() == paths[index].resolve()
+            raise UsageError(
+                f"{given[other]} and {given[index]} "
+                + ("are the same file" if same else f"both have the name {name!r}")
+                + f", so both predictions would be written to {name}_prediction.nii.gz and the "
+                "first would be lost; " + ("give it once" if same else
+                "rename one, or predict them in separate runs with different --out folders")
+            )
+        first[key] = index
+    return names

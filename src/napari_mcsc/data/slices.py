@@ -9,6 +9,7 @@ iteration only does cheap tensor work.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,12 +17,58 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from napari_mcsc.data.labels import LabelMapping
+from napari_mcsc.data.labels import AnnotationError, LabelMapping, check_label_array
 from napari_mcsc.data.normalise import Normalisation, normalise_volume
 
+__all__ = [
+    "AnnotatedVolume", "AnnotationError", "SliceSet", "build_slice_set", "check_image_array",
+    "image_content_problem", "resize_slices",
+]
 
-class AnnotationError(ValueError):
-    """The annotations cannot be trained on (none painted, shapes differ, ...)."""
+
+def check_image_array(image: np.ndarray, where: str) -> np.ndarray:
+    """``image`` as a 3-D real-valued array, or :class:`AnnotationError` saying why not."""
+    array = np.asarray(image)
+    if array.dtype.kind not in "biuf":
+        raise AnnotationError(
+            f"{where}: image voxels must be numbers, got values of type {array.dtype}"
+        )
+    if array.ndim != 3:
+        raise AnnotationError(
+            f"{where}: expected a 3D image, got shape {array.shape}; "
+            "2D images and multi-channel volumes are not supported"
+        )
+    if 0 in array.shape:
+        raise AnnotationError(f"{where}: the image is empty (shape {array.shape})")
+    return array
+
+
+def image_content_problem(image: np.ndarray) -> str | None:
+    """Say why nothing can be learnt from ``image`` (all NaN, constant), or None."""
+    array = np.asarray(image)
+    if array.size == 0:
+        return None
+    if array.dtype.kind == "f":
+        finite = np.isfinite(array)
+        if not finite.any():
+            return "the image holds no finite value (all voxels are NaN or infinite)"
+        low, high = array[finite].min(), array[finite].max()
+    else:
+        low, high = array.min(), array.max()
+    if low == high:
+        return f"the image is constant (every voxel is {low.item():g})"
+    return None
+
+
+def _warn_if_blank(image: np.ndarray, where: str) -> None:
+    problem = image_content_problem(image)
+    if problem:
+        warnings.warn(
+            f"{where}: {problem}; it will train as a blank image. Check that it is the right "
+            "file and that it was read correctly.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass
@@ -34,16 +81,16 @@ class AnnotatedVolume:
     name: str = "volume"
 
     def __post_init__(self) -> None:
-        if self.image.ndim != 3:
-            raise AnnotationError(
-                f"{self.name}: expected a 3D image, got shape {self.image.shape}; "
-                "2D images and multi-channel volumes are not supported"
-            )
-        if self.labels is not None and self.labels.shape != self.image.shape:
-            raise AnnotationError(
-                f"{self.name}: labels shape {self.labels.shape} differs from image shape "
-                f"{self.image.shape}; paint on a Labels layer of the image's shape"
-            )
+        self.image = check_image_array(self.image, self.name)
+        if self.labels is not None:
+            labels = np.asarray(self.labels)
+            if labels.shape != self.image.shape:
+                raise AnnotationError(
+                    f"{self.name}: labels shape {labels.shape} differs from image shape "
+                    f"{self.image.shape}; paint on a Labels layer of the image's shape"
+                )
+            self.labels = check_label_array(labels, f"{self.name}: labels")
+        _warn_if_blank(self.image, self.name)
 
     def labelled_slices(self, axis: int) -> list[int]:
         """Indices along ``axis`` of painted or reviewed slices, sorted."""
@@ -128,10 +175,9 @@ def build_slice_set(
         rest = sorted(set(range(image.shape[0])) - set(labelled))
         if rest:
             unlab_images.append(torch.from_numpy(image[rest]))
-    for extra in unlabelled:
-        extra = np.asarray(extra)
-        if extra.ndim != 3:
-            raise AnnotationError(f"unlabelled images must be 3D, got shape {extra.shape}")
+    for number, extra in enumerate(unlabelled, start=1):
+        extra = check_image_array(extra, f"unlabelled image {number}")
+        _warn_if_blank(extra, f"unlabelled image {number}")
         unlab_images.append(torch.from_numpy(np.moveaxis(normalise_volume(extra, norm), axis, 0)))
     if not lab_images:
         raise AnnotationError(

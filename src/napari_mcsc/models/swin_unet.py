@@ -280,19 +280,38 @@ def _read_checkpoint(source: str | os.PathLike) -> Mapping[str, object]:
         ) from exc
 
 
-def _read_timm_cache() -> Mapping[str, object]:
-    """Swin-T ImageNet weights from the local Hugging Face cache (never downloads)."""
-    from huggingface_hub import hf_hub_download
+def _timm_weights_repo() -> str:
     from timm.models import get_pretrained_cfg
 
     cfg = get_pretrained_cfg(TIMM_SWIN_TINY)
-    repo = getattr(cfg, "hf_hub_id", None) or f"timm/{TIMM_SWIN_TINY}.ms_in1k"
+    return getattr(cfg, "hf_hub_id", None) or f"timm/{TIMM_SWIN_TINY}.ms_in1k"
+
+
+def timm_weights_in_cache() -> str | None:
+    """Path of timm's Swin-T weights in the local Hugging Face cache, or None.
+
+    Looks at the cache folder only: no network access, whatever ``HF_HUB_OFFLINE`` says
+    (``hf_hub_download(local_files_only=True)`` still contacts the Hub for its headers).
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = _timm_weights_repo()
     for filename in ("model.safetensors", "pytorch_model.bin"):
         try:
-            path = hf_hub_download(repo, filename, local_files_only=True)
-        except Exception:
+            found = try_to_load_from_cache(repo, filename)
+        except Exception:  # malformed cache: as good as absent
             continue
+        if isinstance(found, str) and Path(found).is_file():
+            return found
+    return None
+
+
+def _read_timm_cache() -> Mapping[str, object]:
+    """Swin-T ImageNet weights from the local Hugging Face cache (never downloads)."""
+    path = timm_weights_in_cache()
+    if path is not None:
         return _read_checkpoint(path)
+    repo = _timm_weights_repo()
     raise FileNotFoundError(
         f"the timm weights '{TIMM_SWIN_TINY}' ({repo}) are not in the local Hugging Face cache "
         "and nothing is downloaded at run time. Download a Swin-T checkpoint (e.g. "

@@ -178,6 +178,24 @@ def test_complete_nifti_still_reads(tmp_path):
     assert read_volume(path).shape == SHAPE
 
 
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
+def test_nifti_nan_voxels_stay_nan(tmp_path, ext):
+    """ITK's NIfTI reader turns NaN and infinities into 0 (and 0 HU is water in a CT)."""
+    image = _image()
+    image[:, :4] = np.nan
+    image[:, 5, :3] = [np.inf, -np.inf, np.inf]
+    volume = read_volume(write_volume(tmp_path / f"nan{ext}", image, GEOMETRY))
+    np.testing.assert_array_equal(volume.array, image)
+
+
+def test_nii_gz_next_to_a_nii_of_the_same_name_reads_itself(tmp_path):
+    """Asked for scan.nii.gz, ITK opens scan.nii when it exists: other voxels, no error."""
+    write_volume(tmp_path / "scan.nii", np.zeros(SHAPE, np.float32), GEOMETRY)
+    write_volume(tmp_path / "scan.nii.gz", _image(), GEOMETRY)
+    np.testing.assert_array_equal(read_volume(tmp_path / "scan.nii.gz").array, _image())
+    np.testing.assert_array_equal(read_volume(tmp_path / "scan.nii").array, 0)
+
+
 def test_truncated_label_file_stops_training(pair, tmp_path, capsys, no_training):
     cut = Path(write_volume(tmp_path / "cut_labels.nii", _labels(), GEOMETRY))
     cut.write_bytes(cut.read_bytes()[:-100])  # the last slices' labels are gone

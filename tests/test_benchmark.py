@@ -70,11 +70,21 @@ def test_protocol_run_reports_cnn_and_ensemble(msd_folder):
 
 
 def test_interactive_run_scores_unpainted_slices(msd_folder):
-    result = run_interactive(str(msd_folder), painted=2, max_seconds=2.0, limit=1, device="cpu",
-                             log=lambda *_: None, **TINY)
+    result = run_interactive(str(msd_folder), painted=2, iterations=3, limit=1, device="cpu",
+                             curve_at=[1, 3], log=lambda *_: None, **TINY)
     row = result["volumes"][0]
     assert row["painted"] == [2, 3]  # round((i+1)*5/3) for 6 slices, halves up: 1.67->2, 3.33->3
-    assert 0.0 <= result["dice_mean"] <= 1.0 and row["iterations"] >= 1
+    assert 0.0 <= result["dice_mean"] <= 1.0 and row["iterations"] == 3 and row["complete"]
+    assert 0.0 <= row["ensemble_dice_mean"] <= 1.0
+    assert [it for it, _ in row["curve"]] == [1, 3]
+
+
+def test_interactive_run_can_keep_one_structure(msd_folder):
+    result = run_interactive(str(msd_folder), painted=2, iterations=2, limit=1, device="cpu",
+                             method="sup", classes=[3], log=lambda *_: None, **TINY)
+    row = result["volumes"][0]
+    assert set(row["dice"]) == {"3"} and result["classes"] == [3]
+    assert "ensemble_dice_mean" not in row  # a supervised model has no trained Transformer
 
 
 def test_inference_speed_measurement_runs():
@@ -97,3 +107,26 @@ def test_contour_interpolation_fills_between_painted_slices():
     assert areas[0] == 0 and areas[6] == 0  # no extrapolation
     assert areas[1] == 100 and areas[5] == 16
     assert 100 > areas[2] > areas[3] > areas[4] > 16
+
+
+def test_loop_benchmark_adds_one_slice_per_round(msd_folder):
+    from napari_mcsc.benchmark.loop import run_loop
+
+    result = run_loop(str(msd_folder), painted=1, rounds=2, iterations=2, retrain_iterations=1,
+                      limit=1, device="cpu", log=lambda *_: None, **TINY)
+    row = result["volumes"][0]
+    for arm in ("uncertain", "largest_gap"):
+        counts = [len(r["painted"]) for r in row[arm]]
+        assert counts == [1, 2, 3], arm
+        assert all(0.0 <= r["dice_mean"] <= 1.0 for r in row[arm])
+    assert len(result["uncertain_dice_by_round"]) == 3
+
+
+def test_review_choices():
+    from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
+
+    assert next_uncertain_slice([4, 2, 7], annotated=[4]) == 2
+    assert next_uncertain_slice([4], annotated=[4]) is None
+    assert largest_gap_slice(10, [3, 6]) == 1  # slices 0-2 is the first longest run
+    assert largest_gap_slice(12, [2, 3]) == 8  # 4..11 is the longest run: its middle
+    assert largest_gap_slice(3, [0, 1, 2]) is None

@@ -12,6 +12,8 @@ import torch
 from timm.layers import resize_rel_pos_bias_table
 from timm.models.swin_transformer import SwinTransformer
 
+from napari_mcsc.models.swin_unet import PretrainedWeightsError
+
 from napari_mcsc.models import (
     Networks,
     PatchExpand,
@@ -424,3 +426,52 @@ def test_load_pretrained_swin_timm_not_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="pass the file path"):
         load_pretrained_swin(SwinUNet(**TINY), "timm")
+
+
+class TestImagenetWeights:
+    """``imagenet``: from the HF cache, or downloaded once; offline says what to do."""
+
+    def test_offline_without_cache_says_how_to_get_them(self, monkeypatch):
+        from napari_mcsc.models import imagenet_weights
+
+        monkeypatch.setattr(imagenet_weights, "timm_weights_in_cache", lambda: None)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        calls = []
+        with pytest.raises(PretrainedWeightsError, match="HF_HUB_OFFLINE is set"):
+            imagenet_weights.imagenet_swin_weights(download=lambda **kw: calls.append(kw))
+        assert calls == []  # nothing was even tried
+
+    def test_online_downloads_once_then_loads(self, tmp_path, monkeypatch):
+        from safetensors.torch import save_file
+
+        from napari_mcsc.models import imagenet_weights
+
+        path = tmp_path / "model.safetensors"
+        sd = {k: v.clone() for k, v in timm_swin().state_dict().items()}
+        save_file(sd, str(path))
+        monkeypatch.setattr(imagenet_weights, "timm_weights_in_cache", lambda: None)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        calls = []
+
+        def fake_download(repo_id, filename):
+            calls.append((repo_id, filename))
+            return path
+
+        assert imagenet_weights.imagenet_swin_weights(download=fake_download) == str(path)
+        assert calls and calls[0][1] == "model.safetensors" and calls[0][0].startswith("timm/")
+        monkeypatch.setattr(imagenet_weights, "imagenet_swin_weights", lambda: str(path))
+        net = SwinUNet(num_classes=3, **TINY)
+        load_pretrained_swin(net, "imagenet")
+        assert_encoder_equals(net, sd)
+
+    def test_a_failed_download_is_explained(self, monkeypatch):
+        from napari_mcsc.models import imagenet_weights
+
+        monkeypatch.setattr(imagenet_weights, "timm_weights_in_cache", lambda: None)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+        def no_network(**_kw):
+            raise OSError("name resolution failed")
+
+        with pytest.raises(PretrainedWeightsError, match="internet connection"):
+            imagenet_weights.imagenet_swin_weights(download=no_network)

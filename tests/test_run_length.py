@@ -132,3 +132,30 @@ class TestCommandLine:
         assert _shortfall(done, EXPECTED_DICE + 0.01) is None
         assert "below" in _shortfall(done, EXPECTED_DICE - 0.2)
         assert "below" in _shortfall(done, float("nan"))
+
+
+class TestUnlabelledPaths:
+    def test_folders_globs_and_files_expand_to_volumes(self, tmp_path):
+        import numpy as np
+
+        from napari_mcsc.io import Geometry, expand_volume_paths, write_volume
+
+        folder = tmp_path / "study"
+        folder.mkdir()
+        geometry = Geometry.from_zyx(spacing_zyx=(1.0, 1.0, 1.0))
+        for name in ("b.nii.gz", "a.mha", "c.nrrd"):
+            write_volume(folder / name, np.zeros((2, 4, 4), np.float32), geometry)
+        (folder / "notes.txt").write_text("not a volume")
+        assert [p.name for p in expand_volume_paths([folder])] == ["a.mha", "b.nii.gz", "c.nrrd"]
+        assert [p.name for p in expand_volume_paths([str(folder / "*.nii.gz")])] == ["b.nii.gz"]
+        both = expand_volume_paths([folder / "a.mha", folder])
+        assert len(both) == 3  # a file named twice is read once
+
+    def test_an_empty_folder_is_a_usage_error(self, tmp_path, capsys):
+        from napari_mcsc.cli import main
+
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        code = main(["train", "--image", "x.nii.gz", "--labels", "y.nii.gz", "--out",
+                     str(tmp_path / "m.pt"), "--unlabelled", str(empty)])
+        assert code == 2 and "no volume found" in capsys.readouterr().err

@@ -172,3 +172,10 @@ class TestTrainer:
         again = Trainer(other, tiny_slice_set, init=first.model)
         assert again.config.swin_embed_dim == tiny_config.swin_embed_dim
         assert tuple(again.config.unet_channels) == tuple(tiny_config.unet_channels)
+
+
+def test_pretrained_swin_weights_bring_the_swin_t_width():
+    cfg = profile("fast").with_pretrained_swin("imagenet")
+    assert cfg.swin_pretrained == "imagenet" and cfg.swin_embed_dim == 96
+    assert tuple(cfg.swin_heads) == (3, 6, 12, 24)
+    assert profile("fast").with_pretrained_swin(None).swin_embed_dim == profile("fast").swin_embed_dim

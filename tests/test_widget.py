@@ -95,6 +95,9 @@ def test_stop_in_the_middle_keeps_a_usable_model(viewer_widget, qtbot, monkeypat
     assert widget.model is not None and 2 <= widget.model.trained_iterations < 100_000
     assert widget.last_result.stopped_early
     assert "phantom prediction" in viewer.layers
+    # The user is told the model is incomplete, with the numbers.
+    assert "of the 100000 iterations" in widget.last_result.warning
+    assert widget.status.text().startswith("Training incomplete")
 
 
 def test_second_train_is_refused_while_running(viewer_widget, qtbot, monkeypatch):
@@ -211,3 +214,27 @@ def test_table_keeps_choices_when_layers_change(viewer_widget, qtbot):
     assert [widget.table.item(r, 0).text() for r in range(widget.table.rowCount())] == ["phantom", "second"]
     viewer.layers.remove("second")
     assert widget.table.rowCount() == 1 and widget.table.selections()[0].role == "Unlabelled"
+
+
+def test_run_length_is_shown_before_the_run(viewer_widget, tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_MCSC_CACHE", str(tmp_path))
+    _, widget = viewer_widget
+    widget.iterations.setValue(250)
+    assert widget.run_length.text().startswith("250 iterations")
+    assert "not yet measured" in widget.run_length.text()
+    widget.seconds.setValue(0)
+    assert widget.make_config().max_seconds is None and widget.seconds.specialValueText() == "no cap"
+
+
+def test_several_unlabelled_scans_join_at_once(viewer_widget, tmp_path):
+    from napari_mcsc.io import Geometry, write_volume
+
+    viewer, widget = viewer_widget
+    geometry = Geometry.from_zyx(spacing_zyx=(2.0, 1.0, 1.0))
+    for index in range(2):
+        image = make_phantom((12, 96, 96), seed=10 + index).image.astype(np.float32)
+        write_volume(tmp_path / f"scan{index}.nii.gz", image, geometry)
+    added = widget.add_unlabelled([tmp_path])
+    assert [layer.name for layer in added] == ["scan0", "scan1"]
+    roles = {s.image.name: s.role for s in widget.table.selections()}
+    assert roles == {"phantom": "Train", "scan0": "Unlabelled", "scan1": "Unlabelled"}

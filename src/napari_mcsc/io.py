@@ -918,3 +918,29 @@ def _write_image(image: sitk.Image, path: Path, compress: bool) -> None:
         sitk.WriteImage(image, str(path), useCompression=compress)
     except RuntimeError as exc:
         raise OSError(f"SimpleITK could not write {path}: {_sitk_message(exc)}") from exc
+
+
+def expand_volume_paths(values: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Paths as a user gives them (files, DICOM folders, folders of volumes, globs) ->
+    the volume paths they stand for, in a stable order.
+
+    A folder that is not a DICOM series stands for every supported volume inside it (not
+    recursive). A pattern with ``*``, ``?`` or ``[`` is expanded. Raises FileNotFoundError,
+    naming the value, when a value stands for no volume at all.
+    """
+    import glob
+
+    found: list[Path] = []
+    for value in values:
+        text = os.fspath(value)
+        if any(ch in text for ch in "*?["):
+            matches = [Path(p) for p in sorted(glob.glob(text)) if is_supported_path(p)]
+        elif Path(text).is_dir() and not is_dicom_folder(text):
+            matches = [p for p in sorted(Path(text).iterdir()) if is_supported_path(p)]
+        else:
+            matches = [Path(text)]
+        if not matches:
+            raise FileNotFoundError(
+                f"{text}: no volume found there (expected NIfTI, MHA/MHD, NRRD files or DICOM folders)")
+        found.extend(p for p in matches if p not in found)
+    return found

@@ -13,10 +13,13 @@ TOOLTIPS = {
     "(you are warned: the model may be much worse). 0 = no cap.",
     "iterations": "Run length in iterations (0 = the profile's number, which its quality needs). "
     "A slow or busy machine runs the same iterations, later.",
+    "add_unlabelled": "Open other scans of the study (several files at once) as unlabelled "
+    "data: semi-supervised training learns from their slices without any painting.",
     "run_length": "Planned iterations, and how long they took on this machine last time.",
     "device": "Where to train: auto picks CUDA, then Apple MPS, then the CPU.",
     "pretrained": "Optional ImageNet-pretrained Swin Transformer weights file (.pth, .safetensors) "
-    "for the Transformer branch. Not needed; nothing is downloaded.",
+    "for the Transformer branch (the paper's set-up), or 'imagenet' to download timm's Swin-T "
+    "weights once (needs internet; kept in the Hugging Face cache). Optional.",
     "method": "mcsc: the full method. ct: cross teaching only. sup: the CNN on painted slices only.",
     "cnn_lr": "Initial learning rate of the CNN (AdamW, polynomial decay).",
     "swin_lr": "Initial learning rate of the Swin-UNet (AdamW, warm-up then polynomial decay).",

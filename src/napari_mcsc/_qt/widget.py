@@ -37,6 +37,7 @@ from napari_mcsc._qt.loss_plot import LossPlot
 from napari_mcsc._qt.tooltips import TOOLTIPS
 from napari_mcsc._reader import METADATA_KEY
 from napari_mcsc.jobs import ImageInput, Status, TrainingJob, TrainResult, prediction_job
+from napari_mcsc.review import annotated_slices, next_uncertain_slice
 from napari_mcsc.training.config import METHODS, PROFILES, profile
 from napari_mcsc.training.events import ProgressEvent
 
@@ -109,6 +110,9 @@ class MCSCWidget(QWidget):
         self.table = LayerTable(self.viewer, self)
         layout.addWidget(QLabel("Images and their annotations"))
         layout.addWidget(self.table)
+        add_unlabelled = QPushButton("Add unlabelled scans...", toolTip=TOOLTIPS["add_unlabelled"])
+        add_unlabelled.clicked.connect(self._browse_unlabelled)
+        layout.addWidget(add_unlabelled)
 
         form = QFormLayout()
         self.axis = QSpinBox(minimum=0, maximum=2, value=0, toolTip=TOOLTIPS["axis"])
@@ -256,6 +260,41 @@ class MCSCWidget(QWidget):
             return
         self.run_length.setText(describe_run_length(config, device))
 
+    def _browse_unlabelled(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Unlabelled scans of the same study", "",
+            "Volumes (*.nii *.nii.gz *.mha *.mhd *.nrrd *.nhdr);;All files (*)")
+        if paths:
+            self.add_unlabelled(paths)
+
+    def add_unlabelled(self, paths) -> list:
+        """Open scans (files, folders of volumes, DICOM folders) as image layers with the
+        role Unlabelled: the other scans of a study, which semi-supervision learns from."""
+        from napari.utils.notifications import show_warning
+
+        from napari_mcsc._reader import read_layers
+        from napari_mcsc.io import expand_volume_paths
+
+        try:
+            found = expand_volume_paths(paths)
+        except FileNotFoundError as exc:
+            show_warning(str(exc))
+            return []
+        added = []
+        for path in found:
+            try:
+                layer_data = read_layers(str(path))
+            except (OSError, ValueError, RuntimeError) as exc:
+                show_warning(f"Cannot read {path}: {exc}")
+                continue
+            for data, kwargs, kind in layer_data:
+                if kind == "image":
+                    layer = self.viewer.add_image(data, **kwargs)
+                    self.table.set_choice(layer, "Unlabelled")
+                    added.append(layer)
+        self.status.setText(f"{len(added)} unlabelled scan(s) added: they join the next training.")
+        return added
+
     def _browse_pretrained(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Swin Transformer weights", "",
                                               "Weights (*.pth *.pt *.bin *.safetensors)")
@@ -297,7 +336,6 @@ class MCSCWidget(QWidget):
             "contrastive_weight": self.contrastive_weight.value(),
             "temperature": self.temperature.value(),
             "max_pixels_per_set": self.max_pixels.value(),
-            "swin_pretrained": self.pretrained.text().strip() or None,
             "max_seconds": float(self.seconds.value()) or None,
         }
         name = self.profile.currentText().lower()
@@ -305,7 +343,7 @@ class MCSCWidget(QWidget):
         overrides["max_sets"] = (self.max_sets.value(), *base.max_sets[1:])
         if self.iterations.value():
             overrides["iterations"] = self.iterations.value()
-        return profile(name, **overrides)
+        return profile(name, **overrides).with_pretrained_swin(self.pretrained.text().strip() or None)
 
     def _on_train_clicked(self) -> None:
         if self.worker is not None:
@@ -512,15 +550,12 @@ class MCSCWidget(QWidget):
         if image is None:
             return None
         axis = self.run_state.axis
-        done = set(_reviewed(labels)) if labels is not None else set()
-        if labels is not None:
-            other = tuple(i for i in range(3) if i != axis)
-            done |= set(np.flatnonzero(np.any(np.asarray(labels.data) != 0, axis=other)).tolist())
-        candidates = [s for s in self.rankings.get(id(image), []) if s not in done]
-        if not candidates:
+        done = (annotated_slices(np.asarray(labels.data), _reviewed(labels), axis)
+                if labels is not None else [])
+        target = next_uncertain_slice(self.rankings.get(id(image), []), done)
+        if target is None:
             self.status.setText("Every slice is painted or reviewed.")
             return None
-        target = candidates[0]
         point = np.zeros(image.ndim)
         point[axis] = target
         world = image.data_to_world(point)

@@ -5,8 +5,11 @@ ITK-SNAP) from the optional package ``itk-morphologicalcontourinterpolation``. I
 slices between painted ones and cannot extrapolate beyond the outermost painted slices.
 
 ITK runs in a child process: loaded next to SimpleITK and torch, its libraries corrupted
-the heap at interpreter exit here (``malloc(): ... corrupted``), after the results were
-written but with a failing exit status.
+the heap at interpreter exit here (``malloc(): ... corrupted``, once
+``malloc_consolidate(): unaligned fastbin chunk detected``), after the results were
+written but with a failing exit status. So the child writes its result atomically and
+leaves with ``os._exit`` (no teardown of ITK's globals), the parent accepts a complete
+result whatever the exit status, and a child that died before writing is run once more.
 """
 
 from __future__ import annotations
@@ -19,13 +22,18 @@ from pathlib import Path
 import numpy as np
 
 _CHILD = """
-import sys
+import os, sys
 import itk
 import numpy as np
 labels = np.load(sys.argv[1])
 filled = itk.morphological_contour_interpolator(itk.image_from_array(labels), axis=int(sys.argv[3]))
-np.save(sys.argv[2], np.asarray(itk.array_from_image(filled)))
+partial = sys.argv[2] + ".partial.npy"
+np.save(partial, np.asarray(itk.array_from_image(filled)))
+os.replace(partial, sys.argv[2])
+sys.stdout.flush()
+os._exit(0)
 """
+_TRIES = 2
 
 
 def contour_interpolation_available() -> bool:
@@ -43,8 +51,13 @@ def interpolate_contours(sparse_labels: np.ndarray, axis: int = 0) -> np.ndarray
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.npy", Path(tmp) / "out.npy"
         np.save(src, labels)
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(src), str(dst), str(itk_axis)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0 or not dst.is_file():
-            raise RuntimeError(f"contour interpolation failed: {proc.stderr.strip()[-500:]}")
-        return np.load(dst).astype(sparse_labels.dtype)
+        errors = []
+        for _ in range(_TRIES):
+            proc = subprocess.run([sys.executable, "-c", _CHILD, str(src), str(dst), str(itk_axis)],
+                                  capture_output=True, text=True)
+            if dst.is_file():  # written atomically: complete even if the child died after
+                filled = np.load(dst)
+                if filled.shape == labels.shape:
+                    return filled.astype(sparse_labels.dtype)
+            errors.append(f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        raise RuntimeError(f"contour interpolation failed {_TRIES} times: {' | '.join(errors)}")

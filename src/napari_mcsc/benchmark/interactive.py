@@ -2,26 +2,33 @@
 
 For each volume of a split: paint K evenly spaced slices (indices
 round((i+1)(z-1)/(K+1)), halves rounded up), train on that volume (its unpainted slices,
-and optionally other volumes of the split, as unlabelled data), and score the Dice of
-classes 1..C on the unpainted slices. Morphological contour interpolation from the same
-painted slices is scored beside it when ITK's interpolator is installed.
+and optionally other volumes of the split, as unlabelled data) for the profile's number
+of iterations, and score the Dice of the classes on the unpainted slices. The CNN (the
+paper's predictor) and the CNN + Transformer ensemble are both scored from the same run;
+``curve_at`` also scores the CNN during the run (a Dice-versus-iterations curve inside
+one schedule). Morphological contour interpolation from the same painted slices is scored
+beside it when ITK's interpolator is installed. ``classes`` keeps only some structures
+(e.g. ``[3]``: ACDC's LV alone), to check a setting beyond ACDC's three-class shape.
 """
 
 from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from napari_mcsc.benchmark.baselines import contour_interpolation_available, interpolate_contours
-from napari_mcsc.benchmark.dataset import load_split, read_case
+from napari_mcsc.benchmark.dataset import Case, load_split, read_case
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.metrics import dice
+from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training import Trainer, profile
+from napari_mcsc.training.config import TrainConfig
 
 
 def dice_on_slices(pred: np.ndarray, truth: np.ndarray, keep: list[int], classes) -> dict[int, float]:
@@ -29,73 +36,127 @@ def dice_on_slices(pred: np.ndarray, truth: np.ndarray, keep: list[int], classes
     return {c: dice(pred[keep] == c, truth[keep] == c) for c in classes}
 
 
+def mean_dice(pred: np.ndarray, truth: np.ndarray, keep: list[int], classes) -> float:
+    return float(np.mean(list(dice_on_slices(pred, truth, keep, classes).values())))
+
+
+def keep_classes(labels: np.ndarray, classes: Sequence[int] | None) -> np.ndarray:
+    """Labels with only ``classes`` kept (the others become background); all when None."""
+    if not classes:
+        return labels
+    return np.where(np.isin(labels, list(classes)), labels, 0)
+
+
+def train_on_painted(
+    case: Case,
+    painted: Sequence[int],
+    config: TrainConfig,
+    *,
+    truth: np.ndarray,
+    extra: Sequence[np.ndarray] = (),
+    init: SegmentationModel | None = None,
+    curve_at: Sequence[int] = (),
+    device: str | None = None,
+) -> tuple[Trainer, list[list[float]]]:
+    """Train on ``painted`` slices of ``truth`` (all other slices unlabelled); return the
+    trainer and the CNN's Dice on the unpainted slices at the ``curve_at`` iterations."""
+    sparse = paint_slices(truth, list(painted))
+    data = build_slice_set(
+        [AnnotatedVolume(case.image, sparse, name=case.name)], image_size=config.image_size,
+        image_interpolation=config.image_interpolation, unlabelled=list(extra),
+        mapping=init.mapping if init is not None else None,
+        normalisation=init.normalisation if init is not None else None,
+    )
+    trainer = Trainer(config, data, init=init)
+    keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
+    classes = [int(c) for c in np.unique(truth) if c != 0]
+    curve = []
+    for event in trainer.run():
+        if event.iteration in curve_at:
+            pred = predict_volume(trainer.model, case.image, uncertainty=False, device=device)
+            curve.append([event.iteration, round(mean_dice(pred.labels, truth, keep, classes), 4)])
+    return trainer, curve
+
+
 def run_interactive(
     data_dir: str,
     *,
     split: str = "val",
     painted: int = 2,
-    max_seconds: float = 120.0,
+    iterations: int | None = None,
+    max_seconds: float | None = None,
     limit: int | None = None,
     every: int = 1,
+    offset: int = 0,
     device: str | None = None,
     method: str = "mcsc",
     profile_name: str = "fast",
     unlabelled_volumes: int = 0,
     seed: int = 1337,
+    classes: Sequence[int] | None = None,
+    curve_at: Sequence[int] = (),
     log=print,
     **overrides,
 ) -> dict:
-    names = load_split(data_dir, split)[::every]
+    names = load_split(data_dir, split)[offset::every]
     if limit:
         names = names[:limit]
     with_interp = contour_interpolation_available()
+    run_length = {"iterations": iterations} if iterations else {}
+    config = profile(profile_name, max_seconds=max_seconds, device=device, method=method,
+                     seed=seed, **run_length, **overrides)
     rows = []
     for index, name in enumerate(names):
         case = read_case(data_dir, name)
-        classes = [c for c in range(1, int(case.labels.max()) + 1)]
+        truth = keep_classes(case.labels, classes)
+        present = [int(c) for c in np.unique(truth) if c != 0]
         z = case.image.shape[0]
         chosen = evenly_spaced_slices(z, painted)
         keep = [s for s in range(z) if s not in chosen]
-        sparse = paint_slices(case.labels, chosen)
-        extra = [read_case(data_dir, other).image
-                 for other in [n for n in names if n != name][:unlabelled_volumes]]
-        config = profile(profile_name, max_seconds=max_seconds, device=device, method=method,
-                         seed=seed, **overrides)
+        others = [n for n in load_split(data_dir, split) if n != name][:unlabelled_volumes]
+        extra = [read_case(data_dir, other).image for other in others]
         start = time.perf_counter()
-        data = build_slice_set([AnnotatedVolume(case.image, sparse, name=name)],
-                               image_size=config.image_size,
-                               image_interpolation=config.image_interpolation, unlabelled=extra)
-        trainer = Trainer(config, data)
-        for _ in trainer.run():
-            pass
+        trainer, curve = train_on_painted(case, chosen, config, truth=truth, extra=extra,
+                                          curve_at=curve_at, device=device)
         train_seconds = time.perf_counter() - start
-        pred = predict_volume(trainer.model, case.image, uncertainty=False, device=device)
-        ours = dice_on_slices(pred.labels, case.labels, keep, classes)
+        model = trainer.model
+        cnn = predict_volume(model, case.image, uncertainty=False, device=device).labels
+        ours = dice_on_slices(cnn, truth, keep, present)
         row = {"case": name, "shape": list(case.image.shape), "painted": chosen,
-               "iterations": trainer.model.trained_iterations,
+               "iterations": trainer.outcome.done, "complete": trainer.outcome.complete,
+               "threads": model.history[-1].get("threads"),
                "train_seconds": round(train_seconds, 1),
+               "seconds_per_iteration": trainer.outcome.seconds_per_iteration,
                "dice": {str(c): v for c, v in ours.items()},
                "dice_mean": float(np.mean(list(ours.values())))}
+        if model.has_trained_transformer:
+            both = predict_volume(model, case.image, ensemble=True, uncertainty=False, device=device)
+            row["ensemble_dice_mean"] = mean_dice(both.labels, truth, keep, present)
+        if curve:
+            row["curve"] = curve
         if with_interp:
-            filled = interpolate_contours(sparse)
-            interp = dice_on_slices(filled, case.labels, keep, classes)
+            filled = interpolate_contours(paint_slices(truth, chosen))
+            interp = dice_on_slices(filled, truth, keep, present)
             row["interp_dice"] = {str(c): v for c, v in interp.items()}
             row["interp_dice_mean"] = float(np.mean(list(interp.values())))
         rows.append(row)
         log(f"[{index + 1}/{len(names)}] {name} z={z} painted={chosen} it={row['iterations']} "
             f"dice={row['dice_mean']:.3f}"
-            + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else ""))
+            + (f" ens={row['ensemble_dice_mean']:.3f}" if "ensemble_dice_mean" in row else "")
+            + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else "")
+            + f" ({train_seconds:.0f} s)")
     summary = {
         "scenario": "interactive", "data": str(data_dir), "split": split, "painted": painted,
-        "method": method, "profile": profile_name, "max_seconds": max_seconds,
+        "method": method, "profile": profile_name, "iterations": config.iterations,
+        "max_seconds": max_seconds, "classes": list(classes) if classes else "all",
         "unlabelled_volumes": unlabelled_volumes, "seed": seed, "overrides": overrides,
         "n_volumes": len(rows),
-        "dice_mean": float(np.mean([r["dice_mean"] for r in rows])) if rows else float("nan"),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "device": str(device or "auto")},
+                    "torch": torch.__version__, "device": str(device or "auto")},
         "volumes": rows,
     }
-    if with_interp and rows:
-        summary["interp_dice_mean"] = float(np.mean([r["interp_dice_mean"] for r in rows]))
+    for key in ("dice_mean", "ensemble_dice_mean", "interp_dice_mean"):
+        values = [r[key] for r in rows if key in r]
+        if values:
+            summary[key] = float(np.mean(values))
     return summary

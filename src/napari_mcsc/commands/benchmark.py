@@ -9,6 +9,7 @@ from pathlib import Path
 
 from napari_mcsc.cli import UsageError
 from napari_mcsc.commands.common import add_device_argument
+from napari_mcsc.training.config import METHODS, PROFILES
 
 
 def add_parser(sub) -> None:
@@ -20,8 +21,8 @@ def add_parser(sub) -> None:
     a.add_argument("--data", required=True, metavar="DIR", help="MSD-style folder with splits.json")
     a.add_argument("--split", default="val", help="split to evaluate on (val or test)")
     a.add_argument("--labelled-patients", type=int, default=7, metavar="K")
-    a.add_argument("--method", choices=("sup", "ct", "mcsc"), default="mcsc")
-    a.add_argument("--profile", choices=("fast", "paper"), default="fast")
+    a.add_argument("--method", choices=METHODS, default="mcsc")
+    a.add_argument("--profile", choices=sorted(PROFILES), default="fast")
     a.add_argument("--iterations", type=int)
     a.add_argument("--max-seconds", type=float)
     a.add_argument("--seed", type=int, default=1337)
@@ -34,16 +35,39 @@ def add_parser(sub) -> None:
     i.add_argument("--data", required=True, metavar="DIR")
     i.add_argument("--split", default="val")
     i.add_argument("--painted", type=int, default=2, metavar="K")
-    i.add_argument("--max-seconds", type=float, default=120.0, metavar="S")
-    i.add_argument("--method", choices=("sup", "ct", "mcsc"), default="mcsc")
+    i.add_argument("--iterations", type=int, help="run length (default: the profile's)")
+    i.add_argument("--max-seconds", type=float, metavar="S", help="optional time cap per volume")
+    i.add_argument("--method", choices=METHODS, default="mcsc")
+    i.add_argument("--profile", choices=sorted(PROFILES), default="fast")
     i.add_argument("--limit", type=int, help="only the first N volumes (after --every)")
     i.add_argument("--every", type=int, default=1, help="take every N-th volume of the split")
+    i.add_argument("--offset", type=int, default=0, help="start at this volume of the split")
     i.add_argument("--unlabelled-volumes", type=int, default=0,
                    help="also use this many other volumes of the split as unlabelled data")
+    i.add_argument("--classes", type=int, nargs="+", metavar="C",
+                   help="keep only these label values (e.g. 3: ACDC's LV alone)")
+    i.add_argument("--curve-at", type=int, nargs="+", default=[], metavar="IT",
+                   help="also score the CNN at these iterations during the run")
     i.add_argument("--seed", type=int, default=1337)
     add_device_argument(i)
     i.add_argument("--out", required=True, metavar="FILE.json")
     i.set_defaults(handler=run_interactive)
+
+    lp = kinds.add_parser("loop", help="the correction loop: paint, train, correct the next slice, retrain")
+    lp.add_argument("--data", required=True, metavar="DIR")
+    lp.add_argument("--split", default="val")
+    lp.add_argument("--painted", type=int, default=2, metavar="K", help="slices painted at first")
+    lp.add_argument("--rounds", type=int, default=3, metavar="R", help="correction rounds")
+    lp.add_argument("--iterations", type=int, help="first training (default: the profile's)")
+    lp.add_argument("--retrain-iterations", type=int, help="each fine-tuning (default: half)")
+    lp.add_argument("--method", choices=METHODS, default="mcsc")
+    lp.add_argument("--limit", type=int)
+    lp.add_argument("--every", type=int, default=1)
+    lp.add_argument("--offset", type=int, default=0)
+    lp.add_argument("--seed", type=int, default=1337)
+    add_device_argument(lp)
+    lp.add_argument("--out", required=True, metavar="FILE.json")
+    lp.set_defaults(handler=run_loop)
 
     s = kinds.add_parser("speed", help="train-step time and memory, contrastive loss, inference")
     add_device_argument(s)
@@ -92,13 +116,36 @@ def run_interactive(args: argparse.Namespace) -> int:
     from napari_mcsc.benchmark.interactive import run_interactive as run
 
     _check_data(args.data)
-    result = run(args.data, split=args.split, painted=args.painted, max_seconds=args.max_seconds,
-                 limit=args.limit, every=args.every, device=args.device, method=args.method,
-                 unlabelled_volumes=args.unlabelled_volumes, seed=args.seed, log=_log)
-    line = f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} on {result['n_volumes']} volumes"
+    result = run(args.data, split=args.split, painted=args.painted, iterations=args.iterations,
+                 max_seconds=args.max_seconds, limit=args.limit, every=args.every, offset=args.offset,
+                 device=args.device, method=args.method, profile_name=args.profile,
+                 unlabelled_volumes=args.unlabelled_volumes, classes=args.classes,
+                 curve_at=args.curve_at, seed=args.seed, log=_log)
+    line = (f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} (CNN)"
+            + (f", {result['ensemble_dice_mean']:.3f} (ensemble)" if "ensemble_dice_mean" in result else "")
+            + f" on {result['n_volumes']} volumes")
     if "interp_dice_mean" in result:
         line += f"; contour interpolation {result['interp_dice_mean']:.3f}"
     print(line)
+    _write(result, args.out)
+    return 0
+
+
+def run_loop(args: argparse.Namespace) -> int:
+    from napari_mcsc.benchmark.loop import CHOOSERS
+    from napari_mcsc.benchmark.loop import run_loop as run
+
+    _check_data(args.data)
+    if args.rounds < 0 or args.painted < 1:
+        raise UsageError("--rounds must be >= 0 and --painted >= 1")
+    result = run(args.data, split=args.split, painted=args.painted, rounds=args.rounds,
+                 iterations=args.iterations, retrain_iterations=args.retrain_iterations,
+                 limit=args.limit, every=args.every, offset=args.offset, device=args.device,
+                 method=args.method, seed=args.seed, log=_log)
+    for arm in (*CHOOSERS, "interp"):
+        if f"{arm}_dice_by_round" in result:
+            print(f"{arm:12s} Dice by round: "
+                  + " ".join(f"{v:.3f}" for v in result[f"{arm}_dice_by_round"]))
     _write(result, args.out)
     return 0
 

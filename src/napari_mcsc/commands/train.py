@@ -27,8 +27,9 @@ def add_parser(sub) -> None:
                    help="an image volume (NIfTI, MHA/MHD, NRRD or a DICOM folder); repeat for more")
     p.add_argument("--labels", action="append", required=True, metavar="LAB",
                    help="the sparse label volume of the matching --image, in the same order")
-    p.add_argument("--unlabelled", action="append", default=[], metavar="IMG",
-                   help="extra images without any labels, used as unlabelled data")
+    p.add_argument("--unlabelled", action="append", nargs="+", default=[], metavar="IMG",
+                   help="extra images without any labels, used as unlabelled data: files, DICOM "
+                   "folders, folders of volumes or quoted globs ('scans/*.nii.gz'); repeatable")
     p.add_argument("--out", required=True, metavar="MODEL.pt", help="where to write the model")
     p.add_argument("--profile", choices=sorted(PROFILES), default="fast",
                    help="fast: CPU-friendly (default); paper: the paper's settings, for a GPU")
@@ -49,7 +50,8 @@ def add_parser(sub) -> None:
                    "MRI default (per-volume 0.5-99.5 percentiles)")
     p.add_argument("--swin-weights", metavar="FILE",
                    help="ImageNet-pretrained Swin Transformer weights (.pth/.safetensors), or "
-                   "'timm' for timm's swin_tiny weights if they are in your local cache")
+                   "'timm' for timm's swin_tiny weights if they are in your local cache, or "
+                   "'imagenet' to download those once (needs internet) into the Hugging Face cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -69,10 +71,9 @@ def config_from_args(args: argparse.Namespace):
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.swin_weights:
-        if args.swin_weights != "timm":
+        if args.swin_weights not in ("timm", "imagenet"):
             existing_path(args.swin_weights, "Swin weights file")
-        overrides["swin_pretrained"] = args.swin_weights
-    return profile(args.profile, **overrides)
+    return profile(args.profile, **overrides).with_pretrained_swin(args.swin_weights)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, "--out")  # before any work: never lose a trained model
     pick_device(args.device)  # fail early on an unknown device
     config = config_from_args(args)
+    unlabelled_paths = _unlabelled_paths(args.unlabelled)  # a wrong path fails before any reading
     if config.swin_pretrained == "timm" and config.method != "sup":
         _check_timm_weights_cached()
     init = load_model(existing_path(args.init, "model to fine-tune")) if args.init else None
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         _read_annotated(image_path, label_path, getattr(args, "ignore_geometry", False))
         for image_path, label_path in zip(args.image, args.labels, strict=True)
     ]
-    extra = [_read_unlabelled(p) for p in args.unlabelled]
+    extra = [_read_unlabelled(p) for p in unlabelled_paths]
     if init is not None:
         config = config.replace(image_size=init.image_size)
     data = build_slice_set(
@@ -138,6 +140,16 @@ def _read_annotated(image_path: str, label_path: str, ignore_geometry: bool):
                 "do match and one header is wrong"
             )
     return AnnotatedVolume(image.array, labels.array, name=image.name)
+
+
+def _unlabelled_paths(groups) -> list:
+    from napari_mcsc.io import expand_volume_paths
+
+    values = [v for group in groups for v in (group if isinstance(group, list) else [group])]
+    try:
+        return expand_volume_paths(values)
+    except FileNotFoundError as exc:
+        raise UsageError(f"--unlabelled {exc}") from exc
 
 
 def _read_unlabelled(path: str):

@@ -263,6 +263,10 @@ def _read_checkpoint(source: str | os.PathLike) -> Mapping[str, object]:
     """Return the raw state dict named by ``source`` (a file path or ``"timm"``)."""
     if str(source) == "timm":
         return _read_timm_cache()
+    if str(source) == "imagenet":
+        from napari_mcsc.models.imagenet_weights import imagenet_swin_weights
+
+        return _read_checkpoint(imagenet_swin_weights())
     path = Path(source).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"Swin checkpoint not found: {path}")

@@ -100,6 +100,14 @@ class TrainConfig:
             return 0.0
         return min(1.0, (progress - self.supervised_warmup) / (1.0 - self.supervised_warmup))
 
+    def with_pretrained_swin(self, source: str | None) -> TrainConfig:
+        """A copy that loads pretrained Swin weights from ``source`` (a file, "timm" or
+        "imagenet"), with the Swin-T width and heads those weights need (the fast
+        profile's narrower Swin could use none of them). None: no pretrained weights."""
+        if not source:
+            return self.replace(swin_pretrained=None)
+        return self.replace(swin_pretrained=source, swin_embed_dim=96, swin_heads=(3, 6, 12, 24))
+
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)

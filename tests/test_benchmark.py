@@ -130,3 +130,15 @@ def test_review_choices():
     assert largest_gap_slice(10, [3, 6]) == 1  # slices 0-2 is the first longest run
     assert largest_gap_slice(12, [2, 3]) == 8  # 4..11 is the longest run: its middle
     assert largest_gap_slice(3, [0, 1, 2]) is None
+
+
+def test_protocol_best_selection_uses_only_unscored_volumes(msd_folder):
+    result = run_protocol(str(msd_folder), labelled_patients=1, method="sup", iterations=4,
+                          device="cpu", limit=1, select="best", validate_every=2,
+                          log=lambda *_: None, **TINY)
+    selection = result["selection"]
+    assert selection["rule"] == "best validation" and [i for i, _ in selection["scores"]] == [2, 4]
+    assert selection["best_iteration"] in (2, 4) and result["evaluated_volumes"] == 1
+    with pytest.raises(ValueError, match="not scored"):
+        run_protocol(str(msd_folder), labelled_patients=1, method="sup", iterations=2, device="cpu",
+                     select="best", log=lambda *_: None, **TINY)

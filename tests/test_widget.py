@@ -238,3 +238,63 @@ def test_several_unlabelled_scans_join_at_once(viewer_widget, tmp_path):
     assert [layer.name for layer in added] == ["scan0", "scan1"]
     roles = {s.image.name: s.role for s in widget.table.selections()}
     assert roles == {"phantom": "Train", "scan0": "Unlabelled", "scan1": "Unlabelled"}
+
+
+def test_out_of_memory_names_the_knobs_and_keeps_the_model(viewer_widget, qtbot, monkeypatch):
+    import torch
+
+    from napari_mcsc.training import Trainer
+
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    widget.iterations.setValue(50)
+    original, calls = Trainer._step, []
+
+    def step_then_oom(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_step", step_then_oom)
+    _train_and_wait(widget, qtbot)
+    text = widget.status.text()
+    assert "ran out of memory" in text and "Batch size" in text and "Device" in text
+    assert widget.model is not None and widget.model.trained_iterations == 2
+    assert widget.train_button.isEnabled() and widget.train_button.text() == "Train semi-supervised"
+
+
+def test_image_removed_during_training_is_explained(viewer_widget, qtbot, monkeypatch):
+    import napari.utils.notifications as notifications
+
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    told = []
+    monkeypatch.setattr(notifications, "show_info", told.append)
+    widget.iterations.setValue(100_000)
+    widget.train()
+    job = widget.job
+    qtbot.waitUntil(lambda: job.model is not None and job.model.trained_iterations >= 1, timeout=60_000)
+    viewer.layers.remove("phantom")
+    widget.stop()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.model is not None
+    assert not any(layer.name.startswith("phantom ") and layer.name != "phantom annotations"
+                   for layer in viewer.layers)
+    assert widget.train_button.isEnabled()
+    assert any("phantom was removed during training" in message for message in told)
+
+
+def test_accept_slice_keeps_what_the_user_painted(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    _train_and_wait(widget, qtbot)
+    target = widget.next_uncertain_slice()
+    annotations = viewer.layers["phantom annotations"]
+    annotations.data[target, :6, :6] = 2  # a stroke the user made before accepting
+    widget.accept_slice()
+    prediction = viewer.layers["phantom prediction"].data[target]
+    assert (annotations.data[target, :6, :6] == 2).all()
+    rest = np.ones(prediction.shape, bool)
+    rest[:6, :6] = False
+    np.testing.assert_array_equal(annotations.data[target][rest], prediction[rest])

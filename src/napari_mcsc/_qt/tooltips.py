@@ -15,6 +15,8 @@ TOOLTIPS = {
     "A slow or busy machine runs the same iterations, later.",
     "add_unlabelled": "Open other scans of the study (several files at once) as unlabelled "
     "data: semi-supervised training learns from their slices without any painting.",
+    "batch": "Slices per training step (about 2/3 painted, the rest unlabelled). Lower it when "
+    "the device runs out of memory.",
     "run_length": "Planned iterations, and how long they took on this machine last time.",
     "device": "Where to train: auto picks CUDA, then Apple MPS, then the CPU.",
     "pretrained": "Optional ImageNet-pretrained Swin Transformer weights file (.pth, .safetensors) "

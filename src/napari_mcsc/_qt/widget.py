@@ -64,9 +64,23 @@ def _reported(job_run, *args):
         try:
             return (yield from job_run(*args))
         except RuntimeError as exc:
-            raise WorkerError(str(exc) or exc.__class__.__name__) from exc
+            error = WorkerError(str(exc) or exc.__class__.__name__)
+            error.out_of_memory = _is_out_of_memory(exc)
+            raise error from exc
 
     return run
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+OUT_OF_MEMORY_ADVICE = (
+    "the device ran out of memory. Lower 'Batch size', 'Max sets per scale' or 'Max pixels per "
+    "set' in Advanced, use the Fast profile (smaller images), or train on another Device "
+    "(the CPU uses main memory). The model trained so far is kept.")
 
 
 class RunState:
@@ -154,11 +168,12 @@ class MCSCWidget(QWidget):
         self.max_sets = QSpinBox(minimum=1, maximum=4096, value=fast.max_sets[0], toolTip=TOOLTIPS["max_sets"])
         self.max_pixels = QSpinBox(minimum=16, maximum=65536, value=fast.max_pixels_per_set,
                                    toolTip=TOOLTIPS["max_pixels"])
+        self.batch = QSpinBox(minimum=2, maximum=256, value=fast.batch_size, toolTip=TOOLTIPS["batch"])
         for label, box in [("Method", self.method), ("CNN learning rate", self.cnn_lr),
                            ("Swin learning rate", self.swin_lr),
                            ("Contrastive weight", self.contrastive_weight),
                            ("Temperature", self.temperature), ("Max sets per scale", self.max_sets),
-                           ("Max pixels per set", self.max_pixels)]:
+                           ("Max pixels per set", self.max_pixels), ("Batch size", self.batch)]:
             adv_form.addRow(label, box)
         self.advanced.addWidget(adv)
         layout.addWidget(self.advanced)
@@ -243,8 +258,9 @@ class MCSCWidget(QWidget):
     def _on_dims_changed(self, *_args) -> None:
         self._view_slice = self._slice_in_view()
 
-    def _on_profile_changed(self, _name: str) -> None:
+    def _on_profile_changed(self, name: str) -> None:
         self.iterations.setValue(0)
+        self.batch.setValue(profile(name.lower()).batch_size)
         self._show_run_length()
 
     def _show_run_length(self, *_args) -> None:
@@ -341,6 +357,9 @@ class MCSCWidget(QWidget):
         name = self.profile.currentText().lower()
         base = profile(name)
         overrides["max_sets"] = (self.max_sets.value(), *base.max_sets[1:])
+        batch = self.batch.value()
+        if batch != base.batch_size:  # keep the profile's labelled share, about 2/3 otherwise
+            overrides.update(batch_size=batch, labelled_batch_size=max(1, min(batch - 1, round(batch * 2 / 3))))
         if self.iterations.value():
             overrides["iterations"] = self.iterations.value()
         return profile(name, **overrides).with_pretrained_swin(self.pretrained.text().strip() or None)
@@ -460,14 +479,21 @@ class MCSCWidget(QWidget):
         self.model = result.model
         self.last_result = result
         run = self.run_state
+        removed = []
         for image, pred in zip(run.images, result.predictions, strict=True):
             self.rankings[id(image)] = pred.ranking or []
             if image not in self.viewer.layers:
-                continue  # the user removed the image meanwhile: nothing to show it over
+                removed.append(image.name)  # nothing to show it over
+                continue
             remove_role(self.viewer, image, "preview")
             show_uncertainty(self.viewer, image, pred.uncertainty)
             show_labels(self.viewer, image, pred.labels, "prediction")
         how = "stopped early" if result.stopped_early else "done"
+        if removed:
+            from napari.utils.notifications import show_info
+
+            show_info(f"{', '.join(removed)} was removed during training, so its prediction is not "
+                      "shown; open it again and click Predict (the model is kept).")
         if result.warning:
             from napari.utils.notifications import show_warning
 
@@ -484,9 +510,8 @@ class MCSCWidget(QWidget):
         from napari.utils.notifications import show_error
 
         message = str(exc) or exc.__class__.__name__
-        if "out of memory" in message.lower():
-            message += (" — lower 'Max sets per scale' / 'Max pixels per set' in Advanced, "
-                        "or use the Fast profile")
+        if getattr(exc, "out_of_memory", False) or _is_out_of_memory(exc):
+            message = OUT_OF_MEMORY_ADVICE
         show_error(f"napari-mcsc: {message}")
         self.status.setText(f"Error: {message}")
         trained = self.job.model if self.job is not None else None
@@ -524,9 +549,15 @@ class MCSCWidget(QWidget):
         axis, index = self.run_state.axis, self._slice_in_view(image)
         view = [slice(None)] * 3
         view[axis] = index
-        labels.data[tuple(view)] = np.asarray(prediction.data)[tuple(view)]
+        view = tuple(view)
+        painted = np.asarray(labels.data[view])
+        # Voxels the user painted on this slice stay theirs; the prediction fills the rest.
+        labels.data[view] = np.where(painted != 0, painted, np.asarray(prediction.data)[view])
         labels.refresh()
-        self.status.setText(f"Slice {index} of {image.name} accepted into {labels.name}: fix it with the brush.")
+        kept = int(np.count_nonzero(painted))
+        self.status.setText(f"Slice {index} of {image.name} accepted into {labels.name}"
+                            + (f" ({kept} painted voxels kept)" if kept else "")
+                            + ": fix it with the brush.")
 
     def mark_slice_reviewed(self) -> None:
         """Count the slice in view as annotated even when it is all background."""

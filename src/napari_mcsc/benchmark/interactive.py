@@ -96,8 +96,11 @@ def run_interactive(
     classes: Sequence[int] | None = None,
     curve_at: Sequence[int] = (),
     log=print,
+    on_volume=None,
     **overrides,
 ) -> dict:
+    """Run the scenario on the chosen volumes; ``on_volume(summary_so_far)`` is called
+    after each volume (the CLI saves partial results with it)."""
     names = load_split(data_dir, split)[offset::every]
     if limit:
         names = names[:limit]
@@ -105,6 +108,14 @@ def run_interactive(
     run_length = {"iterations": iterations} if iterations else {}
     config = profile(profile_name, max_seconds=max_seconds, device=device, method=method,
                      seed=seed, **run_length, **overrides)
+    settings = {
+        "scenario": "interactive", "data": str(data_dir), "split": split, "painted": painted,
+        "method": method, "profile": profile_name, "iterations": config.iterations,
+        "max_seconds": max_seconds, "classes": list(classes) if classes else "all",
+        "unlabelled_volumes": unlabelled_volumes, "seed": seed, "overrides": overrides,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "torch": torch.__version__, "device": str(device or "auto")},
+    }
     rows = []
     for index, name in enumerate(names):
         case = read_case(data_dir, name)
@@ -145,16 +156,13 @@ def run_interactive(
             + (f" ens={row['ensemble_dice_mean']:.3f}" if "ensemble_dice_mean" in row else "")
             + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else "")
             + f" ({train_seconds:.0f} s)")
-    summary = {
-        "scenario": "interactive", "data": str(data_dir), "split": split, "painted": painted,
-        "method": method, "profile": profile_name, "iterations": config.iterations,
-        "max_seconds": max_seconds, "classes": list(classes) if classes else "all",
-        "unlabelled_volumes": unlabelled_volumes, "seed": seed, "overrides": overrides,
-        "n_volumes": len(rows),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "device": str(device or "auto")},
-        "volumes": rows,
-    }
+        if on_volume is not None:
+            on_volume(_summary(settings, rows))
+    return _summary(settings, rows)
+
+
+def _summary(settings: dict, rows: list[dict]) -> dict:
+    summary = {**settings, "n_volumes": len(rows), "volumes": rows}
     for key in ("dice_mean", "ensemble_dice_mean", "interp_dice_mean"):
         values = [r[key] for r in rows if key in r]
         if values:

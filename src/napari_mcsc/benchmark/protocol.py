@@ -4,6 +4,11 @@ Labelled = every volume of the first K patients of ``train`` (the file's order, 
 SSL4MIS: a patient's frames are consecutive); unlabelled = the rest of ``train``
 (``sup`` ignores them); evaluation on every volume of ``split``, with the CNN alone (the
 paper's rule) and with the CNN + Transformer ensemble: per-class Dice, HD95 and ASD.
+
+Model selection: ``select="last"`` keeps the last iteration (CTCT's paper);
+``select="best"`` keeps the best of evaluations every ``validate_every`` iterations (the
+MCSC code's rule). The volumes it selects on are those of ``split`` that are *not*
+scored (the ones after ``limit``), so selection never sees the scored volumes.
 """
 
 from __future__ import annotations
@@ -19,6 +24,21 @@ from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.metrics import evaluate_many
 from napari_mcsc.training import Trainer, profile
+from napari_mcsc.training.selection import BestCheckpoint
+
+SELECTION_RULES = ("last", "best")
+
+
+def mean_cnn_dice(model, cases, classes: list[int]) -> float:
+    """Mean Dice of ``classes`` over ``cases`` with the CNN (the selection score)."""
+    scores = []
+    for case in cases:
+        pred = predict_volume(model, case.image, uncertainty=False).labels
+        for c in classes:
+            truth, mask = case.labels == c, pred == c
+            total = truth.sum() + mask.sum()
+            scores.append(1.0 if total == 0 else 2.0 * (truth & mask).sum() / total)
+    return float(np.mean(scores)) if scores else 0.0
 
 
 def patient_of(case: str) -> str:
@@ -48,9 +68,13 @@ def run_protocol(
     seed: int = 1337,
     limit: int | None = None,
     device: str | None = None,
+    select: str = "last",
+    validate_every: int = 200,
     log=print,
     **config_overrides,
 ) -> dict:
+    if select not in SELECTION_RULES:
+        raise ValueError(f"select must be one of {SELECTION_RULES}, got {select!r}")
     train_cases = load_split(data_dir, "train")
     labelled = first_patients(train_cases, labelled_patients)
     unlabelled = [c for c in train_cases if c not in labelled] if method != "sup" else []
@@ -69,14 +93,24 @@ def run_protocol(
                            image_interpolation=config.image_interpolation, unlabelled=extra)
     log(f"{method}: {len(labelled)} labelled volumes ({data.num_labelled} slices), "
         f"{len(unlabelled)} unlabelled volumes ({data.num_unlabelled} slices)")
-    trainer = Trainer(config, data)
+    names = load_split(data_dir, split)[: limit or None]
+    selector = None
+    if select == "best":
+        held_out = load_split(data_dir, split)[len(names):]
+        if not held_out:
+            raise ValueError(f"best-validation selection needs volumes of {split!r} that are not "
+                             "scored: pass limit (--limit N) below the split's size")
+        select_cases = [read_case(data_dir, n) for n in held_out]
+        select_classes = [int(v) for v in data.mapping.values if v != 0]
+        selector = BestCheckpoint(lambda m: mean_cnn_dice(m, select_cases, select_classes),
+                                  every=validate_every)
+    trainer = Trainer(config, data, validation=selector)
     for event in trainer.run():
         if event.iteration % 100 == 0:
             log(f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
                 f"{event.seconds_per_iteration:.2f} s/it")
     train_seconds = time.perf_counter() - start
     model = trainer.model
-    names = load_split(data_dir, split)[: limit or None]
     cases = [read_case(data_dir, n) for n in names]
     classes = sorted(set(range(1, data.mapping.num_classes)))
     labels_of_classes = [data.mapping.values[c] for c in classes]
@@ -96,6 +130,7 @@ def run_protocol(
         "seed": seed, "evaluated_volumes": len(cases), "config": config.to_dict(),
         "machine": {"platform": platform.platform(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "device": str(trainer.device)},
+        "selection": selector.summary() if selector else {"rule": "last iteration"},
         "results": results,
         "dice_mean_cnn": results["cnn"]["mean"]["dice"],
         "dice_mean_ensemble": results.get("ensemble", {}).get("mean", {}).get("dice", float("nan")),

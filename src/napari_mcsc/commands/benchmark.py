@@ -27,6 +27,10 @@ def add_parser(sub) -> None:
     a.add_argument("--max-seconds", type=float)
     a.add_argument("--seed", type=int, default=1337)
     a.add_argument("--limit", type=int, help="evaluate only the first N volumes of the split")
+    a.add_argument("--select", choices=("last", "best"), default="last",
+                   help="keep the last iteration, or the best by validation Dice on the split's "
+                   "volumes after --limit (never the scored ones)")
+    a.add_argument("--validate-every", type=int, default=200, metavar="N")
     add_device_argument(a)
     a.add_argument("--out", required=True, metavar="FILE.json")
     a.set_defaults(handler=run_acdc)
@@ -81,13 +85,14 @@ def add_parser(sub) -> None:
     u.set_defaults(handler=run_ui)
 
 
-def _write(result: dict, out: str) -> None:
+def _write(result: dict, out: str, quiet: bool = False) -> None:
     from napari_mcsc.metrics import nan_to_none
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(nan_to_none(result), indent=2))
-    print(f"results written to {path}")
+    if not quiet:
+        print(f"results written to {path}")
 
 
 def _log(message) -> None:
@@ -106,7 +111,8 @@ def run_acdc(args: argparse.Namespace) -> int:
     result = run_protocol(args.data, split=args.split, labelled_patients=args.labelled_patients,
                           method=args.method, profile_name=args.profile, iterations=args.iterations,
                           max_seconds=args.max_seconds, seed=args.seed, limit=args.limit,
-                          device=args.device, log=_log)
+                          device=args.device, select=args.select,
+                          validate_every=args.validate_every, log=_log)
     print(summarise(result))
     _write(result, args.out)
     return 0
@@ -120,7 +126,8 @@ def run_interactive(args: argparse.Namespace) -> int:
                  max_seconds=args.max_seconds, limit=args.limit, every=args.every, offset=args.offset,
                  device=args.device, method=args.method, profile_name=args.profile,
                  unlabelled_volumes=args.unlabelled_volumes, classes=args.classes,
-                 curve_at=args.curve_at, seed=args.seed, log=_log)
+                 curve_at=args.curve_at, seed=args.seed, log=_log,
+                 on_volume=lambda partial: _write(partial, args.out, quiet=True))
     line = (f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} (CNN)"
             + (f", {result['ensemble_dice_mean']:.3f} (ensemble)" if "ensemble_dice_mean" in result else "")
             + f" on {result['n_volumes']} volumes")

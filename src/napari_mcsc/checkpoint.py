@@ -29,8 +29,14 @@ class CheckpointError(ValueError):
     """The file is not a napari-mcsc model, or is damaged."""
 
 
-def save_model(model: SegmentationModel, path: str | os.PathLike) -> Path:
-    """Write ``model`` to ``path`` (temporary file in the same folder, then rename)."""
+def save_model(
+    model: SegmentationModel, path: str | os.PathLike, *, training_state: dict | None = None
+) -> Path:
+    """Write ``model`` to ``path`` (temporary file in the same folder, then rename).
+
+    ``training_state`` (optimisers, random state, position; see ``training.resume``) makes
+    the file a resumable checkpoint; it stays a model file that ``load_model`` reads.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -45,12 +51,19 @@ def save_model(model: SegmentationModel, path: str | os.PathLike) -> Path:
         "trained_iterations": int(model.trained_iterations),
         "history": list(model.history),
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
     return path
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> SegmentationModel:
     """Read a model written by ``save_model``; raise ``CheckpointError`` for other files."""
+    return model_from_payload(read_payload(path, device), path, device)
+
+
+def read_payload(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """The checked contents of a file written by ``save_model`` (plain data and tensors)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
@@ -73,6 +86,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
             f"{path} was written by a newer napari-mcsc ({payload.get('package_version')}); "
             f"upgrade napari-mcsc (this is {__version__})"
         )
+    return payload
+
+
+def model_from_payload(payload: dict, path: str | os.PathLike, device: str | torch.device = "cpu"
+                       ) -> SegmentationModel:
+    """The model in a ``read_payload`` result (``path`` only names the file in errors)."""
     try:
         axis = _integer(payload["axis"], "axis", 0, 2)
         trained_iterations = _integer(payload.get("trained_iterations", 0), "trained_iterations", 0)

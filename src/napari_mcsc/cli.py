@@ -61,10 +61,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from napari_mcsc.devices import DeviceError
     from napari_mcsc.io import VolumeReadError
     from napari_mcsc.models.swin_unet import PretrainedWeightsError
+    from napari_mcsc.training.resume import ResumeError
 
     return (
         UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
         VolumeReadError, AnnotationError, DeviceError, CheckpointError, PretrainedWeightsError,
+        ResumeError,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from napari_mcsc.cli import UsageError
@@ -121,23 +123,38 @@ def run_training(
     init: SegmentationModel | None = None,
     show_progress: bool = True,
     announce: str | None = None,
+    resume=None,
+    checkpoint=None,
+    distributed=None,
 ) -> tuple[SegmentationModel, RunOutcome]:
     """Train with a terminal progress bar; Ctrl-C ends early and keeps the model so far.
 
     ``announce`` is printed once the networks are built (so a bad weights file fails
     first), with the planned run length and the time it took here last time. A run that
     ended short of its iterations prints a warning line; the outcome says so too.
+    ``resume`` (``training.resume.Resume``) continues a checkpointed run; ``checkpoint``
+    (``training.resume.Checkpointing``) writes one periodically and when the run is
+    stopped; ``distributed`` (a started ``DistributedRun``): one process of a torchrun
+    job, of which only rank 0 prints. With a checkpoint or several processes, Ctrl-C and
+    SIGTERM stop cleanly after the current iteration (a second Ctrl-C quits at once).
     """
-    trainer = Trainer(config, data, init=init)
-    if announce:
+    trainer = Trainer(config, data, init=init, resume=resume, distributed=distributed)
+    main = distributed is None or distributed.is_main
+    if announce and main:
         print(f"{announce}; {describe_run_length(trainer.config, trainer.device.type)}", file=sys.stderr)
-    bar = ProgressLine() if show_progress else None
+    bar = ProgressLine() if show_progress and main else None
     event = None
+    interrupted = False
+    graceful = checkpoint is not None or distributed is not None
     try:
-        for event in trainer.run():
-            if bar:
-                bar.update(event)
+        with stop_on_signals(trainer, quiet=not main) if graceful else contextlib.nullcontext():
+            for event in trainer.run():
+                if bar:
+                    bar.update(event)
+                if checkpoint is not None and checkpoint.due(event.iteration):
+                    checkpoint.save(trainer, event.iteration)
     except KeyboardInterrupt:
+        interrupted = True
         print("\nstopped by Ctrl-C: keeping the model trained so far", file=sys.stderr)
     finally:
         if bar and event is not None:
@@ -145,7 +162,50 @@ def run_training(
             bar.close()
     if trainer.model.trained_iterations == 0 or trainer.outcome is None or trainer.outcome.done == 0:
         raise UsageError("training stopped before the first iteration; nothing to save")
-    warning = trainer.outcome.warning()
-    if warning:
+    outcome = trainer.outcome
+    # A run that a Stop or the time cap ended between iterations can go on from here; one
+    # that Ctrl-C broke mid-iteration goes on from its last periodic checkpoint.
+    if checkpoint is not None and not outcome.complete and not interrupted:
+        if checkpoint.last != outcome.done:
+            checkpoint.save(trainer, outcome.done)
+        if main:
+            print(f"checkpoint at iteration {outcome.done} in {checkpoint.path}: rerun the same "
+                  "command with --resume to continue", file=sys.stderr)
+    warning = outcome.warning()
+    if warning and main:
         print(f"warning: {warning}", file=sys.stderr)
-    return trainer.model, trainer.outcome
+    return trainer.model, outcome
+
+
+@contextlib.contextmanager
+def stop_on_signals(trainer: Trainer, *, quiet: bool = False):
+    """Ctrl-C (SIGINT) or SIGTERM (SLURM's time limit, torchrun's shutdown): stop after the
+    current iteration. A second Ctrl-C, a second later or more, quits at once
+    (KeyboardInterrupt); further SIGTERMs (torchrun forwards the one it got) change nothing.
+    """
+    import signal
+    import time
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    first: list[float] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum, frame):
+        now = time.monotonic()
+        if first and signum == signal.SIGINT and now - first[0] > 1.0:
+            raise KeyboardInterrupt
+        if not first:
+            first.append(now)
+            trainer.request_stop()
+            if not quiet:
+                print("\nstopping after this iteration (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

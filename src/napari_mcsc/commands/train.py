@@ -53,6 +53,15 @@ def add_parser(sub) -> None:
                    "'timm' for timm's swin_tiny weights if they are in your local cache, or "
                    "'imagenet' to download those once (needs internet) into the Hugging Face cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="every N iterations, write a checkpoint the run can resume from, next to "
+                   "--out as NAME.checkpoint.pt (also when Ctrl-C, SIGTERM or the time cap stop it)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run from its checkpoint (--checkpoint-every) if there is one, "
+                   "else start it: rerun the same command line with --resume added")
+    p.add_argument("--per-process-batch", action="store_true",
+                   help="under torchrun: each process takes the profile's whole batch (global batch "
+                   "x processes) instead of its share of the profile's batch")
     p.set_defaults(handler=run)
 
 
@@ -70,24 +79,55 @@ def config_from_args(args: argparse.Namespace):
         overrides["max_seconds"] = args.max_seconds or None
     if args.seed is not None:
         overrides["seed"] = args.seed
-    if args.swin_weights:
-        if args.swin_weights not in ("timm", "imagenet"):
-            existing_path(args.swin_weights, "Swin weights file")
+    if args.swin_weights and args.swin_weights not in ("timm", "imagenet"):
+        existing_path(args.swin_weights, "Swin weights file")
     return profile(args.profile, **overrides).with_pretrained_swin(args.swin_weights)
 
 
 def run(args: argparse.Namespace) -> int:
+    from napari_mcsc.training.distributed import DistributedRun
+
+    try:
+        distributed = DistributedRun.from_environment()  # started by torchrun
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        return _train(args, distributed)
+    finally:
+        if distributed is not None:
+            distributed.close()
+
+
+def _train(args: argparse.Namespace, distributed) -> int:
     from napari_mcsc.checkpoint import load_model, save_model
     from napari_mcsc.data.slices import build_slice_set
     from napari_mcsc.devices import pick_device
+    from napari_mcsc.training.resume import Checkpointing, checkpoint_path, load_resume
 
+    main = distributed is None or distributed.is_main
     if len(args.image) != len(args.labels):
         raise UsageError(
             f"{len(args.image)} --image but {len(args.labels)} --labels: give one label file per image"
         )
     out = check_output_file(args.out, "--out")  # before any work: never lose a trained model
     pick_device(args.device)  # fail early on an unknown device
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be at least 1 iteration, got {args.checkpoint_every}")
+    checkpoint_file = checkpoint_path(out)
+    resume = None
+    if args.resume:
+        if checkpoint_file.is_file():
+            resume = load_resume(checkpoint_file)
+        elif main:
+            print(f"no checkpoint {checkpoint_file} to resume from: starting the run", file=sys.stderr)
+    if distributed is not None:
+        args.device = str(distributed.start(args.device))
     config = config_from_args(args)
+    if distributed is not None:
+        try:
+            config = distributed.split_batch(config, per_process=args.per_process_batch)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     unlabelled_paths = _unlabelled_paths(args.unlabelled)  # a wrong path fails before any reading
     if config.swin_pretrained == "timm" and config.method != "sup":
         _check_timm_weights_cached()
@@ -112,13 +152,27 @@ def run(args: argparse.Namespace) -> int:
     )
     announce = (f"training {config.method} ({config.profile} profile) on {data.num_labelled} painted "
                 f"and {data.num_unlabelled} unlabelled slices, classes {list(data.mapping.values)}")
-    model, _ = run_training(config, data, init=init, show_progress=not args.quiet, announce=announce)
+    if distributed is not None:
+        data = distributed.shard(data, config.seed)
+        announce += (f", in {distributed.world_size} processes ({distributed.backend}, batch "
+                     f"{config.batch_size} each)")
+    if resume is not None:
+        announce += f"; resuming from {checkpoint_file} at iteration {resume.iteration}"
+    checkpoint = (Checkpointing(checkpoint_file, args.checkpoint_every, writer=main)
+                  if args.checkpoint_every else None)
+    model, outcome = run_training(config, data, init=init, show_progress=not args.quiet,
+                                  announce=announce, resume=resume, checkpoint=checkpoint,
+                                  distributed=distributed)
+    if not main:
+        return 0
     path, error = save_or_rescue(lambda p: save_model(model, p), out)
     if error is not None:
         print(f"napari-mcsc train: error: could not write {out} ({error.strerror or error}); "
               f"the trained model was saved to {path} instead", file=sys.stderr)
         return 1
     print(f"model written to {path} ({model.trained_iterations} iterations in all)")
+    if outcome.complete and checkpoint_file.is_file():
+        checkpoint_file.unlink()  # the model is the run's result: nothing left to resume
     return 0
 
 

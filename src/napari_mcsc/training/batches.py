@@ -21,6 +21,15 @@ class CyclingIndex:
             out.append(self._order.pop())
         return out
 
+    def state_dict(self) -> dict:
+        """Where the current pass stands (the indices still to draw), for resuming."""
+        return {"n": self.n, "order": list(self._order)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["n"]) != self.n:
+            raise ValueError(f"a stream over {state['n']} slices cannot resume one over {self.n}")
+        self._order = [int(i) for i in state["order"]]
+
 
 class TwoStreamBatches:
     """Draws ``labelled`` labelled and ``batch - labelled`` unlabelled slice indices.
@@ -39,3 +48,11 @@ class TwoStreamBatches:
 
     def next(self) -> tuple[list[int], list[int]]:
         return self.labelled_stream.take(self.n_labelled), self.unlabelled_stream.take(self.n_unlabelled)
+
+    def state_dict(self) -> dict:
+        return {"labelled": self.labelled_stream.state_dict(),
+                "unlabelled": self.unlabelled_stream.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.labelled_stream.load_state_dict(state["labelled"])
+        self.unlabelled_stream.load_state_dict(state["unlabelled"])

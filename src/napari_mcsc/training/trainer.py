@@ -48,6 +48,10 @@ class Trainer:
     preview, or None; it is called from the training thread, so it must only read.
     ``validation``: keep the best of several evaluations instead of the last iteration
     (the paper's model selection). On the CPU the thread count follows ``ThreadTuner``.
+    ``resume``: a ``training.resume.Resume`` to continue a checkpointed run where it
+    stopped; ``training.resume.capture(trainer, iteration)`` captures one at any yield.
+    ``distributed``: a started ``training.distributed.DistributedRun`` (torchrun): this
+    process trains its shard of ``data`` under DistributedDataParallel.
     """
 
     def __init__(
@@ -58,6 +62,8 @@ class Trainer:
         init: SegmentationModel | None = None,
         preview_request: PreviewRequest | None = None,
         validation: BestCheckpoint | None = None,
+        resume=None,
+        distributed=None,
     ) -> None:
         keep_torch_from_importing_triton()
         if init is not None:
@@ -74,10 +80,20 @@ class Trainer:
         self.outcome: RunOutcome | None = None
         self.device = pick_device(config.device)
         self._stop = False
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed % 2**32)
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.resume = resume
+        self.distributed = distributed
+        # Facts for the history entry: resumed at, processes, global batch and slice counts.
+        self.run_notes: dict = {} if distributed is None else dict(distributed.notes)
+        # Each process of a distributed run draws its own augmentations and samples.
+        seed = config.seed + (distributed.rank if distributed is not None else 0)
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        self.generator = torch.Generator().manual_seed(seed)
         self.model = self._make_model(init)
+        if resume is not None:
+            from napari_mcsc.training.resume import check_resume
+
+            check_resume(self, resume)  # before any work
         self.augmentation = Augmentation(
             style=config.augmentation,
             image_mode="nearest" if config.image_interpolation == "nearest" else "bilinear",
@@ -156,20 +172,27 @@ class Trainer:
         # predictions on unlabelled slices are still noise, not worth the compute.
         warmup_batches = TwoStreamBatches(self.data.num_labelled, 0, cfg.batch_size,
                                           cfg.labelled_batch_size, self.generator)
+        self._live = {"optimizers": optimizers, "streams": (warmup_batches, batches), "scaler": scaler}
+        iteration = 0
+        if self.resume is not None:
+            from napari_mcsc.training.resume import restore
+
+            iteration = restore(self, self.resume)
+        self._forward = self.distributed.wrap(nets) if self.distributed is not None else _call
         selector = self.validation
         start = time.perf_counter()
         last_preview = -np.inf
         step_times: list[float] = []
-        iteration = 0
         ended_by = "iterations"
         try:
             while iteration < cfg.iterations:
-                if self._stop:
-                    ended_by = "stop"
-                    break
                 elapsed = time.perf_counter() - start
-                if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
-                    ended_by = "time cap"
+                verdict = "stop" if self._stop else (
+                    "time cap" if cfg.max_seconds is not None and elapsed >= cfg.max_seconds else None)
+                if self.distributed is not None:
+                    verdict = self.distributed.agree(verdict)  # one decision for every process
+                if verdict is not None:
+                    ended_by = verdict
                     break
                 progress = iteration / cfg.iterations
                 lrs = self._learning_rates(progress)
@@ -179,6 +202,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 stream = warmup_batches if progress < cfg.supervised_warmup else batches
                 losses = self._step(stream, optimizers, progress, scaler, use_amp, amp_dtype)
+                if self.distributed is not None:
+                    losses = self.distributed.average(losses)  # report the mean over processes
                 step_times.append(time.perf_counter() - t0)
                 if tuner is not None:
                     tuner.record(step_times[-1])
@@ -208,13 +233,13 @@ class Trainer:
             )
             entry = {"method": cfg.method, "profile": cfg.profile, **self.outcome.to_dict(),
                      "labelled_slices": self.data.num_labelled,
-                     "unlabelled_slices": self.data.num_unlabelled}
+                     "unlabelled_slices": self.data.num_unlabelled, **self.run_notes}
             if tuner is not None:
                 entry.update(tuner.summary())
             if selector is not None:
                 entry["selected"] = selector.summary()
             self.model.history.append(entry)
-            if step_times and self.outcome.complete:
+            if step_times and self.outcome.complete and self.distributed is None:
                 remember_speed(cfg, self.device.type, self.outcome.seconds_per_iteration)
 
     def _back_to_train_mode(self) -> None:
@@ -236,7 +261,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ step
     def _step(self, batches, optimizers, progress, scaler, use_amp, amp_dtype) -> dict[str, float]:
-        cfg, nets, data = self.config, self.model.networks, self.data
+        cfg, data = self.config, self.data
         lab_idx, unlab_idx = batches.next()
         images = torch.cat([data.labelled_images[lab_idx], data.unlabelled_images[unlab_idx]])
         targets = data.labelled_targets[lab_idx]
@@ -249,28 +274,8 @@ class Trainer:
         x = images[:, None].to(self.device, non_blocking=True)
 
         autocast = (torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext())
-        losses: dict[str, torch.Tensor] = {}
-        with autocast:
-            out_a = nets.cnn(x)
-            losses["sup_cnn"] = supervised_loss(out_a.logits[:n_lab].float(), targets)
-            total = losses["sup_cnn"]
-            if cfg.method != "sup":
-                out_b = nets.swin(x)
-                losses["sup_swin"] = supervised_loss(out_b.logits[:n_lab].float(), targets)
-                total = total + losses["sup_swin"]
-                weight = self._consistency_weight(progress)
-                # Each network's hard prediction on the unlabelled slices, computed once:
-                # the other network's target in cross teaching and its contrastive labels.
-                pred_a, pred_b = hard_labels(out_a.logits[n_lab:]), hard_labels(out_b.logits[n_lab:])
-                if n_unlab:
-                    la, lb = out_a.logits[n_lab:].float(), out_b.logits[n_lab:].float()
-                    losses["ct_cnn"] = cross_teaching_loss(la, pred_b)
-                    losses["ct_swin"] = cross_teaching_loss(lb, pred_a)
-                    total = total + weight * (losses["ct_cnn"] + losses["ct_swin"])
-            if cfg.method == "mcsc":
-                total = total + self._contrastive(out_a, out_b, targets, pred_a, pred_b, progress,
-                                                  losses)
-        losses["total"] = total
+        with autocast:  # through ``_forward``: DistributedDataParallel needs the forward pass
+            total, losses = self._forward(lambda: self._losses(x, targets, n_lab, n_unlab, progress))
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
         if not torch.isfinite(total):
@@ -286,6 +291,31 @@ class Trainer:
         if cfg.method != "sup":
             report["ct_weight"] = self._consistency_weight(progress)
         return report
+
+    def _losses(self, x, targets, n_lab, n_unlab, progress) -> tuple[torch.Tensor, dict]:
+        """The forward pass: the total loss and its terms (tensors) for one batch."""
+        cfg, nets = self.config, self.model.networks
+        losses: dict[str, torch.Tensor] = {}
+        out_a = nets.cnn(x)
+        losses["sup_cnn"] = supervised_loss(out_a.logits[:n_lab].float(), targets)
+        total = losses["sup_cnn"]
+        if cfg.method != "sup":
+            out_b = nets.swin(x)
+            losses["sup_swin"] = supervised_loss(out_b.logits[:n_lab].float(), targets)
+            total = total + losses["sup_swin"]
+            weight = self._consistency_weight(progress)
+            # Each network's hard prediction on the unlabelled slices, computed once:
+            # the other network's target in cross teaching and its contrastive labels.
+            pred_a, pred_b = hard_labels(out_a.logits[n_lab:]), hard_labels(out_b.logits[n_lab:])
+            if n_unlab:
+                la, lb = out_a.logits[n_lab:].float(), out_b.logits[n_lab:].float()
+                losses["ct_cnn"] = cross_teaching_loss(la, pred_b)
+                losses["ct_swin"] = cross_teaching_loss(lb, pred_a)
+                total = total + weight * (losses["ct_cnn"] + losses["ct_swin"])
+        if cfg.method == "mcsc":
+            total = total + self._contrastive(out_a, out_b, targets, pred_a, pred_b, progress, losses)
+        losses["total"] = total
+        return total, losses
 
     def _consistency_weight(self, progress: float) -> float:
         """Cross-teaching weight: ramps up over the semi-supervised part of the run."""
@@ -328,6 +358,11 @@ class Trainer:
         ).labels[0]
         self._back_to_train_mode()
         return Preview(volume_index, slice_index, classes)
+
+
+def _call(compute: Callable[[], tuple]) -> tuple:
+    """The forward pass of a single-process run: just compute the losses."""
+    return compute()
 
 
 def train(config: TrainConfig, data: SliceSet, **kwargs) -> SegmentationModel:

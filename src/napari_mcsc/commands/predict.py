@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from napari_mcsc.cli import UsageError
@@ -17,8 +18,14 @@ def add_parser(sub) -> None:
         "the geometry of each input, <name> being the input's file name without extension.",
     )
     p.add_argument("--model", required=True, metavar="MODEL.pt")
-    p.add_argument("--image", action="append", required=True, metavar="IMG",
+    p.add_argument("--image", action="append", default=[], metavar="IMG",
                    help="an image volume; repeat for more")
+    p.add_argument("--data", action="append", default=[], metavar="DIR",
+                   help="every image of a folder or quoted glob; of a Medical Segmentation "
+                   "Decathlon folder, its imagesTs (or imagesTr). Rerun to resume: images whose "
+                   "outputs exist are skipped (see --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --data: predict again images whose outputs already exist in --out")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--uncertainty", action="store_true",
                    help="also write the uncertainty map (ensemble predictive entropy, 0..1)")
@@ -30,16 +37,36 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_mcsc.checkpoint import load_model
+    from napari_mcsc.data.folders import images_to_predict
     from napari_mcsc.devices import pick_device
     from napari_mcsc.inference import predict_volume
     from napari_mcsc.io import read_volume, write_volume
 
+    if not args.image and not args.data:
+        raise UsageError("give the images to segment: --image IMG (repeatable) or --data DIR")
     paths = [existing_path(p, "image") for p in args.image]
-    names = _output_names(paths, args.image)
+    given = list(args.image)
+    for value in args.data:
+        try:
+            found = images_to_predict(value)
+        except FileNotFoundError as exc:
+            raise UsageError(f"--data {exc}") from exc
+        paths += found
+        given += [str(p) for p in found]
+    names = _output_names(paths, given)
     out = output_folder(args.out, "--out")
     device = pick_device(args.device)
     model = load_model(existing_path(args.model, "model"), device=device)
-    for path, name, given in zip(paths, names, args.image, strict=True):
+    from_data = len(args.image)  # --data images (a folder's worth) resume; --image ones are redone
+    todo = [(path, name, shown)
+            for index, (path, name, shown) in enumerate(zip(paths, names, given, strict=True))
+            if index < from_data or args.overwrite or not _outputs_exist(out, name, args.uncertainty)]
+    if len(todo) < len(paths):
+        print(f"{len(paths) - len(todo)} of {len(paths)} images already predicted in {out}: skipped "
+              "(--overwrite to predict them again)", file=sys.stderr)
+    for number, (path, name, given) in enumerate(todo, start=1):
+        if len(todo) > 1:
+            print(f"[{number}/{len(todo)}] {given}", file=sys.stderr)
         volume = read_volume(path)
         if volume.ndim != 3:
             raise UsageError(
@@ -54,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
                                         pred.uncertainty, volume.geometry))
         print("\n".join(str(w) for w in written))
     return 0
+
+
+def _outputs_exist(out: Path, name: str, uncertainty: bool) -> bool:
+    """Whether an earlier run wrote this image's outputs (files are written atomically,
+    so one that exists is complete)."""
+    wanted = [f"{name}_prediction.nii.gz"] + ([f"{name}_uncertainty.nii.gz"] if uncertainty else [])
+    return all((out / w).is_file() for w in wanted)
 
 
 def _output_names(paths: list[Path], given: list[str]) -> list[str]:

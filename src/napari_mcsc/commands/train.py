@@ -23,10 +23,16 @@ def add_parser(sub) -> None:
         description="Train the CNN + Swin-UNet pair on the painted slices of each label file "
         "(unpainted slices are 0) and on every other slice as unlabelled data.",
     )
-    p.add_argument("--image", action="append", required=True, metavar="IMG",
+    p.add_argument("--image", action="append", default=[], metavar="IMG",
                    help="an image volume (NIfTI, MHA/MHD, NRRD or a DICOM folder); repeat for more")
-    p.add_argument("--labels", action="append", required=True, metavar="LAB",
+    p.add_argument("--labels", action="append", default=[], metavar="LAB",
                    help="the sparse label volume of the matching --image, in the same order")
+    p.add_argument("--data", metavar="DIR",
+                   help="instead of --image/--labels: a Medical Segmentation Decathlon folder "
+                   "(imagesTr/, labelsTr/, dataset.json, optional splits.json); see --labelled")
+    p.add_argument("--labelled", metavar="K|painted",
+                   help="with --data: K = the first K training cases are fully labelled and the "
+                   "rest unlabelled; painted = the label files hold a few painted slices each")
     p.add_argument("--unlabelled", action="append", nargs="+", default=[], metavar="IMG",
                    help="extra images without any labels, used as unlabelled data: files, DICOM "
                    "folders, folders of volumes or quoted globs ('scans/*.nii.gz'); repeatable")
@@ -105,6 +111,7 @@ def _train(args: argparse.Namespace, distributed) -> int:
     from napari_mcsc.training.resume import Checkpointing, checkpoint_path, load_resume
 
     main = distributed is None or distributed.is_main
+    labelled = _check_data_arguments(args)
     if len(args.image) != len(args.labels):
         raise UsageError(
             f"{len(args.image)} --image but {len(args.labels)} --labels: give one label file per image"
@@ -137,17 +144,26 @@ def _train(args: argparse.Namespace, distributed) -> int:
             f"the model to fine-tune ({args.init}) was trained on slices along axis {init.axis}, "
             f"not {args.axis}; pass --axis {init.axis} to fine-tune it"
         )
-    volumes = [
-        _read_annotated(image_path, label_path, getattr(args, "ignore_geometry", False))
-        for image_path, label_path in zip(args.image, args.labels, strict=True)
-    ]
-    extra = [_read_unlabelled(p) for p in unlabelled_paths]
+    mapping = None
+    if args.data:
+        from napari_mcsc.data.folders import read_training_data
+
+        folder = read_training_data(args.data, labelled, axis=args.axis)
+        volumes, extra = folder.volumes, folder.unlabelled
+        mapping = folder.mapping if init is None else init.mapping.merged(folder.mapping)
+    else:
+        volumes = [
+            _read_annotated(image_path, label_path, getattr(args, "ignore_geometry", False))
+            for image_path, label_path in zip(args.image, args.labels, strict=True)
+        ]
+        extra = []
+    extra += [_read_unlabelled(p) for p in unlabelled_paths]
     if init is not None:
         config = config.replace(image_size=init.image_size)
     data = build_slice_set(
         volumes, axis=args.axis, image_size=config.image_size,
         image_interpolation=config.image_interpolation, unlabelled=extra,
-        mapping=_extended_mapping(init, volumes),
+        mapping=mapping or _extended_mapping(init, volumes),
         normalisation=_normalisation(args, init),
     )
     announce = (f"training {config.method} ({config.profile} profile) on {data.num_labelled} painted "
@@ -174,6 +190,29 @@ def _train(args: argparse.Namespace, distributed) -> int:
     if outcome.complete and checkpoint_file.is_file():
         checkpoint_file.unlink()  # the model is the run's result: nothing left to resume
     return 0
+
+
+def _check_data_arguments(args) -> int | str | None:
+    """Either --image/--labels or --data with --labelled; returns --labelled's value."""
+    if args.data is None:
+        if args.labelled is not None:
+            raise UsageError("--labelled goes with --data DIR; with --image give each --labels file")
+        if not args.image:
+            raise UsageError("give the training data: --image IMG --labels LAB (repeatable), "
+                             "or --data DIR with --labelled K|painted")
+        return None
+    if args.image or args.labels:
+        raise UsageError("give either --data DIR or --image/--labels, not both")
+    if not args.labelled:
+        raise UsageError("--data needs --labelled: K (the first K training cases fully labelled) "
+                         "or painted (sparse label files)")
+    existing_path(args.data, "data folder")
+    if args.labelled == "painted":
+        return "painted"
+    if not args.labelled.isdigit() or int(args.labelled) < 1:
+        raise UsageError(f"--labelled must be a number of cases (1 or more) or 'painted', "
+                         f"got {args.labelled!r}")
+    return int(args.labelled)
 
 
 def _read_annotated(image_path: str, label_path: str, ignore_geometry: bool):

@@ -1,0 +1,122 @@
+"""Medical Segmentation Decathlon folders as training data and as images to predict.
+
+Layout: ``imagesTr/<case>.nii.gz``, ``labelsTr/<case>.nii.gz``, ``dataset.json`` (class
+names under ``labels``), optionally ``splits.json`` (its ``train`` list is the training
+split, in the protocol's order; without it every case of ``imagesTr`` in name order) and
+``imagesTs/``. Cases are read with ``benchmark.dataset`` (one reader for such folders).
+
+Two ways to say what is labelled:
+
+- ``labelled=K``: the first K training cases are fully labelled (every slice, empty ones
+  included, is an annotation) and the others unlabelled: the semi-supervised protocol.
+- ``labelled="painted"``: label files are sparse (a few painted slices, as the plugin
+  saves them); a case without a label file is unlabelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_mcsc.benchmark.dataset import class_names, load_split, read_case
+from napari_mcsc.data.labels import LabelMapping
+from napari_mcsc.data.slices import AnnotatedVolume, AnnotationError
+from napari_mcsc.io import expand_volume_paths, read_volume, volume_name
+
+PAINTED = "painted"
+
+
+def _volumes_in(folder: Path) -> dict[str, Path]:
+    """Case name -> path of the volumes in ``folder`` (hidden files such as macOS ``._x``
+    copies, found in the Decathlon archives, are skipped)."""
+    if not folder.is_dir():
+        return {}
+    try:
+        paths = expand_volume_paths([folder])
+    except FileNotFoundError:
+        return {}
+    return {volume_name(p): p for p in paths if not p.name.startswith(".")}
+
+
+def is_dataset_folder(root: str | Path) -> bool:
+    root = Path(root)
+    return (root / "imagesTr").is_dir() or (root / "imagesTs").is_dir()
+
+
+def training_cases(root: str | Path) -> list[str]:
+    """The training split's case names, in order."""
+    root = Path(root)
+    if not (root / "imagesTr").is_dir():
+        raise FileNotFoundError(f"{root} has no imagesTr folder: expected a Medical Segmentation "
+                                "Decathlon folder (imagesTr/, labelsTr/, dataset.json)")
+    if (root / "splits.json").is_file():
+        return load_split(root, "train")
+    cases = sorted(_volumes_in(root / "imagesTr"))
+    if not cases:
+        raise FileNotFoundError(f"{root / 'imagesTr'} holds no volume")
+    return cases
+
+
+@dataclass
+class FolderData:
+    """What ``build_slice_set`` needs: annotated volumes, unlabelled images, the classes."""
+
+    volumes: list[AnnotatedVolume]
+    unlabelled: list[np.ndarray]
+    mapping: LabelMapping
+    cases: list[str]
+
+
+def read_training_data(root: str | Path, labelled: int | str, axis: int = 0) -> FolderData:
+    """The training split of ``root`` with ``labelled`` cases (an int K or ``"painted"``);
+    ``axis``: the slice axis (every slice along it of a fully labelled case is labelled)."""
+    root = Path(root)
+    cases = training_cases(root)
+    labels_present = set(_volumes_in(root / "labelsTr"))
+    if labelled == PAINTED:
+        with_labels = [c for c in cases if c in labels_present]
+    else:
+        k = int(labelled)
+        if not 1 <= k <= len(cases):
+            raise AnnotationError(f"--labelled {k}: the training split of {root} has {len(cases)} "
+                                  f"cases; give a number from 1 to {len(cases)}")
+        with_labels = cases[:k]
+        missing = [c for c in with_labels if c not in labels_present]
+        if missing:
+            raise FileNotFoundError(f"no label file in {root / 'labelsTr'} for case(s) {missing[:3]}")
+    images = _volumes_in(root / "imagesTr")
+    volumes, unlabelled = [], []
+    for case in cases:
+        if case in with_labels:
+            c = read_case(root, case)
+            reviewed = range(c.image.shape[axis]) if labelled != PAINTED and c.image.ndim == 3 else ()
+            volumes.append(AnnotatedVolume(c.image, c.labels, reviewed=reviewed, name=case))
+        else:
+            if case not in images:
+                raise FileNotFoundError(f"case {case!r} of the split has no image in {root / 'imagesTr'}")
+            unlabelled.append(read_volume(images[case]).array.astype(np.float32))
+    if not volumes:
+        raise AnnotationError(f"no label file in {root / 'labelsTr'} for any training case: paint "
+                              "some slices, or use --labelled K for fully labelled cases")
+    found = LabelMapping.from_label_volumes(v.labels for v in volumes)
+    try:
+        named = sorted(v for v in class_names(root) if v != 0)
+    except (ValueError, TypeError, AttributeError):  # nnU-Net v2 style {"name": value}: use the files'
+        named = []
+    mapping = LabelMapping((0, *named)).merged(found) if named else found
+    return FolderData(volumes, unlabelled, mapping, cases)
+
+
+def images_to_predict(value: str) -> list[Path]:
+    """The images that ``predict --data VALUE`` segments: a Decathlon folder's imagesTs
+    (or imagesTr when it has none), or the volumes of any folder or glob."""
+    root = Path(value)
+    if root.is_dir() and is_dataset_folder(root):
+        for folder in ("imagesTs", "imagesTr"):
+            found = _volumes_in(root / folder)
+            if found:
+                return list(found.values())
+        raise FileNotFoundError(f"{value}: imagesTs and imagesTr hold no volume")
+    return [p for p in expand_volume_paths([value]) if not p.name.startswith(".")]

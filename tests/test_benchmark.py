@@ -32,7 +32,8 @@ def msd_folder(tmp_path, phantoms):
             write_volume(tmp_path / "labelsTr" / f"{name}.nii.gz", p.labels)
             names.append(name)
     (tmp_path / "splits.json").write_text(json.dumps({"train": names[:4], "val": names[4:]}))
-    (tmp_path / "dataset.json").write_text(json.dumps({"labels": {"0": "bg", "1": "RV", "2": "MYO", "3": "LV"}}))
+    labels = {"0": "bg", "1": "RV", "2": "MYO", "3": "LV"}
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
     return tmp_path
 
 

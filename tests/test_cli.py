@@ -23,8 +23,8 @@ def files(tmp_path, phantoms):
     for i, p in enumerate(phantoms[:2]):
         paths[f"image{i}"] = write_volume(tmp_path / f"case{i}.nii.gz", p.image, geometry)
         paths[f"truth{i}"] = write_volume(tmp_path / f"case{i}_truth.nii.gz", p.labels, geometry)
-    paths["labels0"] = write_volume(tmp_path / "case0_labels.nii.gz", paint_slices(phantoms[0].labels, [2, 5]),
-                                    geometry)
+    painted = paint_slices(phantoms[0].labels, [2, 5])
+    paths["labels0"] = write_volume(tmp_path / "case0_labels.nii.gz", painted, geometry)
     return paths
 
 

@@ -26,7 +26,7 @@ def test_explicit_cpu():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_missing_cuda_is_a_clear_error():
-    with pytest.raises(DeviceError, match="not available here.*use one of: auto"):
+    with pytest.raises(DeviceError, match=r"not available here.*use one of: auto"):
         pick_device("cuda")
 
 

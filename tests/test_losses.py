@@ -83,7 +83,8 @@ class TestSegmentationLosses:
 class TestBalancedSupCon:
     def test_matches_naive_reference(self):
         z, y = clustered(40)
-        assert balanced_supcon_loss(z, y).item() == pytest.approx(naive_balanced_supcon(z, y).item(), rel=1e-4)
+        expected = naive_balanced_supcon(z, y).item()
+        assert balanced_supcon_loss(z, y).item() == pytest.approx(expected, rel=1e-4)
 
     def test_clustered_features_score_lower_than_shuffled_labels(self):
         z, y = clustered(200)
@@ -140,7 +141,7 @@ class TestBalancedSupCon:
 class TestBlockSetSampler:
     def test_blocks_cover_every_pixel_once(self):
         labels = torch.ones(4, 12, 12, dtype=torch.long)  # no set skipped
-        idx, y = BlockSetSampler(4).sample_indices(labels)
+        idx, _y = BlockSetSampler(4).sample_indices(labels)
         assert idx.shape == (9, 4 * 16)
         assert sorted(idx.flatten().tolist()) == list(range(4 * 12 * 12))
 
@@ -167,7 +168,7 @@ class TestBlockSetSampler:
     def test_background_only_sets_are_skipped(self):
         labels = torch.zeros(2, 8, 8, dtype=torch.long)
         labels[:, :4, :4] = 2
-        idx, y = BlockSetSampler(4).sample_indices(labels, torch.Generator().manual_seed(0))
+        _idx, y = BlockSetSampler(4).sample_indices(labels, torch.Generator().manual_seed(0))
         assert all((row > 0).any() for row in y)
 
     def test_ignored_pixels_take_no_place_while_valid_ones_remain(self):
@@ -222,8 +223,8 @@ class TestMultiScaleLoss:
             lab = torch.cat([labels, labels])[:, step // 2 :: step, step // 2 :: step]
             gen = torch.Generator().manual_seed(5)
             for _ in range(scale):  # the generator advanced through earlier scales
-                BlockSetSampler(4).sample_indices(
-                    F.interpolate(torch.cat([labels, labels])[:, None].float(), size=(8, 8))[:, 0].long(), gen)
+                both = torch.cat([labels, labels])[:, None].float()
+                BlockSetSampler(4).sample_indices(F.interpolate(both, size=(8, 8))[:, 0].long(), gen)
             sets, y = sampler.sample(torch.cat([za[scale], zb[scale]]), lab, gen)
             reference.append(balanced_supcon_loss(sets, y, num_classes=3).mean())
         for a, b in itertools.zip_longest(fast, reference):

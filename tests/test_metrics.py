@@ -23,7 +23,7 @@ from napari_mcsc.metrics import (
 def cube(shape=(20, 20, 20), lo=(5, 5, 5), size=(8, 8, 8)) -> np.ndarray:
     """Boolean array with one axis-aligned box of ``size`` starting at ``lo``."""
     mask = np.zeros(shape, dtype=bool)
-    mask[tuple(slice(a, a + s) for a, s in zip(lo, size))] = True
+    mask[tuple(slice(a, a + s) for a, s in zip(lo, size, strict=False))] = True
     return mask
 
 
@@ -73,7 +73,7 @@ def test_shift_by_three_voxels_gives_hd95_three(axis):
     b = cube(shape=(24, 24, 24), lo=tuple(lo), size=(10, 10, 10))
     assert hd95(a, b) == pytest.approx(3.0)
     assert hd95(b, a) == pytest.approx(3.0)
-    d_p2t, d_t2p = surface_distances(a, b)
+    d_p2t, _d_t2p = surface_distances(a, b)
     assert d_p2t.max() == pytest.approx(3.0)
     assert 0.0 < asd(a, b) < 3.0
 
@@ -130,7 +130,7 @@ def test_surface_distances_2d_and_crop_do_not_change_values():
     a[0:10, 0:10] = True
     b = np.zeros((30, 30), dtype=bool)
     b[0:10, 2:12] = True
-    d_p2t, d_t2p = surface_distances(a, b)
+    d_p2t, _d_t2p = surface_distances(a, b)
     assert d_p2t.size == 36  # perimeter voxels of a 10x10 square
     assert hd95(a, b) == pytest.approx(2.0)
     # Same answer when embedded in a much larger array.

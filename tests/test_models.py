@@ -12,8 +12,6 @@ import torch
 from timm.layers import resize_rel_pos_bias_table
 from timm.models.swin_transformer import SwinTransformer
 
-from napari_mcsc.models.swin_unet import PretrainedWeightsError
-
 from napari_mcsc.models import (
     Networks,
     PatchExpand,
@@ -24,6 +22,7 @@ from napari_mcsc.models import (
     build_networks,
     load_pretrained_swin,
 )
+from napari_mcsc.models.swin_unet import PretrainedWeightsError
 
 TINY = dict(img_size=64, embed_dim=24, num_heads=(1, 2, 4, 8), window_size=4)
 FAST = dict(img_size=128, embed_dim=48, num_heads=(2, 4, 8, 16), window_size=4)
@@ -121,7 +120,7 @@ def test_swin_unet_decoder_mirrors_encoder_windows():
     for level, dec in enumerate(net.decoder):
         enc_blocks = net.encoder.layers[level].blocks
         assert len(dec.blocks) == len(enc_blocks) == 2
-        for e, d in zip(enc_blocks, dec.blocks):
+        for e, d in zip(enc_blocks, dec.blocks, strict=False):
             assert d.window_size == e.window_size
             assert d.shift_size == e.shift_size
             assert d.attn.relative_position_bias_table.shape == (

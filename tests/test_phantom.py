@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -179,5 +180,5 @@ def test_evenly_spaced_slices_follow_the_round_half_up_rule(n_slices):
         assert got == expected
         assert all(0 <= s < n_slices for s in got)
         if k < n_slices - 1:
-            assert all(b > a for a, b in zip(got, got[1:]))  # distinct, increasing
+            assert all(b > a for a, b in itertools.pairwise(got))  # distinct, increasing
             assert all(0 < s < n_slices - 1 for s in got)  # never the end slices

@@ -45,7 +45,7 @@ def _train_and_wait(widget, qtbot, timeout=120_000):
 
 
 def test_defaults_pick_the_image_and_its_labels(viewer_widget):
-    viewer, widget = viewer_widget
+    _viewer, widget = viewer_widget
     selections = widget.table.selections()
     assert len(selections) == 1
     assert selections[0].image.name == "phantom" and selections[0].labels.name == "phantom annotations"
@@ -101,7 +101,7 @@ def test_stop_in_the_middle_keeps_a_usable_model(viewer_widget, qtbot, monkeypat
 
 
 def test_second_train_is_refused_while_running(viewer_widget, qtbot, monkeypatch):
-    viewer, widget = viewer_widget
+    _viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
     widget.iterations.setValue(100_000)
     widget.train()
@@ -165,7 +165,7 @@ def test_results_go_to_the_layers_the_run_started_with(viewer_widget, qtbot, mon
 
 
 def test_worker_error_becomes_a_notification_and_widget_recovers(viewer_widget, qtbot, monkeypatch):
-    viewer, widget = viewer_widget
+    _viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
     import napari_mcsc.jobs as jobs
 
@@ -229,7 +229,7 @@ def test_run_length_is_shown_before_the_run(viewer_widget, tmp_path, monkeypatch
 def test_several_unlabelled_scans_join_at_once(viewer_widget, tmp_path):
     from napari_mcsc.io import Geometry, write_volume
 
-    viewer, widget = viewer_widget
+    _viewer, widget = viewer_widget
     geometry = Geometry.from_zyx(spacing_zyx=(2.0, 1.0, 1.0))
     for index in range(2):
         image = make_phantom((12, 96, 96), seed=10 + index).image.astype(np.float32)
@@ -245,7 +245,7 @@ def test_out_of_memory_names_the_knobs_and_keeps_the_model(viewer_widget, qtbot,
 
     from napari_mcsc.training import Trainer
 
-    viewer, widget = viewer_widget
+    _viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
     widget.iterations.setValue(50)
     original, calls = Trainer._step, []

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,8 +48,8 @@ __all__ = [
 ]
 
 Box = tuple[slice, ...]
-Spacing = Union[Sequence[float], None]
-ClassNames = Union[Mapping[int, str], Sequence[str], None]
+Spacing = Sequence[float] | None
+ClassNames = Mapping[int, str] | Sequence[str] | None
 
 #: Distance fields averaged over classes / volumes while ignoring NaN (undefined values).
 _DISTANCE_FIELDS = ("hd95", "hd95_mm", "asd", "asd_mm", "hd95_ref", "asd_ref")
@@ -426,7 +426,7 @@ def evaluate_many(
     if len(preds) != len(truths):
         raise ValueError(f"got {len(preds)} predictions but {len(truths)} ground truths")
     pairs = []
-    for i, (p, t) in enumerate(zip(preds, truths)):
+    for i, (p, t) in enumerate(zip(preds, truths, strict=False)):
         p_arr, t_arr = np.asarray(p), np.asarray(t)
         if p_arr.shape != t_arr.shape:
             raise ValueError(
@@ -445,7 +445,7 @@ def evaluate_many(
         labels = [int(c) for c in classes]
     volumes = [
         _evaluate(p_arr, t_arr, labels, sp, class_names)
-        for (p_arr, t_arr), sp in zip(pairs, spacings)
+        for (p_arr, t_arr), sp in zip(pairs, spacings, strict=False)
     ]
     per_class: dict[str, dict[str, Any]] = {}
     for label in labels:

@@ -7,6 +7,7 @@ widget's "Next uncertain slice" and the loop benchmark (a simulated user) both c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ def largest_gap_slice(n_slices: int, annotated: Iterable[int]) -> int | None:
     done = sorted({int(s) for s in annotated if 0 <= int(s) < n_slices})
     best, best_length = None, 0
     edges = [-1, *done, n_slices]
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         length = high - low - 1
         if length > best_length:
             best_length = length

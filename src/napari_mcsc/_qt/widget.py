@@ -10,6 +10,7 @@ a notification and leaves the widget usable; closing the viewer stops the worker
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -165,7 +166,8 @@ class MCSCWidget(QWidget):
         self.swin_lr = self._float_box(fast.swin_lr, 1e-6, 1.0, 6, "swin_lr")
         self.contrastive_weight = self._float_box(fast.contrastive_weight, 0.0, 10.0, 4, "contrastive_weight")
         self.temperature = self._float_box(fast.temperature, 0.01, 10.0, 3, "temperature")
-        self.max_sets = QSpinBox(minimum=1, maximum=4096, value=fast.max_sets[0], toolTip=TOOLTIPS["max_sets"])
+        self.max_sets = QSpinBox(minimum=1, maximum=4096, value=fast.max_sets[0],
+                                 toolTip=TOOLTIPS["max_sets"])
         self.max_pixels = QSpinBox(minimum=16, maximum=65536, value=fast.max_pixels_per_set,
                                    toolTip=TOOLTIPS["max_pixels"])
         self.batch = QSpinBox(minimum=2, maximum=256, value=fast.batch_size, toolTip=TOOLTIPS["batch"])
@@ -250,7 +252,8 @@ class MCSCWidget(QWidget):
         current = self.predict_image.currentText()
         self.predict_image.clear()
         names = [layer.name for layer in self.viewer.layers
-                 if layer._type_string == "image" and layer.ndim == 3 and not layer.name.endswith(" uncertainty")]
+                 if layer._type_string == "image" and layer.ndim == 3
+                 and not layer.name.endswith(" uncertainty")]
         self.predict_image.addItems(names)
         if current in names:
             self.predict_image.setCurrentText(current)
@@ -327,7 +330,7 @@ class MCSCWidget(QWidget):
             step = self.viewer.dims.current_step
             return int(step[axis]) if len(step) == 3 else 0
         coords = image.world_to_data(self.viewer.dims.point)
-        index = int(round(float(np.asarray(coords)[-3:][axis])))
+        index = round(float(np.asarray(coords)[-3:][axis]))
         return int(np.clip(index, 0, image.data.shape[axis] - 1))
 
     def _focus_image(self):
@@ -359,7 +362,8 @@ class MCSCWidget(QWidget):
         overrides["max_sets"] = (self.max_sets.value(), *base.max_sets[1:])
         batch = self.batch.value()
         if batch != base.batch_size:  # keep the profile's labelled share, about 2/3 otherwise
-            overrides.update(batch_size=batch, labelled_batch_size=max(1, min(batch - 1, round(batch * 2 / 3))))
+            labelled = max(1, min(batch - 1, round(batch * 2 / 3)))
+            overrides.update(batch_size=batch, labelled_batch_size=labelled)
         if self.iterations.value():
             overrides["iterations"] = self.iterations.value()
         return profile(name, **overrides).with_pretrained_swin(self.pretrained.text().strip() or None)
@@ -433,10 +437,8 @@ class MCSCWidget(QWidget):
         def stop_on_destroy(*_args, job=job, worker=worker):
             if job is not None:
                 job.request_stop()
-            try:
+            with contextlib.suppress(RuntimeError):
                 worker.quit()
-            except RuntimeError:
-                pass
 
         self.destroyed.connect(stop_on_destroy)
 
@@ -599,7 +601,8 @@ class MCSCWidget(QWidget):
         image = self._focus_image()
         ranking = self.rankings.get(id(image), []) if image is not None else []
         if ranking:
-            self.ranking_label.setText(f"Most uncertain slices of {image.name}: {', '.join(map(str, ranking[:8]))}")
+            slices = ", ".join(map(str, ranking[:8]))
+            self.ranking_label.setText(f"Most uncertain slices of {image.name}: {slices}")
 
     # ------------------------------------------------------ save/load/predict
     def _on_save_clicked(self) -> None:

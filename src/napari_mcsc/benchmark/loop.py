@@ -64,7 +64,7 @@ def run_loop(
         for chooser in CHOOSERS:
             chosen = evenly_spaced_slices(z, painted)
             model, per_round = None, []
-            for round_index in range(rounds + 1):
+            for _ in range(rounds + 1):
                 trainer, _ = train_on_painted(case, chosen, config if model is None else retrain,
                                               truth=truth, init=model, device=device)
                 model = trainer.model

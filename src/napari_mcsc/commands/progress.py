@@ -25,7 +25,7 @@ class ProgressLine:
             return
         self._last = now
         width = 24
-        filled = int(round(width * min(1.0, event.progress)))
+        filled = round(width * min(1.0, event.progress))
         bar = "#" * filled + "-" * (width - filled)
         loss = event.losses.get("total", float("nan"))
         text = (

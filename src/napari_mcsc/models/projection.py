@@ -57,7 +57,7 @@ class ProjectionHeads(nn.Module):
             raise ValueError(f"expected {self.num_scales} feature maps, got {len(features)}")
         return [
             F.normalize(shared(entry(f)), dim=1)
-            for entry, shared, f in zip(entries, self.shared, features)
+            for entry, shared, f in zip(entries, self.shared, features, strict=False)
         ]
 
     def project_cnn(self, features: Sequence[Tensor]) -> list[Tensor]:

@@ -156,9 +156,9 @@ PROFILES: dict[str, dict] = {
         preview_every_seconds=10.0,
     ),
     # Interactive CPU use (the dataclass defaults): 128 px, a 32-wide Swin-UNet, batch 6 with
-    # 4 painted slices, 120 s, stronger augmentation, and a supervised warm-up over the first
-    # 40 % of the run. Chosen on 3 ACDC validation volumes with 2 painted slices each
-    # (docs/benchmarks.md): these changes took MCSC from 0.725 to 0.825 mean Dice in 120 s.
+    # 4 painted slices, 400 iterations, stronger augmentation, and a supervised warm-up over
+    # the first 40 % of the run. The run length comes from Dice-versus-iterations curves on
+    # ACDC val (docs/benchmarks.md, "Run length"); the other settings from 3 val volumes.
     "fast": dict(),
 }
 

@@ -107,3 +107,51 @@ def test_images_to_predict_of_a_plain_folder(msd):
     assert [p.name for p in images_to_predict(str(msd / "imagesTr"))] == [
         f"case{i}.nii.gz" for i in range(4)]
     assert np.all([p.parent.name == "imagesTs" for p in images_to_predict(str(msd))])
+
+
+@pytest.mark.parametrize("labelled", [1, "painted"])
+def test_streamed_slice_set_equals_the_in_memory_one(msd, labelled):
+    """``train --data`` reads the cases one at a time (lazy): the same tensors as with every
+    volume in memory, without the native volumes kept."""
+    import torch
+
+    from napari_mcsc.data.folders import LazyVolumes, read_training_data
+    from napari_mcsc.data.slices import build_slice_set
+
+    eager = read_training_data(msd, labelled)
+    lazy = read_training_data(msd, labelled, lazy=True)
+    assert isinstance(lazy.volumes, LazyVolumes) and isinstance(lazy.unlabelled, LazyVolumes)
+    assert lazy.mapping == eager.mapping and lazy.cases == eager.cases
+    a = build_slice_set(eager.volumes, image_size=32, mapping=eager.mapping, unlabelled=eager.unlabelled)
+    b = build_slice_set(lazy.volumes, image_size=32, mapping=lazy.mapping, unlabelled=lazy.unlabelled,
+                        keep_volumes=False)
+    for name in ("labelled_images", "labelled_targets", "unlabelled_images"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert a.labelled_sources == b.labelled_sources and a.mapping == b.mapping
+    assert len(a.volumes) == len(eager.volumes) and b.volumes == []
+
+
+@pytest.mark.parametrize("labelled, unlabelled_slices", [(1, 16), ("painted", 6)])
+def test_slice_set_holds_one_native_volume_at_a_time(msd, labelled, unlabelled_slices):
+    """Each volume (labelled or not) is released before the next is read."""
+    import weakref
+
+    from napari_mcsc.data.folders import LazyVolumes, read_training_data
+    from napari_mcsc.data.slices import build_slice_set
+
+    folder = read_training_data(msd, labelled, lazy=True)
+    alive = []
+
+    def tracked(lazy):
+        def read(case):
+            alive.append(sum(ref() is not None for ref in refs))
+            value = lazy.read(case)
+            refs.append(weakref.ref(value))
+            return value
+        return LazyVolumes(lazy.cases, read)
+
+    refs = []
+    data = build_slice_set(tracked(folder.volumes), image_size=32, mapping=folder.mapping,
+                           unlabelled=tracked(folder.unlabelled), keep_volumes=False)
+    assert data.num_unlabelled == unlabelled_slices and len(alive) == 3
+    assert alive == [0, 0, 0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
 from napari_mcsc.cli import UsageError
@@ -148,7 +149,8 @@ def _train(args: argparse.Namespace, distributed) -> int:
     if args.data:
         from napari_mcsc.data.folders import read_training_data
 
-        folder = read_training_data(args.data, labelled, axis=args.axis)
+        # lazy: build_slice_set reads one case at a time and keeps only its resized slices
+        folder = read_training_data(args.data, labelled, axis=args.axis, lazy=True)
         volumes, extra = folder.volumes, folder.unlabelled
         mapping = folder.mapping if init is None else init.mapping.merged(folder.mapping)
     else:
@@ -157,7 +159,7 @@ def _train(args: argparse.Namespace, distributed) -> int:
             for image_path, label_path in zip(args.image, args.labels, strict=True)
         ]
         extra = []
-    extra += [_read_unlabelled(p) for p in unlabelled_paths]
+    extra = itertools.chain(extra, (_read_unlabelled(p) for p in unlabelled_paths))  # read when used
     if init is not None:
         config = config.replace(image_size=init.image_size)
     data = build_slice_set(
@@ -165,6 +167,7 @@ def _train(args: argparse.Namespace, distributed) -> int:
         image_interpolation=config.image_interpolation, unlabelled=extra,
         mapping=mapping or _extended_mapping(init, volumes),
         normalisation=_normalisation(args, init),
+        keep_volumes=False,  # the native volumes serve the widget's preview only
     )
     announce = (f"training {config.method} ({config.profile} profile) on {data.num_labelled} painted "
                 f"and {data.num_unlabelled} unlabelled slices, classes {list(data.mapping.values)}")

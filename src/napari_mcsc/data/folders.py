@@ -15,8 +15,10 @@ Two ways to say what is labelled:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -26,6 +28,8 @@ from napari_mcsc.data.slices import AnnotatedVolume, AnnotationError
 from napari_mcsc.io import expand_volume_paths, read_volume, volume_name
 
 PAINTED = "painted"
+
+T = TypeVar("T")
 
 
 def _volumes_in(folder: Path) -> dict[str, Path]:
@@ -60,21 +64,45 @@ def training_cases(root: str | Path) -> list[str]:
 
 
 @dataclass
-class FolderData:
-    """What ``build_slice_set`` needs: annotated volumes, unlabelled images, the classes."""
+class LazyVolumes(Generic[T]):
+    """Cases read one at a time, each time the sequence is iterated: ``build_slice_set``
+    then holds one native volume at a time instead of all of them."""
 
-    volumes: list[AnnotatedVolume]
-    unlabelled: list[np.ndarray]
+    cases: list[str]
+    read: Callable[[str], T]
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __iter__(self) -> Iterator[T]:
+        return (self.read(case) for case in self.cases)
+
+
+@dataclass
+class FolderData:
+    """What ``build_slice_set`` needs: annotated volumes, unlabelled images, the classes
+    (lists, or :class:`LazyVolumes` read while the slice set is built)."""
+
+    volumes: list[AnnotatedVolume] | LazyVolumes[AnnotatedVolume]
+    unlabelled: list[np.ndarray] | LazyVolumes[np.ndarray]
     mapping: LabelMapping
     cases: list[str]
 
 
-def read_training_data(root: str | Path, labelled: int | str, axis: int = 0) -> FolderData:
+def read_training_data(root: str | Path, labelled: int | str, axis: int = 0,
+                       lazy: bool = False) -> FolderData:
     """The training split of ``root`` with ``labelled`` cases (an int K or ``"painted"``);
-    ``axis``: the slice axis (every slice along it of a fully labelled case is labelled)."""
+    ``axis``: the slice axis (every slice along it of a fully labelled case is labelled).
+
+    ``lazy``: volumes and unlabelled images are :class:`LazyVolumes`, read from disk when
+    iterated (the classes come from a first pass over the label files alone), so that
+    ``build_slice_set`` holds one native volume at a time; otherwise lists in memory. Both
+    give the same slice set.
+    """
     root = Path(root)
     cases = training_cases(root)
-    labels_present = set(_volumes_in(root / "labelsTr"))
+    label_files = _volumes_in(root / "labelsTr")
+    labels_present = set(label_files)
     if labelled == PAINTED:
         with_labels = [c for c in cases if c in labels_present]
     else:
@@ -86,21 +114,34 @@ def read_training_data(root: str | Path, labelled: int | str, axis: int = 0) -> 
         missing = [c for c in with_labels if c not in labels_present]
         if missing:
             raise FileNotFoundError(f"no label file in {root / 'labelsTr'} for case(s) {missing[:3]}")
-    images = _volumes_in(root / "imagesTr")
-    volumes, unlabelled = [], []
-    for case in cases:
-        if case in with_labels:
-            c = read_case(root, case)
-            reviewed = range(c.image.shape[axis]) if labelled != PAINTED and c.image.ndim == 3 else ()
-            volumes.append(AnnotatedVolume(c.image, c.labels, reviewed=reviewed, name=case))
-        else:
-            if case not in images:
-                raise FileNotFoundError(f"case {case!r} of the split has no image in {root / 'imagesTr'}")
-            unlabelled.append(read_volume(images[case]).array.astype(np.float32))
-    if not volumes:
+    if not with_labels:
         raise AnnotationError(f"no label file in {root / 'labelsTr'} for any training case: paint "
                               "some slices, or use --labelled K for fully labelled cases")
-    found = LabelMapping.from_label_volumes(v.labels for v in volumes)
+    images = _volumes_in(root / "imagesTr")
+    chosen = set(with_labels)
+    without_labels = [c for c in cases if c not in chosen]
+    for case in without_labels:
+        if case not in images:
+            raise FileNotFoundError(f"case {case!r} of the split has no image in {root / 'imagesTr'}")
+
+    def annotated(case: str) -> AnnotatedVolume:
+        c = read_case(root, case)
+        reviewed = range(c.image.shape[axis]) if labelled != PAINTED and c.image.ndim == 3 else ()
+        return AnnotatedVolume(c.image, c.labels, reviewed=reviewed, name=case)
+
+    def image_only(case: str) -> np.ndarray:
+        return read_volume(images[case]).array.astype(np.float32)
+
+    volumes = LazyVolumes(list(with_labels), annotated)
+    unlabelled = LazyVolumes(without_labels, image_only)
+    if lazy:
+        # the classes from the label files alone (not the images), one at a time
+        labels = LazyVolumes(volumes.cases,
+                             lambda case: read_volume(label_files[case]).array.astype(np.int64))
+    else:
+        volumes, unlabelled = list(volumes), list(unlabelled)
+        labels = [v.labels for v in volumes]
+    found = LabelMapping.from_label_volumes(labels)
     try:
         named = sorted(v for v in class_names(root) if v != 0)
     except (ValueError, TypeError, AttributeError):  # nnU-Net v2 style {"name": value}: use the files'

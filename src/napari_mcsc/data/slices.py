@@ -10,7 +10,7 @@ iteration only does cheap tensor work.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,54 +145,74 @@ def resize_slices(slices: torch.Tensor, size: int, mode: str) -> torch.Tensor:
 
 
 def build_slice_set(
-    volumes: Sequence[AnnotatedVolume],
+    volumes: Iterable[AnnotatedVolume],
     *,
     axis: int = 0,
     image_size: int,
     normalisation: Normalisation | None = None,
     image_interpolation: str = "bilinear",
     mapping: LabelMapping | None = None,
-    unlabelled: Sequence[np.ndarray] = (),
+    unlabelled: Iterable[np.ndarray] = (),
+    keep_volumes: bool = True,
 ) -> SliceSet:
-    """Split ``volumes`` (and extra ``unlabelled`` images) into labelled/unlabelled slices."""
-    if not volumes:
+    """Split ``volumes`` (and extra ``unlabelled`` images) into labelled/unlabelled slices.
+
+    Both are consumed one volume at a time, in order, and each volume's slices are resized
+    to ``image_size`` before the next is read: given generators (or lazy sequences such as
+    :class:`napari_mcsc.data.folders.LazyVolumes`), memory holds the resized slices plus one
+    native volume, not every volume. A generator cannot be read twice, so give ``mapping``
+    with one (without it, ``volumes`` is read into a list first to collect the label values).
+    ``keep_volumes=False`` leaves ``SliceSet.volumes`` (the normalised native volumes, which
+    only the training preview reads) empty.
+    """
+    if isinstance(volumes, Sized) and not len(volumes):
         raise AnnotationError("no image to train on: give at least one image with its labels")
     if axis not in (0, 1, 2):
         raise AnnotationError(f"slice axis must be 0, 1 or 2, got {axis}")
     norm = normalisation or Normalisation()
     if mapping is None:
+        volumes = list(volumes)
         mapping = LabelMapping.from_label_volumes(v.labels for v in volumes)
+    size = image_size
     lab_images, lab_targets, unlab_images, sources, normalised = [], [], [], [], []
-    for vol_index, volume in enumerate(volumes):
+    # No enumerate(): its reused result tuple would keep the previous volume alive while
+    # the next one is read.
+    count = 0
+    for volume in volumes:
+        vol_index, count = count, count + 1
         image = np.moveaxis(normalise_volume(volume.image, norm), axis, 0)
-        normalised.append(image)
+        if keep_volumes:
+            normalised.append(image)
         labelled = volume.labelled_slices(axis)
         if labelled:
             classes = np.moveaxis(mapping.to_classes(volume.labels), axis, 0)
-            lab_images.append(torch.from_numpy(image[labelled]))
-            lab_targets.append(torch.from_numpy(classes[labelled]))
+            lab_images.append(resize_slices(torch.from_numpy(image[labelled]), size, image_interpolation))
+            lab_targets.append(resize_slices(torch.from_numpy(classes[labelled]), size, "nearest").long())
             sources.extend((vol_index, s) for s in labelled)
+            del classes
         rest = sorted(set(range(image.shape[0])) - set(labelled))
         if rest:
-            unlab_images.append(torch.from_numpy(image[rest]))
-    for number, extra in enumerate(unlabelled, start=1):
+            unlab_images.append(resize_slices(torch.from_numpy(image[rest]), size, image_interpolation))
+        del volume, image  # before the next volume is read: one native volume at a time
+    if not count:
+        raise AnnotationError("no image to train on: give at least one image with its labels")
+    number = 0
+    for extra in unlabelled:
+        number += 1  # noqa: SIM113 (not enumerate(): see above)
         extra = check_image_array(extra, f"unlabelled image {number}")
         _warn_if_blank(extra, f"unlabelled image {number}")
-        unlab_images.append(torch.from_numpy(np.moveaxis(normalise_volume(extra, norm), axis, 0)))
+        image = torch.from_numpy(np.moveaxis(normalise_volume(extra, norm), axis, 0))
+        unlab_images.append(resize_slices(image, size, image_interpolation))
+        del extra, image
     if not lab_images:
         raise AnnotationError(
             "no painted slice: paint at least one slice of the Labels layer "
             "(or mark an all-background slice as reviewed) before training"
         )
-    size = image_size
     return SliceSet(
-        labelled_images=torch.cat([resize_slices(t, size, image_interpolation) for t in lab_images]),
-        labelled_targets=torch.cat([resize_slices(t, size, "nearest").long() for t in lab_targets]),
-        unlabelled_images=(
-            torch.cat([resize_slices(t, size, image_interpolation) for t in unlab_images])
-            if unlab_images
-            else torch.zeros((0, size, size))
-        ),
+        labelled_images=torch.cat(lab_images),
+        labelled_targets=torch.cat(lab_targets),
+        unlabelled_images=torch.cat(unlab_images) if unlab_images else torch.zeros((0, size, size)),
         mapping=mapping,
         normalisation=norm,
         axis=axis,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from napari_mcsc.data.slices import AnnotatedVolume
+from napari_mcsc.data.slices import labelled_slice_indices
 
 
 def next_uncertain_slice(ranking: Sequence[int], annotated: Iterable[int]) -> int | None:
@@ -25,7 +25,7 @@ def annotated_slices(labels: np.ndarray | None, reviewed: Sequence[int], axis: i
     """Painted or reviewed slice indices of a label volume (None: nothing annotated)."""
     if labels is None:
         return sorted({int(s) for s in reviewed})
-    return AnnotatedVolume(np.empty(np.shape(labels), np.uint8), labels, reviewed).labelled_slices(axis)
+    return labelled_slice_indices(labels, reviewed, axis)
 
 
 def largest_gap_slice(n_slices: int, annotated: Iterable[int]) -> int | None:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from napari_mcsc.benchmark.baselines import contour_interpolation_available, interpolate_contours
-from napari_mcsc.benchmark.dataset import Case, load_split, read_case
+from napari_mcsc.benchmark.dataset import Case, load_split, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
 from napari_mcsc.inference import predict_volume
@@ -101,9 +101,7 @@ def run_interactive(
 ) -> dict:
     """Run the scenario on the chosen volumes; ``on_volume(summary_so_far)`` is called
     after each volume (the CLI saves partial results with it)."""
-    names = load_split(data_dir, split)[offset::every]
-    if limit:
-        names = names[:limit]
+    names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
     with_interp = contour_interpolation_available()
     run_length = {"iterations": iterations} if iterations else {}
     config = profile(profile_name, max_seconds=max_seconds, device=device, method=method,

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from napari_mcsc.benchmark.baselines import contour_interpolation_available, interpolate_contours
-from napari_mcsc.benchmark.dataset import load_split, read_case
+from napari_mcsc.benchmark.dataset import read_case, select_cases
 from napari_mcsc.benchmark.interactive import mean_dice, train_on_painted
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.inference import predict_volume
@@ -47,9 +47,7 @@ def run_loop(
     log=print,
     **overrides,
 ) -> dict:
-    names = load_split(data_dir, split)[offset::every]
-    if limit:
-        names = names[:limit]
+    names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
     config = profile(profile_name, device=device, method=method, seed=seed,
                      **({"iterations": iterations} if iterations else {}), **overrides)
     retrain = config.replace(iterations=retrain_iterations or max(1, config.iterations // 2))

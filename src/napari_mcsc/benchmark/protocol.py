@@ -22,7 +22,7 @@ import torch
 from napari_mcsc.benchmark.dataset import class_names, load_split, read_case
 from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
 from napari_mcsc.inference import predict_volume
-from napari_mcsc.metrics import evaluate_many
+from napari_mcsc.metrics import dice, evaluate_many
 from napari_mcsc.training import Trainer, profile
 from napari_mcsc.training.selection import BestCheckpoint
 
@@ -34,10 +34,7 @@ def mean_cnn_dice(model, cases, classes: list[int]) -> float:
     scores = []
     for case in cases:
         pred = predict_volume(model, case.image, uncertainty=False).labels
-        for c in classes:
-            truth, mask = case.labels == c, pred == c
-            total = truth.sum() + mask.sum()
-            scores.append(1.0 if total == 0 else 2.0 * (truth & mask).sum() / total)
+        scores.extend(dice(pred == c, case.labels == c) for c in classes)
     return float(np.mean(scores)) if scores else 0.0
 
 

@@ -96,13 +96,19 @@ class AnnotatedVolume:
         """Indices along ``axis`` of painted or reviewed slices, sorted."""
         if self.labels is None:
             return []
-        other = tuple(i for i in range(3) if i != axis)
-        painted = np.flatnonzero(np.any(np.asarray(self.labels) != 0, axis=other)).tolist()
-        n = self.image.shape[axis]
-        for index in self.reviewed:
-            if not 0 <= int(index) < n:
-                raise AnnotationError(f"{self.name}: reviewed slice {index} is outside 0..{n - 1}")
-        return sorted(set(painted) | {int(i) for i in self.reviewed})
+        return labelled_slice_indices(self.labels, self.reviewed, axis, self.name)
+
+
+def labelled_slice_indices(labels, reviewed: Sequence[int], axis: int, name: str = "labels") -> list[int]:
+    """Indices along ``axis`` of the slices of ``labels`` that hold a painted voxel, plus the
+    ``reviewed`` ones, sorted. A reviewed index outside the volume is an AnnotationError."""
+    other = tuple(i for i in range(3) if i != axis)
+    painted = np.flatnonzero(np.any(np.asarray(labels) != 0, axis=other)).tolist()
+    n = np.shape(labels)[axis]
+    for index in reviewed:
+        if not 0 <= int(index) < n:
+            raise AnnotationError(f"{name}: reviewed slice {index} is outside 0..{n - 1}")
+    return sorted(set(painted) | {int(i) for i in reviewed})
 
 
 @dataclass

@@ -7,7 +7,7 @@ line, napari, benchmarks) reports the shortfall in the same words, from here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 ENDED_BY = ("iterations", "time cap", "stop")
 
@@ -41,5 +41,6 @@ class RunOutcome:
 
     def to_dict(self) -> dict:
         """Plain fields for summary.json and the checkpoint's history."""
-        return {**asdict(self), "iterations": self.done, "planned_iterations": self.planned,
-                "complete": self.complete}
+        return {"iterations": self.done, "planned_iterations": self.planned, "ended_by": self.ended_by,
+                "complete": self.complete, "seconds": self.seconds,
+                "seconds_per_iteration": self.seconds_per_iteration}

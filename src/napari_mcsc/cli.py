@@ -12,12 +12,11 @@ import sys
 import warnings
 
 from napari_mcsc import __version__
+from napari_mcsc.commands.errors import UsageError
+
+__all__ = ["USER_ERROR", "UsageError", "build_parser", "main"]
 
 USER_ERROR = 2
-
-
-class UsageError(ValueError):
-    """A command was given arguments that cannot work; the message says why."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from napari_mcsc.cli import UsageError
 from napari_mcsc.commands.common import add_device_argument
+from napari_mcsc.commands.errors import UsageError
 from napari_mcsc.training.config import METHODS, PROFILES
 
 

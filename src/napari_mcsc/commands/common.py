@@ -9,7 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from napari_mcsc.cli import UsageError
+from napari_mcsc.commands.errors import UsageError
 from napari_mcsc.commands.progress import ProgressLine
 from napari_mcsc.data.slices import SliceSet
 from napari_mcsc.model import SegmentationModel

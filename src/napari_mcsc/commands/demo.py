@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.gui:
-        from napari_mcsc.cli import UsageError
+        from napari_mcsc.commands.errors import UsageError
 
         try:
             import qtpy  # noqa: F401  (raises when no Qt binding is installed)
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_headless(out: Path, device: str, max_seconds: float | None = None, seed: int = 0) -> int:
     from napari_mcsc.checkpoint import save_model
-    from napari_mcsc.cli import UsageError
+    from napari_mcsc.commands.errors import UsageError
     from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom_set, paint_slices
     from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
     from napari_mcsc.devices import pick_device

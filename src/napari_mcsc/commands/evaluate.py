@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 
-from napari_mcsc.cli import UsageError
 from napari_mcsc.commands.common import add_geometry_argument, existing_path
+from napari_mcsc.commands.errors import UsageError
 
 #: A prediction with more distinct values than this (and than twice the truth's) is
 #: taken for an intensity image given by mistake.

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from napari_mcsc.cli import UsageError
 from napari_mcsc.commands.common import add_device_argument, existing_path, output_folder
+from napari_mcsc.commands.errors import UsageError
 
 
 def add_parser(sub) -> None:

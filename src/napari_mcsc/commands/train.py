@@ -6,7 +6,6 @@ import argparse
 import itertools
 import sys
 
-from napari_mcsc.cli import UsageError
 from napari_mcsc.commands.common import (
     add_device_argument,
     check_output_file,
@@ -14,6 +13,7 @@ from napari_mcsc.commands.common import (
     run_training,
     save_or_rescue,
 )
+from napari_mcsc.commands.errors import UsageError
 from napari_mcsc.training.config import METHODS, PROFILES
 
 

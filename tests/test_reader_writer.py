@@ -180,9 +180,19 @@ def test_writer_saves_full_resolution_of_multiscale(tmp_path):
     np.testing.assert_array_equal(read_volume(written).array, levels[0])
 
 
+def test_metadata_names_stay_those_of_saved_sessions():
+    # Layers and scripts of earlier versions carry these literal keys: they must not change.
+    from napari_mcsc import _reader, constants
+
+    assert (constants.METADATA_KEY, constants.GEOMETRY_KEY, constants.SOURCE_KEY) == (
+        "napari_mcsc", "geometry", "source")
+    assert (constants.REVIEWED_KEY, constants.ROLE_KEY) == ("reviewed", "role")
+    assert _reader.METADATA_KEY is constants.METADATA_KEY
+
+
 def test_reader_and_writer_modules_import_without_qt_napari_or_torch():
     code = (
-        "import sys, napari_mcsc._reader, napari_mcsc._writer, napari_mcsc.io\n"
+        "import sys, napari_mcsc._reader, napari_mcsc._writer, napari_mcsc.io, napari_mcsc.constants\n"
         "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'torch')"
         " if m in sys.modules]\n"
         "assert not bad, bad\n"

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from napari_mcsc.constants import GEOMETRY_KEY, METADATA_KEY, SOURCE_KEY
 from napari_mcsc.io import Volume, is_supported_path, read_volume
 
+# METADATA_KEY is re-exported for the modules that import it from here.
 __all__ = ["METADATA_KEY", "looks_like_labels", "napari_get_reader", "read_layers"]
-
-#: Key of this plugin's entry in a layer's ``metadata`` dictionary.
-METADATA_KEY = "napari_mcsc"
 
 #: An integer volume with at most this many distinct values opens as a Labels layer.
 MAX_LABEL_VALUES = 64
@@ -86,8 +85,8 @@ def volume_to_layer_data(volume: Volume, source: str | None = None) -> LayerData
         "translate": list(geometry.origin_zyx),
         "metadata": {
             METADATA_KEY: {
-                "geometry": geometry.to_dict(),
-                "source": source if source is not None else volume.path,
+                GEOMETRY_KEY: geometry.to_dict(),
+                SOURCE_KEY: source if source is not None else volume.path,
             }
         },
     }

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_mcsc.constants import GEOMETRY_KEY, METADATA_KEY
 from napari_mcsc.io import Geometry, split_extension, write_volume
 
 __all__ = ["DEFAULT_EXTENSION", "geometry_from_layer_meta", "write_labels"]
@@ -34,8 +35,8 @@ def geometry_from_layer_meta(meta: Mapping[str, Any], ndim: int) -> Geometry:
     reversed into SimpleITK order); missing values mean unit spacing / zero origin.
     """
     metadata = meta.get("metadata") or {}
-    entry = metadata.get("napari_mcsc") if isinstance(metadata, Mapping) else None
-    stored = entry.get("geometry") if isinstance(entry, Mapping) else None
+    entry = metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
+    stored = entry.get(GEOMETRY_KEY) if isinstance(entry, Mapping) else None
     if stored is not None:
         try:
             geometry = Geometry.from_dict(stored)

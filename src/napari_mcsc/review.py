@@ -1,18 +1,27 @@
-"""The correction loop's choices, without Qt: which slice the user should look at next.
+"""The correction loop without Qt: its state, and which slice the user should look at next.
 
-After a training round the user corrects slices and retrains. Which slice to correct is
-the decision that makes the loop converge fast, so it lives here, once: the napari
-widget's "Next uncertain slice" and the loop benchmark (a simulated user) both call it.
+After a training round the user corrects slices and retrains. :class:`CorrectionLoop` holds
+that loop's state (the model, the images the last run started with, each image's slice
+ranking) and its actions: start a run, take its results, the next uncertain slice, accept a
+predicted slice, mark a slice reviewed. It works on any objects with ``name``, ``data`` and
+``metadata`` (napari layers in the widget, plain namespaces in tests); the napari dock
+widget only wires buttons to it. Which slice to correct is the decision that makes the
+loop converge fast, so it lives here, once: the widget's "Next uncertain slice" and the
+loop benchmark (a simulated user) both call :func:`next_uncertain_slice`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from napari_mcsc.constants import METADATA_KEY, REVIEWED_KEY, LayerRole, plugin_entry
 from napari_mcsc.data.slices import labelled_slice_indices
+from napari_mcsc.jobs import ImageInput, TrainingJob, TrainResult
 
 
 def next_uncertain_slice(ranking: Sequence[int], annotated: Iterable[int]) -> int | None:
@@ -41,3 +50,147 @@ def largest_gap_slice(n_slices: int, annotated: Iterable[int]) -> int | None:
             first, last = low + 1, high - 1
             best = (first + last + 1) // 2
     return best
+
+
+def reviewed_slices(labels: Any) -> list[int]:
+    """The slices of a Labels layer (or any object with ``metadata``) marked reviewed."""
+    return list(plugin_entry(labels).get(REVIEWED_KEY, []))
+
+
+def mark_reviewed(labels: Any, index: int) -> list[int]:
+    """Record slice ``index`` as reviewed in ``labels.metadata``; returns all reviewed slices."""
+    entry = labels.metadata.setdefault(METADATA_KEY, {})
+    entry[REVIEWED_KEY] = sorted(set(entry.get(REVIEWED_KEY, [])) | {int(index)})
+    return entry[REVIEWED_KEY]
+
+
+def is_output_of(layer: Any, image: Any) -> bool:
+    """Whether ``layer`` is one the widget made over ``image`` (prediction, uncertainty, preview)."""
+    role = LayerRole.of(layer)
+    return role is not None and layer.name == role.layer_name(image.name)
+
+
+def slice_view(axis: int, index: int) -> tuple:
+    """The index expression of slice ``index`` along ``axis`` of a 3D array."""
+    view: list = [slice(None)] * 3
+    view[axis] = index
+    return tuple(view)
+
+
+@dataclass
+class RunState:
+    """The images a run started with, so results land there whatever happens meanwhile."""
+
+    annotated: list[tuple[Any, Any]]  # [(image, labels)]
+    unlabelled: list[Any] = field(default_factory=list)  # [image]
+    axis: int = 0
+
+    @property
+    def images(self) -> list:
+        return [img for img, _ in self.annotated] + list(self.unlabelled)
+
+    def labels_of(self, image: Any) -> Any | None:
+        return next((lab for img, lab in self.annotated if img is image), None)
+
+
+class CorrectionLoop:
+    """The paint-train-correct-retrain loop's state and actions (no Qt, no napari)."""
+
+    def __init__(self) -> None:
+        self.model = None  # SegmentationModel of the last run or load
+        self.run: RunState | None = None
+        self.job: TrainingJob | None = None  # the training running now
+        self.last_result: TrainResult | None = None
+        self.rankings: dict[int, list[int]] = {}  # id(image) -> slices, most uncertain first
+
+    @property
+    def has_prediction(self) -> bool:
+        """Whether a run has predicted its images (the correction tools have work)."""
+        return self.run is not None and self.last_result is not None
+
+    # ------------------------------------------------------------------ runs
+    def start_training(self, config, annotated: Sequence[tuple[Any, Any]], unlabelled: Sequence[Any],
+                       axis: int, preview_request: Callable[[], tuple[int, int] | None] | None = None,
+                       ) -> TrainingJob:
+        """The job training on ``annotated`` (image, labels) pairs and ``unlabelled`` images,
+        with their arrays copied now; it fine-tunes the current model when its axis fits."""
+        inputs = [ImageInput(img.name, np.asarray(img.data), np.array(lab.data, copy=True),
+                             reviewed_slices(lab), key=img) for img, lab in annotated]
+        extra = [ImageInput(img.name, np.asarray(img.data), key=img) for img in unlabelled]
+        self.run = RunState(list(annotated), list(unlabelled), axis)
+        self.job = TrainingJob(config, inputs, extra, axis=axis, init=self.warm_start(axis),
+                               preview_request=preview_request)
+        return self.job
+
+    def warm_start(self, axis: int):
+        """The model a run along ``axis`` fine-tunes (None: it starts from scratch)."""
+        return self.model if (self.model is not None and self.model.axis == axis) else None
+
+    def training_done(self, result: TrainResult) -> list[tuple[Any, Any]]:
+        """Take a run's result; returns (image, prediction) for every image of the run."""
+        self.model = result.model
+        self.last_result = result
+        pairs = list(zip(self.run.images, result.predictions, strict=True))
+        for image, prediction in pairs:
+            self.predicted(image, prediction)
+        return pairs
+
+    def predicted(self, image: Any, prediction) -> None:
+        """Keep the slice ranking of a prediction of ``image``."""
+        self.rankings[id(image)] = prediction.ranking or []
+
+    def run_ended(self) -> None:
+        """The worker is done (returned, stopped or failed): no job runs any more."""
+        self.job = None
+
+    def keep_partial_model(self) -> bool:
+        """After an error: keep what the job trained before it, if anything."""
+        trained = self.job.model if self.job is not None else None
+        if trained is not None and trained.trained_iterations:
+            self.model = trained
+            return True
+        return False
+
+    def request_stop(self) -> bool:
+        if self.job is None:
+            return False
+        self.job.request_stop()
+        return True
+
+    # ----------------------------------------------------------- corrections
+    def ranking(self, image: Any) -> list[int]:
+        return self.rankings.get(id(image), []) if image is not None else []
+
+    def labels_of(self, image: Any) -> Any | None:
+        """The Labels layer the last run trained ``image`` with (None: not annotated in it)."""
+        return self.run.labels_of(image) if self.run is not None else None
+
+    def focus_image(self, active: Any, candidates: Sequence[Any] = ()) -> Any | None:
+        """The image the correction tools act on: the one ``active`` (the selected layer)
+        belongs to if it is in the last run, else the run's first annotated image (before
+        any run: the first of ``candidates``)."""
+        if self.run is None:
+            return candidates[0] if candidates else None
+        for image, labels in self.run.annotated:
+            if active is not None and (active is image or active is labels or is_output_of(active, image)):
+                return image
+        return self.run.annotated[0][0] if self.run.annotated else None
+
+    def annotated(self, image: Any) -> list[int]:
+        """Slices of ``image`` painted or reviewed in its run's Labels layer."""
+        labels = self.labels_of(image)
+        if labels is None:
+            return []
+        return annotated_slices(np.asarray(labels.data), reviewed_slices(labels), self.run.axis)
+
+    def next_slice(self, image: Any) -> int | None:
+        """The most uncertain slice of ``image`` not painted or reviewed yet."""
+        return next_uncertain_slice(self.ranking(image), self.annotated(image))
+
+    def accept_slice(self, labels: Any, prediction: np.ndarray, index: int) -> int:
+        """Copy slice ``index`` of ``prediction`` into ``labels.data`` along the run's axis.
+        Voxels painted on that slice stay; returns how many there were."""
+        view = slice_view(self.run.axis, index)
+        painted = np.array(labels.data[view], copy=True)  # a view would see the write below
+        labels.data[view] = np.where(painted != 0, painted, np.asarray(prediction)[view])
+        return int(np.count_nonzero(painted))

@@ -1,0 +1,151 @@
+"""The correction loop's model without a display: plain objects stand in for layers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from napari_mcsc.constants import METADATA_KEY, ROLE_KEY, LayerRole
+from napari_mcsc.inference import VolumePrediction
+from napari_mcsc.jobs import TrainResult
+from napari_mcsc.review import CorrectionLoop, is_output_of, mark_reviewed, reviewed_slices
+
+SHAPE = (6, 8, 8)
+
+
+def _layer(name: str, data: np.ndarray, **entry) -> SimpleNamespace:
+    return SimpleNamespace(name=name, data=data, metadata={METADATA_KEY: dict(entry)} if entry else {})
+
+
+def _image(name: str = "scan") -> SimpleNamespace:
+    return _layer(name, np.random.default_rng(0).random(SHAPE, dtype=np.float32))
+
+
+def _labels(painted=(1,), name: str = "scan annotations") -> SimpleNamespace:
+    data = np.zeros(SHAPE, np.uint8)
+    for index in painted:
+        data[index, 2:5, 2:5] = 1
+    return _layer(name, data)
+
+
+def _finished_run(loop, image, labels, ranking, unlabelled=()):
+    """Start a run and hand it a result, as the worker would."""
+    loop.start_training(None, [(image, labels)], list(unlabelled), axis=0)
+    model = SimpleNamespace(axis=0, trained_iterations=3)
+    predictions = [VolumePrediction(labels=np.full(SHAPE, 2, np.uint8), ranking=ranking)
+                   for _ in [image, *unlabelled]]
+    return loop.training_done(TrainResult(model, predictions))
+
+
+def test_start_training_copies_arrays_and_reviewed_slices():
+    loop, image, labels = CorrectionLoop(), _image(), _labels()
+    mark_reviewed(labels, 4)
+    other = _image("other")
+    job = loop.start_training(None, [(image, labels)], [other], axis=0)
+    assert loop.job is job and loop.run.images == [image, other] and loop.run.axis == 0
+    (item,) = job.annotated
+    assert item.key is image and list(item.reviewed) == [4]
+    labels.data[0] = 3  # the user paints on while the run goes on
+    assert not item.labels[0].any()
+    assert job.unlabelled[0].labels is None and job.init is None
+
+
+def test_training_done_keeps_model_and_rankings_per_image():
+    loop, image, labels, other = CorrectionLoop(), _image(), _labels(), _image("other")
+    assert not loop.has_prediction
+    pairs = _finished_run(loop, image, labels, [3, 1, 0, 2, 4, 5], unlabelled=[other])
+    assert [img for img, _ in pairs] == [image, other]
+    assert loop.has_prediction and loop.model.trained_iterations == 3
+    assert loop.ranking(image) == [3, 1, 0, 2, 4, 5] and loop.ranking(None) == []
+    # The next run fine-tunes the model when it slices along the same axis.
+    assert loop.warm_start(0) is loop.model and loop.warm_start(1) is None
+
+
+def test_next_slice_skips_painted_and_reviewed_slices():
+    loop, image, labels = CorrectionLoop(), _image(), _labels(painted=(1,))
+    _finished_run(loop, image, labels, [1, 3, 0, 2, 4, 5])
+    assert loop.next_slice(image) == 3
+    mark_reviewed(labels, 3)
+    assert reviewed_slices(labels) == [3]
+    assert loop.next_slice(image) == 0
+    labels.data[:, 0, 0] = 1  # every slice painted
+    assert loop.next_slice(image) is None
+
+
+def test_next_slice_of_an_image_predicted_alone_uses_its_ranking():
+    loop, image = CorrectionLoop(), _image()
+    assert loop.next_slice(image) is None  # nothing predicted yet
+    loop.predicted(image, VolumePrediction(labels=np.zeros(SHAPE, np.uint8), ranking=[5, 4]))
+    assert loop.next_slice(image) == 5
+
+
+def test_accept_slice_keeps_painted_voxels():
+    loop, image, labels = CorrectionLoop(), _image(), _labels(painted=())
+    _finished_run(loop, image, labels, list(range(6)))
+    labels.data[2, :2, :2] = 7
+    prediction = np.full(SHAPE, 2, np.uint8)
+    assert loop.accept_slice(labels, prediction, 2) == 4
+    assert (labels.data[2, :2, :2] == 7).all() and (labels.data[2][2:, 2:] == 2).all()
+    assert not labels.data[[0, 1, 3, 4, 5]].any()
+
+
+def test_accept_slice_follows_the_run_axis():
+    loop, image, labels = CorrectionLoop(), _image(), _labels(painted=())
+    loop.start_training(None, [(image, labels)], [], axis=2)
+    loop.accept_slice(labels, np.ones(SHAPE, np.uint8), 5)
+    assert labels.data[:, :, 5].all() and labels.data.sum() == SHAPE[0] * SHAPE[1]
+
+
+def test_mark_reviewed_is_sorted_and_unique():
+    labels = _labels()
+    for index in (4, 0, 4):
+        mark_reviewed(labels, index)
+    assert labels.metadata[METADATA_KEY]["reviewed"] == [0, 4]
+
+
+def test_focus_image_follows_the_selected_layer():
+    loop = CorrectionLoop()
+    first, second = _image("a"), _image("b")
+    labels_a, labels_b = _labels(name="a annotations"), _labels(name="b annotations")
+    assert loop.focus_image(None, [second, first]) is second  # before any run
+    loop.start_training(None, [(first, labels_a), (second, labels_b)], [], axis=0)
+    assert loop.focus_image(None) is first
+    assert loop.focus_image(labels_b) is second and loop.focus_image(second) is second
+    made = _layer("b prediction", np.zeros(SHAPE, np.uint8), **{ROLE_KEY: "prediction"})
+    assert loop.focus_image(made) is second
+    # A layer named like an output but not made by the widget does not count.
+    assert loop.focus_image(_layer("b prediction", np.zeros(SHAPE))) is first
+
+
+def test_layer_roles_come_from_metadata():
+    image = _image("scan")
+    made = _layer("scan uncertainty", np.zeros(SHAPE), **{ROLE_KEY: LayerRole.UNCERTAINTY.value})
+    assert LayerRole.of(made) is LayerRole.UNCERTAINTY and is_output_of(made, image)
+    assert LayerRole.of(image) is None and not is_output_of(image, image)
+    assert LayerRole.of(_layer("x", None, **{ROLE_KEY: "unknown"})) is None
+    assert LayerRole.PREVIEW.layer_name("scan") == "scan preview"
+
+
+def test_error_keeps_the_partial_model_and_ends_the_run():
+    loop, image, labels = CorrectionLoop(), _image(), _labels()
+    job = loop.start_training(None, [(image, labels)], [], axis=0)
+    assert not loop.keep_partial_model()  # nothing trained yet
+    job._trainer = SimpleNamespace(model=SimpleNamespace(trained_iterations=2), request_stop=lambda: None)
+    assert loop.request_stop() and job._stop_requested
+    assert loop.keep_partial_model() and loop.model.trained_iterations == 2
+    loop.run_ended()
+    assert loop.job is None and not loop.request_stop()
+
+
+@pytest.mark.parametrize("module", ["napari_mcsc.review", "napari_mcsc.constants"])
+def test_imports_without_qt_or_napari(module):
+    code = (f"import sys, {module}\n"
+            "gui = ('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')\n"
+            "bad = [m for m in gui if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -23,7 +23,8 @@ class TestConfig:
         assert cfg.consistency_max == 0.1
         assert cfg.contrastive_warmup * cfg.iterations == pytest.approx(3000)
         assert cfg.consistency_rampup * cfg.iterations == pytest.approx(30000)
-        assert (cfg.swin_embed_dim, cfg.swin_window, tuple(cfg.swin_heads)) == (96, 7, (3, 6, 12, 24))
+        net = cfg.network
+        assert (net.swin_embed_dim, net.swin_window, net.swin_heads) == (96, 7, (3, 6, 12, 24))
 
     def test_profiles_state_their_run_length_in_iterations_without_a_time_cap(self):
         for name in ("fast", "paper"):
@@ -33,6 +34,17 @@ class TestConfig:
     def test_dict_round_trip(self):
         cfg = profile("paper", seed=3)
         assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+    def test_network_fields_are_saved_flat_and_read_flat_or_nested(self):
+        cfg = profile("paper", swin_embed_dim=48)  # a network field by name, on the profile's
+        assert cfg.network.swin_embed_dim == 48 and cfg.network.swin_window == 7
+        flat = cfg.to_dict()
+        assert flat["swin_embed_dim"] == 48 and flat["swin_heads"] == [3, 6, 12, 24]
+        assert "network" not in flat  # the layout of every model file written so far
+        nested = {k: v for k, v in flat.items() if k not in cfg.network.to_dict()}
+        nested["network"] = cfg.network.to_dict()
+        assert TrainConfig.from_dict(nested) == cfg
+        assert cfg.replace(swin_embed_dim=24).network.swin_embed_dim == 24
 
     @pytest.mark.parametrize(
         ("changes", "match"),
@@ -170,12 +182,13 @@ class TestTrainer:
         list(first.run())
         other = profile("fast", image_size=64, max_seconds=None, iterations=1, device="cpu")
         again = Trainer(other, tiny_slice_set, init=first.model)
-        assert again.config.swin_embed_dim == tiny_config.swin_embed_dim
-        assert tuple(again.config.unet_channels) == tuple(tiny_config.unet_channels)
+        assert again.config.network.swin_embed_dim == tiny_config.network.swin_embed_dim
+        assert again.config.network.unet_channels == tiny_config.network.unet_channels
+        assert again.config.network.swin_drop_path == other.network.swin_drop_path  # not shape
 
 
 def test_pretrained_swin_weights_bring_the_swin_t_width():
     cfg = profile("fast").with_pretrained_swin("imagenet")
-    assert cfg.swin_pretrained == "imagenet" and cfg.swin_embed_dim == 96
-    assert tuple(cfg.swin_heads) == (3, 6, 12, 24)
-    assert profile("fast").with_pretrained_swin(None).swin_embed_dim == profile("fast").swin_embed_dim
+    assert cfg.swin_pretrained == "imagenet" and cfg.network.swin_embed_dim == 96
+    assert cfg.network.swin_heads == (3, 6, 12, 24)
+    assert profile("fast").with_pretrained_swin(None).network == profile("fast").network

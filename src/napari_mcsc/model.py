@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.normalise import Normalisation
-from napari_mcsc.models import Networks, build_networks
-from napari_mcsc.training.config import TrainConfig
+from napari_mcsc.models import Networks
 
-# Fields of TrainConfig that fix the networks' shapes: a warm start must keep them.
-ARCHITECTURE_FIELDS = (
-    "image_size",
-    "unet_channels",
-    "swin_embed_dim",
-    "swin_depths",
-    "swin_heads",
-    "swin_window",
-    "swin_patch",
-    "projection_dim",
-)
+if TYPE_CHECKING:  # training imports this module (its trainer makes models): no cycle at run time
+    from napari_mcsc.training.config import TrainConfig
 
 
 @dataclass
@@ -40,18 +31,7 @@ class SegmentationModel:
         cls, config: TrainConfig, mapping: LabelMapping, normalisation: Normalisation, axis: int = 0
     ) -> SegmentationModel:
         """Fresh, untrained networks for ``config`` and ``mapping``."""
-        networks = build_networks(
-            mapping.num_classes,
-            config.image_size,
-            unet_channels=tuple(config.unet_channels),
-            swin_embed_dim=config.swin_embed_dim,
-            swin_depths=tuple(config.swin_depths),
-            swin_heads=tuple(config.swin_heads),
-            swin_window=config.swin_window,
-            swin_patch=config.swin_patch,
-            drop_path_rate=config.swin_drop_path,
-            projection_dim=config.projection_dim,
-        )
+        networks = config.network.build(mapping.num_classes, config.image_size)
         return cls(networks, mapping, normalisation, config, axis)
 
     @property
@@ -66,6 +46,3 @@ class SegmentationModel:
     def has_trained_transformer(self) -> bool:
         """False for supervised-only models, whose Swin-UNet was never trained."""
         return any(run.get("method") != "sup" for run in self.history)
-
-    def architecture(self) -> dict:
-        return {name: getattr(self.config, name) for name in ARCHITECTURE_FIELDS}

@@ -1,8 +1,9 @@
 """Networks of MCSC: a UNet (CNN branch), a Swin-UNet (transformer branch, timm-based),
-the multi-scale projection heads and a factory that bundles them."""
+the multi-scale projection heads, a factory that bundles them and their settings."""
 
 from __future__ import annotations
 
+from .config import NetworkConfig
 from .factory import Networks, build_networks
 from .outputs import SegOutput
 from .projection import ProjectionHeads
@@ -10,6 +11,7 @@ from .swin_unet import PatchExpand, SwinUNet, load_pretrained_swin
 from .unet import UNet
 
 __all__ = [
+    "NetworkConfig",
     "Networks",
     "PatchExpand",
     "ProjectionHeads",

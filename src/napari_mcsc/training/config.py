@@ -16,17 +16,20 @@ ramps up from ~0 instead of jumping to its maximum.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-METHODS = ("mcsc", "ct", "sup")
+from napari_mcsc.models.config import NETWORK_FIELDS, NetworkConfig
+
+METHODS = ("mcsc", "ct", "sup")  # the first is the default
+DEFAULT_PROFILE = "fast"
 
 
 @dataclass
 class TrainConfig:
     """Every knob of the method and of the run. See ``profile()`` for the presets."""
 
-    profile: str = "fast"
-    method: str = "mcsc"  # mcsc | ct (cross teaching only) | sup (CNN on labelled slices only)
+    profile: str = DEFAULT_PROFILE
+    method: str = METHODS[0]  # mcsc | ct (cross teaching only) | sup (CNN on labelled slices only)
     # data
     image_size: int = 128
     image_interpolation: str = "bilinear"  # "nearest" in the paper profile (method.md §10.10)
@@ -39,16 +42,9 @@ class TrainConfig:
     seed: int = 1337
     device: str | None = None  # None/"auto": CUDA, then MPS, then CPU
     amp: bool = True  # mixed precision on CUDA only
-    # networks
-    unet_channels: tuple[int, ...] = (16, 32, 64, 128, 256)
-    swin_embed_dim: int = 32
-    swin_depths: tuple[int, ...] = (2, 2, 2, 2)
-    swin_heads: tuple[int, ...] = (1, 2, 4, 8)
-    swin_window: int = 4
-    swin_patch: int = 4
-    swin_drop_path: float = 0.1
+    # networks (saved flat: ``to_dict`` and ``from_dict`` spell their fields at this level)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     swin_pretrained: str | None = None  # a weights file, or "timm" (from the local hub cache)
-    projection_dim: int = 128
     # optimisation (AdamW, poly decay)
     cnn_lr: float = 1e-3
     swin_lr: float = 5e-4
@@ -77,15 +73,7 @@ class TrainConfig:
             raise ValueError("labelled_batch_size must be between 1 and batch_size")
         if self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32, got {self.image_size}")
-        tokens = self.image_size // self.swin_patch
-        for stage in range(len(self.swin_depths)):
-            size = tokens // 2**stage
-            if size < 1 or (size > self.swin_window and size % self.swin_window):
-                raise ValueError(
-                    f"image_size {self.image_size} with patch {self.swin_patch} gives a "
-                    f"{size}x{size} token grid at stage {stage}, not a multiple of the window "
-                    f"{self.swin_window}; pick image_size/window like 128/4 or 224/7"
-                )
+        self.network.check_image_size(self.image_size)
         if self.iterations < 1:
             raise ValueError("iterations must be at least 1")
         if self.max_seconds is not None and not (0 < self.max_seconds < float("inf")):
@@ -108,22 +96,49 @@ class TrainConfig:
             return self.replace(swin_pretrained=None)
         return self.replace(swin_pretrained=source, swin_embed_dim=96, swin_heads=(3, 6, 12, 24))
 
+    def with_architecture_of(self, other: TrainConfig) -> TrainConfig:
+        """A copy with the image size and network shape of ``other``: the settings a warm
+        start from a model trained with ``other`` must keep."""
+        return self.replace(image_size=other.image_size, network=self.network.shaped_like(other.network))
+
     def replace(self, **changes) -> TrainConfig:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again); network fields may be given
+        by name (``replace(swin_embed_dim=48)``) or as a whole ``network``."""
+        return dataclasses.replace(self, **_nest(changes, self.network))
 
     def to_dict(self) -> dict:
-        """JSON- and ``torch.load(weights_only=True)``-safe dict."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        """JSON- and ``torch.load(weights_only=True)``-safe dict, flat (network fields at
+        the top level, as in every model file so far)."""
+        values = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "network":
+                values.update(value.to_dict())
+            else:
+                values[f.name] = list(value) if isinstance(value, tuple) else value
+        return values
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {}
-        for key, value in data.items():
-            if key in names:
-                kwargs[key] = tuple(value) if isinstance(value, list) else value
-        return cls(**kwargs)
+        """The config of a ``to_dict`` result; unknown keys (from other versions) are left
+        out, a nested ``network`` dict is read too."""
+        flat = dict(data)
+        nested = flat.pop("network", None)
+        if isinstance(nested, dict):
+            flat = {**nested, **flat}
+        names = {f.name for f in dataclasses.fields(cls)} | set(NETWORK_FIELDS)
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in flat.items() if k in names}
+        return cls(**_nest(kwargs, NetworkConfig()))
+
+
+def _nest(values: dict, network: NetworkConfig) -> dict:
+    """``values`` with the network fields named in it gathered into ``network`` (applied
+    to the given ``network``, or to ``values["network"]`` when there is one)."""
+    values = dict(values)
+    changes = {name: values.pop(name) for name in NETWORK_FIELDS if name in values}
+    if changes or "network" in values:
+        values["network"] = values.get("network", network).replace(**changes)
+    return values
 
 
 PROFILES: dict[str, dict] = {
@@ -136,11 +151,13 @@ PROFILES: dict[str, dict] = {
         labelled_batch_size=2,
         iterations=40_000,
         max_seconds=None,
-        swin_embed_dim=96,
-        swin_depths=(2, 2, 2, 2),
-        swin_heads=(3, 6, 12, 24),
-        swin_window=7,
-        swin_drop_path=0.2,
+        network=NetworkConfig(
+            swin_embed_dim=96,
+            swin_depths=(2, 2, 2, 2),
+            swin_heads=(3, 6, 12, 24),
+            swin_window=7,
+            swin_drop_path=0.2,
+        ),
         cnn_lr=5e-4,
         swin_lr=1e-4,
         projector_lr=5e-4,
@@ -163,9 +180,9 @@ PROFILES: dict[str, dict] = {
 }
 
 
-def profile(name: str = "fast", **overrides) -> TrainConfig:
-    """The named profile with ``overrides`` applied."""
+def profile(name: str = DEFAULT_PROFILE, **overrides) -> TrainConfig:
+    """The named profile with ``overrides`` applied (network fields by name too, e.g.
+    ``profile("fast", swin_embed_dim=48)``, on top of the profile's network)."""
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-    values = {"profile": name, **PROFILES[name], **overrides}
-    return TrainConfig(**values)
+    return TrainConfig(**_nest({"profile": name, **PROFILES[name], **overrides}, NetworkConfig()))

@@ -26,8 +26,8 @@ def _cache_file() -> Path:
 
 
 def _key(config: TrainConfig, device_type: str) -> str:
-    shape = (config.method, config.image_size, config.batch_size, config.swin_embed_dim,
-             tuple(config.unet_channels), config.max_pixels_per_set)
+    shape = (config.method, config.image_size, config.batch_size, config.network.swin_embed_dim,
+             config.network.unet_channels, config.max_pixels_per_set)
     return f"{platform.node()}|{os.cpu_count()}|{device_type}|{shape}"
 
 

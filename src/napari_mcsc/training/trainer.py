@@ -26,7 +26,7 @@ from napari_mcsc.losses import (
     supervised_loss,
 )
 from napari_mcsc.losses.contrastive import IGNORE
-from napari_mcsc.model import ARCHITECTURE_FIELDS, SegmentationModel
+from napari_mcsc.model import SegmentationModel
 from napari_mcsc.models import load_pretrained_swin
 from napari_mcsc.training.batches import TwoStreamBatches
 from napari_mcsc.training.config import TrainConfig
@@ -67,7 +67,7 @@ class Trainer:
     ) -> None:
         keep_torch_from_importing_triton()
         if init is not None:
-            config = config.replace(**{k: getattr(init.config, k) for k in ARCHITECTURE_FIELDS})
+            config = config.with_architecture_of(init.config)
             if data.image_size != config.image_size:
                 raise ValueError(
                     f"the data was prepared at {data.image_size} px but the model to fine-tune "
@@ -364,10 +364,3 @@ def _call(compute: Callable[[], tuple]) -> tuple:
     """The forward pass of a single-process run: just compute the losses."""
     return compute()
 
-
-def train(config: TrainConfig, data: SliceSet, **kwargs) -> SegmentationModel:
-    """Run a whole training without progress reporting and return the model."""
-    trainer = Trainer(config, data, **kwargs)
-    for _ in trainer.run():
-        pass
-    return trainer.model

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from napari_mcsc import __version__
+from napari_mcsc.atomic import atomic_write
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.normalise import Normalisation
-from napari_mcsc.io import atomic_write
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training.config import TrainConfig
 

@@ -14,6 +14,7 @@ import os
 import platform
 from pathlib import Path
 
+from napari_mcsc.atomic import atomic_write
 from napari_mcsc.training.config import TrainConfig
 
 CACHE_ENV = "NAPARI_MCSC_CACHE"
@@ -47,9 +48,7 @@ def remember_speed(config: TrainConfig, device_type: str, seconds_per_iteration:
     try:
         path = _cache_file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
     except OSError:
         pass
 

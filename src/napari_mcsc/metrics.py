@@ -56,13 +56,19 @@ _DISTANCE_FIELDS = ("hd95", "hd95_mm", "asd", "asd_mm", "hd95_ref", "asd_ref")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_shapes(pred: np.ndarray, truth: np.ndarray) -> None:
-    """Raise a ValueError naming both shapes when they differ (metrics are voxel-wise)."""
+def _check_shapes(pred: np.ndarray, truth: np.ndarray, where: str = "") -> None:
+    """Raise a ValueError naming both shapes when they differ (metrics are voxel-wise);
+    ``where`` starts the message (e.g. ``"volume 2: "``)."""
     if pred.shape != truth.shape:
         raise ValueError(
-            f"prediction and ground truth must have the same shape, got pred {pred.shape} "
+            f"{where}prediction and ground truth must have the same shape, got pred {pred.shape} "
             f"and truth {truth.shape}"
         )
+
+
+def _dice_from_counts(n_pred: int, n_truth: int, n_both: int) -> float:
+    """``2|P & T| / (|P| + |T|)`` from voxel counts; 1.0 when both masks are empty."""
+    return 1.0 if n_pred + n_truth == 0 else 2.0 * n_both / (n_pred + n_truth)
 
 
 def _as_mask(x: ArrayLike) -> NDArray[np.bool_]:
@@ -159,10 +165,9 @@ def dice(pred_mask: ArrayLike, truth_mask: ArrayLike) -> float:
     """
     pred, truth = _as_mask(pred_mask), _as_mask(truth_mask)
     _check_shapes(pred, truth)
-    n_pred, n_truth = int(np.count_nonzero(pred)), int(np.count_nonzero(truth))
-    if n_pred + n_truth == 0:
-        return 1.0
-    return 2.0 * int(np.count_nonzero(pred & truth)) / (n_pred + n_truth)
+    return _dice_from_counts(
+        int(np.count_nonzero(pred)), int(np.count_nonzero(truth)), int(np.count_nonzero(pred & truth))
+    )
 
 
 def surface_distances(
@@ -247,6 +252,23 @@ def _present_labels(labels: np.ndarray, boxes: dict[int, Box] | None) -> set[int
     return {int(v) for v in values if v != 0}
 
 
+def _labels_to_score(
+    classes: Sequence[int] | None,
+    arrays: Sequence[np.ndarray],
+    boxes: Sequence[dict[int, Box] | None] | None = None,
+) -> list[int]:
+    """``classes`` as ints, or by default every non-zero label of any of ``arrays``, sorted
+    (``boxes``: their ``_label_boxes`` when already computed)."""
+    if classes is not None:
+        return [int(c) for c in classes]
+    if boxes is None:
+        boxes = [_label_boxes(labels) for labels in arrays]
+    found: set[int] = set()
+    for labels, label_boxes in zip(arrays, boxes, strict=True):
+        found |= _present_labels(labels, label_boxes)
+    return sorted(found)
+
+
 def _class_box(labels: np.ndarray, label: int, boxes: dict[int, Box] | None) -> Box | None:
     """Bounding box of ``labels == label`` (from the precomputed boxes when possible)."""
     if boxes is not None and label > 0:
@@ -278,7 +300,7 @@ def _score_class(
     p = pred[box] == label
     t = truth[box] == label
     n_p, n_t = int(np.count_nonzero(p)), int(np.count_nonzero(t))
-    score = 1.0 if n_p + n_t == 0 else 2.0 * int(np.count_nonzero(p & t)) / (n_p + n_t)
+    score = _dice_from_counts(n_p, n_t, int(np.count_nonzero(p & t)))
     nan = float("nan")
     hd_vox = asd_vox = hd_mm = asd_mm = nan
     if n_p and n_t:
@@ -309,6 +331,15 @@ def _score_class(
     )
 
 
+def _empty_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Among ``ClassScores`` dicts: how many predictions miss a class of the truth
+    (``n_empty_predictions``), how many predict a class the truth lacks (``n_empty_truths``)."""
+    return {
+        "n_empty_predictions": sum(bool(r["pred_empty"] and not r["truth_empty"]) for r in rows),
+        "n_empty_truths": sum(bool(r["truth_empty"] and not r["pred_empty"]) for r in rows),
+    }
+
+
 def _summarise(scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean over classes: Dice plainly, distances ignoring NaN, plus the empty counts."""
     summary: dict[str, Any] = {"dice": _mean([s["dice"] for s in scores])}
@@ -330,10 +361,7 @@ def _evaluate(
     """Implementation of :func:`evaluate_volume` on validated arrays."""
     sampling = None if spacing is None else _normalise_spacing(spacing, pred.ndim)
     boxes_p, boxes_t = _label_boxes(pred), _label_boxes(truth)
-    if classes is None:
-        labels = sorted(_present_labels(pred, boxes_p) | _present_labels(truth, boxes_t))
-    else:
-        labels = [int(c) for c in classes]
+    labels = _labels_to_score(classes, [pred, truth], [boxes_p, boxes_t])
     per_class: dict[str, dict[str, Any]] = {}
     for label in labels:
         scores = _score_class(
@@ -346,14 +374,7 @@ def _evaluate(
             sampling,
         )
         per_class[str(label)] = scores.to_dict()
-    counted = [
-        {
-            **s,
-            "n_empty_predictions": s["pred_empty"] and not s["truth_empty"],
-            "n_empty_truths": s["truth_empty"] and not s["pred_empty"],
-        }
-        for s in per_class.values()
-    ]
+    counted = [{**s, **_empty_counts([s])} for s in per_class.values()]
     return {
         "shape": [int(n) for n in pred.shape],
         "spacing": None if sampling is None else list(sampling),
@@ -428,21 +449,10 @@ def evaluate_many(
     pairs = []
     for i, (p, t) in enumerate(zip(preds, truths, strict=False)):
         p_arr, t_arr = np.asarray(p), np.asarray(t)
-        if p_arr.shape != t_arr.shape:
-            raise ValueError(
-                f"volume {i}: prediction and ground truth must have the same shape, got "
-                f"pred {p_arr.shape} and truth {t_arr.shape}"
-            )
+        _check_shapes(p_arr, t_arr, f"volume {i}: ")
         pairs.append((p_arr, t_arr))
     spacings = _spacings_per_volume(spacing, len(pairs))
-    if classes is None:
-        found: set[int] = set()
-        for p_arr, t_arr in pairs:
-            found |= _present_labels(p_arr, _label_boxes(p_arr))
-            found |= _present_labels(t_arr, _label_boxes(t_arr))
-        labels = sorted(found)
-    else:
-        labels = [int(c) for c in classes]
+    labels = _labels_to_score(classes, [a for pair in pairs for a in pair])
     volumes = [
         _evaluate(p_arr, t_arr, labels, sp, class_names)
         for (p_arr, t_arr), sp in zip(pairs, spacings, strict=False)
@@ -458,8 +468,7 @@ def evaluate_many(
         for field in _DISTANCE_FIELDS:
             entry[field] = _nanmean([r[field] for r in rows])
         entry["n_volumes"] = len(rows)
-        entry["n_empty_predictions"] = sum(r["pred_empty"] and not r["truth_empty"] for r in rows)
-        entry["n_empty_truths"] = sum(r["truth_empty"] and not r["pred_empty"] for r in rows)
+        entry.update(_empty_counts(rows))
         per_class[str(label)] = entry
     mean = _summarise(list(per_class.values()))
     mean["n_volumes"] = len(volumes)

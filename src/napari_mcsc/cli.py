@@ -31,9 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in (demo, train, predict, evaluate, benchmark):
         module.add_parser(sub)
-    from napari_mcsc.commands.common import add_geometry_argument
-
-    add_geometry_argument(sub.choices["train"])  # here: train.add_parser is edited elsewhere
     return parser
 
 

@@ -1,25 +1,28 @@
 """Long-running work as generators: train-then-predict, and predict-only.
 
-The napari widget runs these in a worker thread and the command line runs them
-directly; both get the same progress events. A job only sees numpy arrays copied from
-layers when it was made, never the layers, so the user may keep editing while it runs.
+The napari widget runs these in a worker thread and the command line (``train``,
+``demo``) runs them directly; both get the same progress events and the same data
+preparation, warm start included. A job only sees numpy arrays copied from layers when
+it was made, never the layers, so the user may keep editing while it runs.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from napari_mcsc.data.labels import LabelMapping
-from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+from napari_mcsc.data.normalise import Normalisation
+from napari_mcsc.data.slices import AnnotatedVolume, SliceSet, build_slice_set
 from napari_mcsc.inference import VolumePrediction, predict_volume
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import ProgressEvent
 from napari_mcsc.training.outcome import RunOutcome
+from napari_mcsc.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -29,16 +32,26 @@ class Status:
     text: str
 
 
+@dataclass(frozen=True)
+class TrainingStarted(Status):
+    """The slices are ready and the networks built (``TrainingJob.trainer`` is set): the
+    first iteration comes next. The counts are of the whole data set, before a
+    distributed run deals it out to its processes."""
+
+    num_labelled: int = 0
+    num_unlabelled: int = 0
+
+
 @dataclass
 class ImageInput:
     """One image of a run: its data, its sparse labels (None: unlabelled only) and the
-    slices marked reviewed. ``key`` is the caller's handle (e.g. a layer id)."""
+    slices marked reviewed."""
 
     name: str
     image: np.ndarray
     labels: np.ndarray | None = None
     reviewed: Sequence[int] = ()
-    key: object = None
+    key: object = None  # unused; still accepted while _qt/widget.py passes it
 
 
 @dataclass
@@ -61,6 +74,19 @@ class TrainResult:
 class TrainingJob:
     """Prepare slices, train (warm-starting from ``init`` when given), predict every image.
 
+    ``annotated``: images with their labels (``ImageInput``, or ``AnnotatedVolume`` from
+    any iterable, lazy ones such as ``data.folders.LazyVolumes`` included: the slices are
+    made one volume at a time); ``unlabelled``: images without labels (``ImageInput`` or
+    arrays). A warm start from ``init`` keeps its image size, network shape, intensity
+    normalisation and classes (new label values are added). ``mapping``: the data's
+    classes when known beforehand (otherwise read from the labels); ``normalisation``:
+    the intensity normalisation of a new model (default: the MRI one).
+
+    ``predict=False`` ends after training (the command line saves the model instead);
+    otherwise every image is predicted after training, so give them as ``ImageInput``.
+    ``resume`` and ``distributed`` go to the ``Trainer`` (``training.resume``,
+    ``training.distributed``); a distributed run trains each process on its shard.
+
     ``request_stop()`` (from any thread) ends training after the current iteration; the
     job still predicts with the model trained so far and returns normally.
     """
@@ -68,21 +94,37 @@ class TrainingJob:
     def __init__(
         self,
         config: TrainConfig,
-        annotated: Sequence[ImageInput],
-        unlabelled: Sequence[ImageInput] = (),
+        annotated: Iterable[ImageInput | AnnotatedVolume],
+        unlabelled: Iterable[ImageInput | np.ndarray] = (),
         *,
         axis: int = 0,
         init: SegmentationModel | None = None,
         preview_request: Callable[[], tuple[int, int] | None] | None = None,
+        mapping: LabelMapping | None = None,
+        normalisation: Normalisation | None = None,
+        predict: bool = True,
+        resume=None,
+        distributed=None,
     ) -> None:
         self.config = config
-        self.annotated = list(annotated)
-        self.unlabelled = list(unlabelled)
+        # Lists are copied; lazy sequences and generators are read when the slices are made.
+        self.annotated = list(annotated) if isinstance(annotated, (list, tuple)) else annotated
+        self.unlabelled = list(unlabelled) if isinstance(unlabelled, (list, tuple)) else unlabelled
         self.axis = axis
         self.init = init if (init is not None and init.axis == axis) else None
         self.preview_request = preview_request
-        self._trainer = None
+        self.mapping = mapping
+        self.normalisation = normalisation
+        self.predict = predict
+        self.resume = resume
+        self.distributed = distributed
+        self._trainer: Trainer | None = None
         self._stop_requested = False
+
+    @property
+    def trainer(self) -> Trainer | None:
+        """The trainer, once the slices are ready (``TrainingStarted``); None before."""
+        return self._trainer
 
     @property
     def model(self) -> SegmentationModel | None:
@@ -94,34 +136,47 @@ class TrainingJob:
         if self._trainer is not None:
             self._trainer.request_stop()
 
-    def run(self) -> Generator[ProgressEvent | Status, None, TrainResult]:
-        from napari_mcsc.training.trainer import Trainer
-
-        start = time.perf_counter()
-        yield Status("preparing slices")
-        volumes = [AnnotatedVolume(i.image, i.labels, i.reviewed, i.name) for i in self.annotated]
-        mapping = LabelMapping.from_label_volumes(v.labels for v in volumes)
-        config = self.config
+    def prepare(self) -> tuple[TrainConfig, SliceSet]:
+        """The run's settings and its slices: the one place where a warm start from
+        ``init`` fixes the image size, classes and normalisation of the data."""
+        config, mapping, normalisation = self.config, self.mapping, self.normalisation
+        volumes = (_as_volume(item) for item in self.annotated)
+        if mapping is None:
+            volumes = list(volumes)
+            mapping = LabelMapping.from_label_volumes(v.labels for v in volumes)
         if self.init is not None:
+            config = config.with_architecture_of(self.init.config)
             mapping = self.init.mapping.merged(mapping)
-            config = config.replace(image_size=self.init.image_size)
+            normalisation = self.init.normalisation
         data = build_slice_set(
             volumes, axis=self.axis, image_size=config.image_size,
             image_interpolation=config.image_interpolation, mapping=mapping,
-            normalisation=self.init.normalisation if self.init is not None else None,
-            unlabelled=[u.image for u in self.unlabelled],
+            normalisation=normalisation,
+            unlabelled=(_as_image(item) for item in self.unlabelled),
+            keep_volumes=self.preview_request is not None,  # the preview's native slices
         )
-        yield Status(f"training on {data.num_labelled} painted and {data.num_unlabelled} unlabelled slices")
-        self._trainer = Trainer(config, data, init=self.init, preview_request=self.preview_request)
+        return config, data
+
+    def run(self) -> Generator[ProgressEvent | Status, None, TrainResult]:
+        start = time.perf_counter()
+        yield Status("preparing slices")
+        config, data = self.prepare()
+        counts = data.num_labelled, data.num_unlabelled
+        if self.distributed is not None:
+            data = self.distributed.shard(data, config.seed)
+        self._trainer = Trainer(config, data, init=self.init, preview_request=self.preview_request,
+                                resume=self.resume, distributed=self.distributed)
         if self._stop_requested:
             self._trainer.request_stop()
+        yield TrainingStarted(f"training on {counts[0]} painted and {counts[1]} unlabelled slices",
+                              *counts)
         before = self._trainer.model.trained_iterations
         yield from self._trainer.run()
         model = self._trainer.model
         result = TrainResult(model, stopped_early=self._stop_requested,
                              iterations=model.trained_iterations - before,
                              outcome=self._trainer.outcome)
-        images = [*self.annotated, *self.unlabelled]
+        images = [*self.annotated, *self.unlabelled] if self.predict else []
         for index, item in enumerate(images):
             yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
             result.predictions.append(
@@ -129,6 +184,16 @@ class TrainingJob:
             )
         result.seconds = time.perf_counter() - start
         return result
+
+
+def _as_volume(item: ImageInput | AnnotatedVolume) -> AnnotatedVolume:
+    if isinstance(item, AnnotatedVolume):
+        return item
+    return AnnotatedVolume(item.image, item.labels, item.reviewed, item.name)
+
+
+def _as_image(item: ImageInput | np.ndarray) -> np.ndarray:
+    return item.image if isinstance(item, ImageInput) else item
 
 
 def prediction_job(

@@ -7,9 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from napari_mcsc.commands.common import add_device_argument
+from napari_mcsc.commands.common import (
+    add_device_argument,
+    add_method_argument,
+    add_profile_argument,
+    add_seed_argument,
+)
 from napari_mcsc.commands.errors import UsageError
-from napari_mcsc.training.config import METHODS, PROFILES
+from napari_mcsc.training.config import PROFILES
 
 
 def add_parser(sub) -> None:
@@ -21,11 +26,11 @@ def add_parser(sub) -> None:
     a.add_argument("--data", required=True, metavar="DIR", help="MSD-style folder with splits.json")
     a.add_argument("--split", default="val", help="split to evaluate on (val or test)")
     a.add_argument("--labelled-patients", type=int, default=7, metavar="K")
-    a.add_argument("--method", choices=METHODS, default="mcsc")
-    a.add_argument("--profile", choices=sorted(PROFILES), default="fast")
+    add_method_argument(a)
+    add_profile_argument(a)
     a.add_argument("--iterations", type=int)
     a.add_argument("--max-seconds", type=float)
-    a.add_argument("--seed", type=int, default=1337)
+    add_seed_argument(a)
     a.add_argument("--limit", type=int, help="evaluate only the first N volumes of the split")
     a.add_argument("--select", choices=("last", "best"), default="last",
                    help="keep the last iteration, or the best by validation Dice on the split's "
@@ -41,8 +46,8 @@ def add_parser(sub) -> None:
     i.add_argument("--painted", type=int, default=2, metavar="K")
     i.add_argument("--iterations", type=int, help="run length (default: the profile's)")
     i.add_argument("--max-seconds", type=float, metavar="S", help="optional time cap per volume")
-    i.add_argument("--method", choices=METHODS, default="mcsc")
-    i.add_argument("--profile", choices=sorted(PROFILES), default="fast")
+    add_method_argument(i)
+    add_profile_argument(i)
     i.add_argument("--limit", type=int, help="only the first N volumes (after --every)")
     i.add_argument("--every", type=int, default=1, help="take every N-th volume of the split")
     i.add_argument("--offset", type=int, default=0, help="start at this volume of the split")
@@ -52,7 +57,7 @@ def add_parser(sub) -> None:
                    help="keep only these label values (e.g. 3: ACDC's LV alone)")
     i.add_argument("--curve-at", type=int, nargs="+", default=[], metavar="IT",
                    help="also score the CNN at these iterations during the run")
-    i.add_argument("--seed", type=int, default=1337)
+    add_seed_argument(i)
     add_device_argument(i)
     i.add_argument("--out", required=True, metavar="FILE.json")
     i.set_defaults(handler=run_interactive)
@@ -64,18 +69,18 @@ def add_parser(sub) -> None:
     lp.add_argument("--rounds", type=int, default=3, metavar="R", help="correction rounds")
     lp.add_argument("--iterations", type=int, help="first training (default: the profile's)")
     lp.add_argument("--retrain-iterations", type=int, help="each fine-tuning (default: half)")
-    lp.add_argument("--method", choices=METHODS, default="mcsc")
+    add_method_argument(lp)
     lp.add_argument("--limit", type=int)
     lp.add_argument("--every", type=int, default=1)
     lp.add_argument("--offset", type=int, default=0)
-    lp.add_argument("--seed", type=int, default=1337)
+    add_seed_argument(lp)
     add_device_argument(lp)
     lp.add_argument("--out", required=True, metavar="FILE.json")
     lp.set_defaults(handler=run_loop)
 
     s = kinds.add_parser("speed", help="train-step time and memory, contrastive loss, inference")
     add_device_argument(s)
-    s.add_argument("--profile", choices=("fast", "paper", "both"), default="both")
+    add_profile_argument(s, extra=("both",), default="both")
     s.add_argument("--out", required=True, metavar="FILE.json")
     s.set_defaults(handler=run_speed)
 
@@ -160,7 +165,7 @@ def run_loop(args: argparse.Namespace) -> int:
 def run_speed(args: argparse.Namespace) -> int:
     from napari_mcsc.benchmark.speed import run_speed as run
 
-    profiles = ("fast", "paper") if args.profile == "both" else (args.profile,)
+    profiles = tuple(sorted(PROFILES)) if args.profile == "both" else (args.profile,)
     result = run(device=args.device, log=_log, profiles=profiles)
     print(json.dumps(result["mcsc_over_ct"]))
     _write(result, args.out)

@@ -1,4 +1,4 @@
-"""Pieces the commands share: reading inputs, running a training with a progress bar."""
+"""Pieces the commands share: checking paths, running a training job with a progress bar."""
 
 from __future__ import annotations
 
@@ -7,15 +7,31 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from napari_mcsc.commands.errors import UsageError
 from napari_mcsc.commands.progress import ProgressLine
-from napari_mcsc.data.slices import SliceSet
+from napari_mcsc.jobs import TrainingJob, TrainingStarted
 from napari_mcsc.model import SegmentationModel
-from napari_mcsc.training import TrainConfig, Trainer
+from napari_mcsc.training import ProgressEvent, TrainConfig, Trainer
+from napari_mcsc.training.config import DEFAULT_PROFILE, METHODS, PROFILES
 from napari_mcsc.training.outcome import RunOutcome
 from napari_mcsc.training.speed_memory import describe_run_length
+
+
+def add_profile_argument(parser, *, extra: tuple[str, ...] = (), default: str = DEFAULT_PROFILE,
+                         help: str | None = None) -> None:
+    """``--profile``: one of the training profiles (plus ``extra`` choices)."""
+    parser.add_argument("--profile", choices=[*sorted(PROFILES), *extra], default=default, help=help)
+
+
+def add_method_argument(parser, help: str | None = None) -> None:
+    parser.add_argument("--method", choices=METHODS, default=METHODS[0], help=help)
+
+
+def add_seed_argument(parser, *, default: int | None = TrainConfig.seed, help: str | None = None) -> None:
+    parser.add_argument("--seed", type=int, default=default, help=help)
 
 
 def add_device_argument(parser) -> None:
@@ -117,49 +133,54 @@ def save_or_rescue(save, path: Path) -> tuple[Path, OSError | None]:
 
 
 def run_training(
-    config: TrainConfig,
-    data: SliceSet,
+    job: TrainingJob,
     *,
-    init: SegmentationModel | None = None,
     show_progress: bool = True,
-    announce: str | None = None,
-    resume=None,
+    announce: Callable[[TrainingStarted, Trainer], str] | None = None,
     checkpoint=None,
-    distributed=None,
 ) -> tuple[SegmentationModel, RunOutcome]:
-    """Train with a terminal progress bar; Ctrl-C ends early and keeps the model so far.
+    """Run ``job`` with a terminal progress bar; Ctrl-C ends early and keeps the model so far.
 
-    ``announce`` is printed once the networks are built (so a bad weights file fails
-    first), with the planned run length and the time it took here last time. A run that
-    ended short of its iterations prints a warning line; the outcome says so too.
-    ``resume`` (``training.resume.Resume``) continues a checkpointed run; ``checkpoint``
-    (``training.resume.Checkpointing``) writes one periodically and when the run is
-    stopped; ``distributed`` (a started ``DistributedRun``): one process of a torchrun
-    job, of which only rank 0 prints. With a checkpoint or several processes, Ctrl-C and
+    ``announce(started, trainer)`` gives a line printed once the networks are built (so a
+    bad weights file fails first), followed by the planned run length and the time it
+    took here last time. A run that ended short of its iterations prints a warning line;
+    the outcome says so too. ``checkpoint`` (``training.resume.Checkpointing``) writes
+    one periodically and when the run is stopped. In a distributed job (one process of a
+    torchrun job) only rank 0 prints. With a checkpoint or several processes, Ctrl-C and
     SIGTERM stop cleanly after the current iteration (a second Ctrl-C quits at once).
     """
-    trainer = Trainer(config, data, init=init, resume=resume, distributed=distributed)
+    distributed = job.distributed
     main = distributed is None or distributed.is_main
-    if announce and main:
-        print(f"{announce}; {describe_run_length(trainer.config, trainer.device.type)}", file=sys.stderr)
     bar = ProgressLine() if show_progress and main else None
     event = None
     interrupted = False
     graceful = checkpoint is not None or distributed is not None
     try:
-        with stop_on_signals(trainer, quiet=not main) if graceful else contextlib.nullcontext():
-            for event in trainer.run():
-                if bar:
-                    bar.update(event)
-                if checkpoint is not None and checkpoint.due(event.iteration):
-                    checkpoint.save(trainer, event.iteration)
+        with contextlib.ExitStack() as signals:
+            for item in job.run():
+                if isinstance(item, TrainingStarted):
+                    trainer = job.trainer
+                    if announce and main:
+                        print(f"{announce(item, trainer)}; "
+                              f"{describe_run_length(trainer.config, trainer.device.type)}", file=sys.stderr)
+                    if graceful:
+                        signals.enter_context(stop_on_signals(job, quiet=not main))
+                elif isinstance(item, ProgressEvent):
+                    event = item
+                    if bar:
+                        bar.update(event)
+                    if checkpoint is not None and checkpoint.due(event.iteration):
+                        checkpoint.save(job.trainer, event.iteration)
     except KeyboardInterrupt:
+        if job.trainer is None:
+            raise  # still preparing: nothing trained to keep
         interrupted = True
         print("\nstopped by Ctrl-C: keeping the model trained so far", file=sys.stderr)
     finally:
         if bar and event is not None:
             bar.update(event, force=True)
             bar.close()
+    trainer = job.trainer
     if trainer.model.trained_iterations == 0 or trainer.outcome is None or trainer.outcome.done == 0:
         raise UsageError("training stopped before the first iteration; nothing to save")
     outcome = trainer.outcome
@@ -178,9 +199,9 @@ def run_training(
 
 
 @contextlib.contextmanager
-def stop_on_signals(trainer: Trainer, *, quiet: bool = False):
-    """Ctrl-C (SIGINT) or SIGTERM (SLURM's time limit, torchrun's shutdown): stop after the
-    current iteration. A second Ctrl-C, a second later or more, quits at once
+def stop_on_signals(trainer: Trainer | TrainingJob, *, quiet: bool = False):
+    """Ctrl-C (SIGINT) or SIGTERM (SLURM's time limit, torchrun's shutdown): ``trainer``
+    (or job) stops after the current iteration. A second Ctrl-C, a second later or more, quits at once
     (KeyboardInterrupt); further SIGTERMs (torchrun forwards the one it got) change nothing.
     """
     import signal

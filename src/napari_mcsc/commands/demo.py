@@ -59,10 +59,11 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
     from napari_mcsc.checkpoint import save_model
     from napari_mcsc.commands.errors import UsageError
     from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom_set, paint_slices
-    from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+    from napari_mcsc.data.slices import AnnotatedVolume
     from napari_mcsc.devices import pick_device
     from napari_mcsc.inference import predict_volume
     from napari_mcsc.io import Geometry, write_volume
+    from napari_mcsc.jobs import TrainingJob
     from napari_mcsc.metrics import evaluate_volume, nan_to_none
     from napari_mcsc.training import profile
 
@@ -75,15 +76,16 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
     painted_volume = phantoms[0]
     painted = evenly_spaced_slices(DEMO_SHAPE[0], 2)
     config = profile("fast", max_seconds=max_seconds, device=device, seed=seed)
-    data = build_slice_set(
+    job = TrainingJob(
+        config,
         [AnnotatedVolume(painted_volume.image, paint_slices(painted_volume.labels, painted),
                          name=painted_volume.name)],
-        image_size=config.image_size, image_interpolation=config.image_interpolation,
-        unlabelled=[p.image for p in phantoms[1:]],
+        [p.image for p in phantoms[1:]],
+        predict=False,  # below, with the scores
     )
     announce = (f"demo: painted slices {painted} of {painted_volume.name}; training MCSC on "
                 f"{pick_device(device)}")
-    model, outcome = run_training(config, data, announce=announce)
+    model, outcome = run_training(job, announce=lambda *_: announce)
     train_seconds = time.perf_counter() - start
     save_model(model, out / "model.pt")
 

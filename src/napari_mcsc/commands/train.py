@@ -8,13 +8,17 @@ import sys
 
 from napari_mcsc.commands.common import (
     add_device_argument,
+    add_geometry_argument,
+    add_method_argument,
+    add_profile_argument,
+    add_seed_argument,
     check_output_file,
     existing_path,
     run_training,
     save_or_rescue,
 )
 from napari_mcsc.commands.errors import UsageError
-from napari_mcsc.training.config import METHODS, PROFILES
+from napari_mcsc.training.config import DEFAULT_PROFILE, METHODS, TrainConfig
 
 
 def add_parser(sub) -> None:
@@ -38,8 +42,8 @@ def add_parser(sub) -> None:
                    help="extra images without any labels, used as unlabelled data: files, DICOM "
                    "folders, folders of volumes or quoted globs ('scans/*.nii.gz'); repeatable")
     p.add_argument("--out", required=True, metavar="MODEL.pt", help="where to write the model")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="fast",
-                   help="fast: CPU-friendly (default); paper: the paper's settings, for a GPU")
+    add_profile_argument(p, help=f"fast: CPU-friendly, paper: the paper's settings, for a GPU "
+                         f"(default: {DEFAULT_PROFILE})")
     p.add_argument("--iterations", type=int,
                    help="run length in iterations (default: the profile's, which its quality needs)")
     p.add_argument("--max-seconds", type=float,
@@ -49,9 +53,9 @@ def add_parser(sub) -> None:
                    help="slice axis in numpy order (0 = the file's last axis, z); default 0")
     add_device_argument(p)
     p.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting anew")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--method", choices=METHODS, default="mcsc",
-                   help="mcsc (default), ct: cross teaching only, sup: CNN on painted slices only")
+    add_seed_argument(p, default=None, help=f"random seed (default: {TrainConfig.seed})")
+    add_method_argument(p, help=f"mcsc, ct: cross teaching only, sup: CNN on painted slices only "
+                        f"(default: {METHODS[0]})")
     p.add_argument("--ct-window", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="CT: clip intensities to this window (e.g. -125 275 HU) instead of the "
                    "MRI default (per-volume 0.5-99.5 percentiles)")
@@ -69,6 +73,7 @@ def add_parser(sub) -> None:
     p.add_argument("--per-process-batch", action="store_true",
                    help="under torchrun: each process takes the profile's whole batch (global batch "
                    "x processes) instead of its share of the profile's batch")
+    add_geometry_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -107,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, distributed) -> int:
     from napari_mcsc.checkpoint import load_model, save_model
-    from napari_mcsc.data.slices import build_slice_set
     from napari_mcsc.devices import pick_device
+    from napari_mcsc.jobs import TrainingJob
     from napari_mcsc.training.resume import Checkpointing, checkpoint_path, load_resume
 
     main = distributed is None or distributed.is_main
@@ -145,43 +150,39 @@ def _train(args: argparse.Namespace, distributed) -> int:
             f"the model to fine-tune ({args.init}) was trained on slices along axis {init.axis}, "
             f"not {args.axis}; pass --axis {init.axis} to fine-tune it"
         )
-    mapping = None
+    mapping = None  # the classes found in the label files
     if args.data:
         from napari_mcsc.data.folders import read_training_data
 
-        # lazy: build_slice_set reads one case at a time and keeps only its resized slices
+        # lazy: the slices are made one case at a time, keeping only the resized ones
         folder = read_training_data(args.data, labelled, axis=args.axis, lazy=True)
-        volumes, extra = folder.volumes, folder.unlabelled
-        mapping = folder.mapping if init is None else init.mapping.merged(folder.mapping)
+        volumes, extra, mapping = folder.volumes, folder.unlabelled, folder.mapping
     else:
         volumes = [
-            _read_annotated(image_path, label_path, getattr(args, "ignore_geometry", False))
+            _read_annotated(image_path, label_path, args.ignore_geometry)
             for image_path, label_path in zip(args.image, args.labels, strict=True)
         ]
         extra = []
     extra = itertools.chain(extra, (_read_unlabelled(p) for p in unlabelled_paths))  # read when used
-    if init is not None:
-        config = config.replace(image_size=init.image_size)
-    data = build_slice_set(
-        volumes, axis=args.axis, image_size=config.image_size,
-        image_interpolation=config.image_interpolation, unlabelled=extra,
-        mapping=mapping or _extended_mapping(init, volumes),
-        normalisation=_normalisation(args, init),
-        keep_volumes=False,  # the native volumes serve the widget's preview only
-    )
-    announce = (f"training {config.method} ({config.profile} profile) on {data.num_labelled} painted "
-                f"and {data.num_unlabelled} unlabelled slices, classes {list(data.mapping.values)}")
-    if distributed is not None:
-        data = distributed.shard(data, config.seed)
-        announce += (f", in {distributed.world_size} processes ({distributed.backend}, batch "
-                     f"{config.batch_size} each)")
-    if resume is not None:
-        announce += f"; resuming from {checkpoint_file} at iteration {resume.iteration}"
+    job = TrainingJob(config, volumes, extra, axis=args.axis, init=init, mapping=mapping,
+                      normalisation=_normalisation(args, init), predict=False, resume=resume,
+                      distributed=distributed)
+
+    def announce(started, trainer) -> str:
+        text = (f"training {config.method} ({config.profile} profile) on {started.num_labelled} "
+                f"painted and {started.num_unlabelled} unlabelled slices, classes "
+                f"{list(trainer.data.mapping.values)}")
+        if distributed is not None:
+            text += (f", in {distributed.world_size} processes ({distributed.backend}, batch "
+                     f"{trainer.config.batch_size} each)")
+        if resume is not None:
+            text += f"; resuming from {checkpoint_file} at iteration {resume.iteration}"
+        return text
+
     checkpoint = (Checkpointing(checkpoint_file, args.checkpoint_every, writer=main)
                   if args.checkpoint_every else None)
-    model, outcome = run_training(config, data, init=init, show_progress=not args.quiet,
-                                  announce=announce, resume=resume, checkpoint=checkpoint,
-                                  distributed=distributed)
+    model, outcome = run_training(job, show_progress=not args.quiet, announce=announce,
+                                  checkpoint=checkpoint)
     if not main:
         return 0
     path, error = save_or_rescue(lambda p: save_model(model, p), out)
@@ -269,23 +270,15 @@ def _check_timm_weights_cached() -> None:
 
 
 def _normalisation(args, init):
+    """The normalisation --ct-window asks for (None: the default; a fine-tuned model keeps its own)."""
     from napari_mcsc.data.normalise import Normalisation
 
+    if not args.ct_window:
+        return None
     if init is not None:
-        if args.ct_window:
-            raise UsageError("--ct-window cannot change the normalisation of a model being fine-tuned")
-        return init.normalisation
-    if args.ct_window:
-        low, high = args.ct_window
-        if not low < high:
-            raise UsageError(f"--ct-window LOW HIGH needs LOW < HIGH, got {low:g} {high:g}")
-        return Normalisation(mode="ct", window=(low, high))
-    return Normalisation()
+        raise UsageError("--ct-window cannot change the normalisation of a model being fine-tuned")
+    low, high = args.ct_window
+    if not low < high:
+        raise UsageError(f"--ct-window LOW HIGH needs LOW < HIGH, got {low:g} {high:g}")
+    return Normalisation(mode="ct", window=(low, high))
 
-
-def _extended_mapping(init, volumes):
-    """The old model's classes plus any new label values (old class order kept)."""
-    from napari_mcsc.data.labels import LabelMapping
-
-    found = LabelMapping.from_label_volumes(v.labels for v in volumes)
-    return found if init is None else init.mapping.merged(found)

@@ -17,17 +17,29 @@ def phantoms():
     return make_phantom_set(3, shape=(8, 64, 64), seed=3)
 
 
+#: Networks and contrastive sampling small enough for a few CPU iterations per second.
+TINY_SETTINGS = dict(
+    image_size=64, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
+    swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
+    max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0,
+)
+
+
 @pytest.fixture()
-def tiny_config():
+def tiny_settings():
+    """``TINY_SETTINGS`` as a dict of changes: ``config.replace(**tiny_settings)`` shrinks any
+    configuration (the widget's included) without touching its run settings."""
+    return dict(TINY_SETTINGS)
+
+
+@pytest.fixture()
+def tiny_config(tiny_settings):
     """A fast-profile configuration small enough for a few CPU iterations per second."""
     from napari_mcsc.training import profile
 
     return profile(
-        "fast", image_size=64, batch_size=4, labelled_batch_size=2, max_seconds=None,
-        iterations=3, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
-        swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
-        max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0, device="cpu",
-        supervised_warmup=0.0,
+        "fast", **tiny_settings, batch_size=4, labelled_batch_size=2, max_seconds=None,
+        iterations=3, device="cpu", supervised_warmup=0.0,
     )
 
 
@@ -42,6 +54,16 @@ def tiny_slice_set(phantoms, tiny_config):
         image_size=tiny_config.image_size,
         unlabelled=[phantoms[1].image],
     )
+
+
+@pytest.fixture()
+def trained(tiny_config, tiny_slice_set):
+    """A model trained for 2 iterations on ``tiny_slice_set``."""
+    from napari_mcsc.training import Trainer
+
+    trainer = Trainer(tiny_config.replace(iterations=2), tiny_slice_set)
+    list(trainer.run())
+    return trainer.model
 
 
 @pytest.fixture()

@@ -8,14 +8,6 @@ import torch
 
 from napari_mcsc.checkpoint import CheckpointError, load_model, save_model
 from napari_mcsc.inference import predict_volume
-from napari_mcsc.training import Trainer
-
-
-@pytest.fixture()
-def trained(tiny_config, tiny_slice_set):
-    trainer = Trainer(tiny_config.replace(iterations=2), tiny_slice_set)
-    list(trainer.run())
-    return trainer.model
 
 
 def test_round_trip_gives_identical_predictions(trained, tmp_path, phantoms):

@@ -9,13 +9,6 @@ from napari_mcsc.inference import predict_slices, predict_volume, rank_slices
 from napari_mcsc.training import Trainer
 
 
-@pytest.fixture()
-def trained(tiny_config, tiny_slice_set):
-    trainer = Trainer(tiny_config.replace(iterations=2), tiny_slice_set)
-    list(trainer.run())
-    return trainer.model
-
-
 def test_prediction_has_the_volume_shape_and_known_labels(trained, rng):
     volume = rng.uniform(size=(5, 37, 51)).astype(np.float32)
     pred = predict_volume(trained, volume, uncertainty=True)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from napari_mcsc.constants import METADATA_KEY, ROLE_KEY, LayerRole
+from napari_mcsc.constants import IMAGE_KEY, METADATA_KEY, ROLE_KEY, LayerRole
 from napari_mcsc.inference import VolumePrediction
 from napari_mcsc.jobs import TrainResult
 from napari_mcsc.review import CorrectionLoop, is_output_of, mark_reviewed, reviewed_slices
@@ -115,7 +115,7 @@ def test_focus_image_follows_the_selected_layer():
     loop.start_training(None, [(first, labels_a), (second, labels_b)], [], axis=0)
     assert loop.focus_image(None) is first
     assert loop.focus_image(labels_b) is second and loop.focus_image(second) is second
-    made = _layer("b prediction", np.zeros(SHAPE, np.uint8), **{ROLE_KEY: "prediction"})
+    made = _layer("renamed", np.zeros(SHAPE, np.uint8), **{ROLE_KEY: "prediction", IMAGE_KEY: "b"})
     assert loop.focus_image(made) is second
     # A layer named like an output but not made by the widget does not count.
     assert loop.focus_image(_layer("b prediction", np.zeros(SHAPE))) is first
@@ -123,8 +123,10 @@ def test_focus_image_follows_the_selected_layer():
 
 def test_layer_roles_come_from_metadata():
     image = _image("scan")
-    made = _layer("scan uncertainty", np.zeros(SHAPE), **{ROLE_KEY: LayerRole.UNCERTAINTY.value})
+    made = _layer("scan uncertainty", np.zeros(SHAPE), **{ROLE_KEY: LayerRole.UNCERTAINTY.value,
+                                                          IMAGE_KEY: "scan"})
     assert LayerRole.of(made) is LayerRole.UNCERTAINTY and is_output_of(made, image)
+    assert not is_output_of(made, _image("other"))
     assert LayerRole.of(image) is None and not is_output_of(image, image)
     assert LayerRole.of(_layer("x", None, **{ROLE_KEY: "unknown"})) is None
     assert LayerRole.PREVIEW.layer_name("scan") == "scan preview"

@@ -22,13 +22,13 @@ def viewer_widget(make_napari_viewer, qtbot):
     viewer.window.add_dock_widget(widget)
     # A tiny, quick configuration: the loop, not the accuracy, is under test here.
     widget.seconds.setValue(0)
-    widget.iterations.setValue(3)
+    widget.settings.iterations.setValue(3)
     return viewer, widget
 
 
 def _shrink(widget, monkeypatch, **changes):
     """Make the widget's config small enough for a test."""
-    original = widget.make_config
+    original = widget.settings.config
 
     def small():
         return original().replace(
@@ -36,7 +36,7 @@ def _shrink(widget, monkeypatch, **changes):
             swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
             max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0, **changes)
 
-    monkeypatch.setattr(widget, "make_config", small)
+    monkeypatch.setattr(widget.settings, "config", small)
 
 
 def _train_and_wait(widget, qtbot, timeout=120_000):
@@ -51,14 +51,15 @@ def test_defaults_pick_the_image_and_its_labels(viewer_widget):
     assert selections[0].image.name == "phantom" and selections[0].labels.name == "phantom annotations"
     assert selections[0].role == "Train"
     assert widget.train_button.text() == "Train semi-supervised"
-    assert all(w.toolTip() for w in (widget.axis, widget.profile, widget.seconds, widget.device,
-                                     widget.train_button, widget.accept_button, widget.save_button))
+    assert all(w.toolTip() for w in (widget.settings.axis, widget.settings.profile, widget.seconds,
+                                     widget.settings.device, widget.train_button,
+                                     widget.review.accept_button, widget.model_bar.save_button))
 
 
 def test_whole_loop_gives_prediction_and_uncertainty_layers(viewer_widget, qtbot, monkeypatch):
     viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
-    widget.iterations.setValue(60)
+    widget.settings.iterations.setValue(60)
     image = viewer.layers["phantom"]
     _train_and_wait(widget, qtbot)
     pred = viewer.layers["phantom prediction"]
@@ -74,15 +75,15 @@ def test_whole_loop_gives_prediction_and_uncertainty_layers(viewer_widget, qtbot
 
     dice = evaluate_volume(pred.data[keep], truth[keep], classes=[1, 2, 3])["mean"]["dice"]
     assert dice > 0.3, dice  # chance level for three small structures is far below this
-    assert widget.train_button.text() == "Train semi-supervised" and widget.save_button.isEnabled()
-    ranking = widget.rankings[id(image)]
+    assert widget.train_button.text() == "Train semi-supervised" and widget.model_bar.save_button.isEnabled()
+    ranking = widget.loop.rankings[id(image)]
     assert sorted(ranking) == list(range(12))
 
 
 def test_stop_in_the_middle_keeps_a_usable_model(viewer_widget, qtbot, monkeypatch):
     viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
-    widget.iterations.setValue(100_000)
+    widget.settings.iterations.setValue(100_000)
     events = []
     widget.train()
     widget.worker.yielded.connect(events.append)
@@ -93,17 +94,17 @@ def test_stop_in_the_middle_keeps_a_usable_model(viewer_widget, qtbot, monkeypat
     assert widget.train_button.text() == "Stopping..."
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert widget.model is not None and 2 <= widget.model.trained_iterations < 100_000
-    assert widget.last_result.stopped_early
+    assert widget.loop.last_result.stopped_early
     assert "phantom prediction" in viewer.layers
     # The user is told the model is incomplete, with the numbers.
-    assert "of the 100000 iterations" in widget.last_result.warning
-    assert widget.status.text().startswith("Training incomplete")
+    assert "of the 100000 iterations" in widget.loop.last_result.warning
+    assert widget.run_panel.status.text().startswith("Training incomplete")
 
 
 def test_second_train_is_refused_while_running(viewer_widget, qtbot, monkeypatch):
     _viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
-    widget.iterations.setValue(100_000)
+    widget.settings.iterations.setValue(100_000)
     widget.train()
     first = widget.worker
     widget.train()
@@ -121,7 +122,7 @@ def test_accept_slice_then_train_warm_starts(viewer_widget, qtbot, monkeypatch):
     annotations = viewer.layers["phantom annotations"]
     assert target is not None and not annotations.data[target].any()
     assert viewer.dims.current_step[0] == target
-    widget.accept_slice()
+    widget.review.accept_slice()
     np.testing.assert_array_equal(annotations.data[target], viewer.layers["phantom prediction"].data[target])
     _train_and_wait(widget, qtbot)
     assert widget.model.trained_iterations == first_iterations + 3
@@ -132,7 +133,7 @@ def test_mark_reviewed_counts_an_empty_slice(viewer_widget, qtbot, monkeypatch):
     viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
     viewer.dims.set_current_step(0, 0)
-    widget.mark_slice_reviewed()
+    widget.review.mark_slice_reviewed()
     assert viewer.layers["phantom annotations"].metadata["napari_mcsc"]["reviewed"] == [0]
     _train_and_wait(widget, qtbot)
     assert widget.model.history[-1]["labelled_slices"] == 3
@@ -143,13 +144,13 @@ def test_save_load_round_trip(viewer_widget, qtbot, monkeypatch, tmp_path):
     _shrink(widget, monkeypatch)
     _train_and_wait(widget, qtbot)
     before = np.array(viewer.layers["phantom prediction"].data)
-    path = widget.save_model(tmp_path / "model.pt")
+    path = widget.model_bar.save_model(tmp_path / "model.pt")
     assert path.is_file()
-    widget.model = None
-    assert widget.load_model(path)
+    widget.loop.model = None
+    assert widget.model_bar.load_model(path)
     viewer.layers.remove("phantom prediction")
-    widget.predict_image.setCurrentText("phantom")
-    widget.predict()
+    widget.model_bar.predict_image.setCurrentText("phantom")
+    widget.model_bar.predict()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     np.testing.assert_array_equal(viewer.layers["phantom prediction"].data, before)
 
@@ -179,7 +180,7 @@ def test_worker_error_becomes_a_notification_and_widget_recovers(viewer_widget, 
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     # A RuntimeError (what torch raises, out of memory included) must be reported too.
     assert errors and "simulated failure" in str(errors[0])
-    assert "simulated failure" in widget.status.text()
+    assert "simulated failure" in widget.run_panel.status.text()
     assert widget.train_button.isEnabled() and widget.train_button.text() == "Train semi-supervised"
 
 
@@ -191,7 +192,7 @@ def test_closing_the_viewer_stops_training(make_napari_viewer, qtbot, monkeypatc
     viewer.window.add_dock_widget(widget)
     _shrink(widget, monkeypatch)
     widget.seconds.setValue(0)
-    widget.iterations.setValue(100_000)
+    widget.settings.iterations.setValue(100_000)
     widget.train()
     job = widget.job
     qtbot.waitUntil(lambda: job._trainer is not None and job._trainer.model.trained_iterations >= 1,
@@ -219,11 +220,11 @@ def test_table_keeps_choices_when_layers_change(viewer_widget, qtbot):
 def test_run_length_is_shown_before_the_run(viewer_widget, tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_MCSC_CACHE", str(tmp_path))
     _, widget = viewer_widget
-    widget.iterations.setValue(250)
-    assert widget.run_length.text().startswith("250 iterations")
-    assert "not yet measured" in widget.run_length.text()
+    widget.settings.iterations.setValue(250)
+    assert widget.settings.run_length.text().startswith("250 iterations")
+    assert "not yet measured" in widget.settings.run_length.text()
     widget.seconds.setValue(0)
-    assert widget.make_config().max_seconds is None and widget.seconds.specialValueText() == "no cap"
+    assert widget.settings.config().max_seconds is None and widget.seconds.specialValueText() == "no cap"
 
 
 def test_several_unlabelled_scans_join_at_once(viewer_widget, tmp_path):
@@ -234,7 +235,7 @@ def test_several_unlabelled_scans_join_at_once(viewer_widget, tmp_path):
     for index in range(2):
         image = make_phantom((12, 96, 96), seed=10 + index).image.astype(np.float32)
         write_volume(tmp_path / f"scan{index}.nii.gz", image, geometry)
-    added = widget.add_unlabelled([tmp_path])
+    added = widget.images.add_unlabelled([tmp_path])
     assert [layer.name for layer in added] == ["scan0", "scan1"]
     roles = {s.image.name: s.role for s in widget.table.selections()}
     assert roles == {"phantom": "Train", "scan0": "Unlabelled", "scan1": "Unlabelled"}
@@ -247,7 +248,7 @@ def test_out_of_memory_names_the_knobs_and_keeps_the_model(viewer_widget, qtbot,
 
     _viewer, widget = viewer_widget
     _shrink(widget, monkeypatch)
-    widget.iterations.setValue(50)
+    widget.settings.iterations.setValue(50)
     original, calls = Trainer._step, []
 
     def step_then_oom(self, *args, **kwargs):
@@ -258,7 +259,7 @@ def test_out_of_memory_names_the_knobs_and_keeps_the_model(viewer_widget, qtbot,
 
     monkeypatch.setattr(Trainer, "_step", step_then_oom)
     _train_and_wait(widget, qtbot)
-    text = widget.status.text()
+    text = widget.run_panel.status.text()
     assert "ran out of memory" in text and "Batch size" in text and "Device" in text
     assert widget.model is not None and widget.model.trained_iterations == 2
     assert widget.train_button.isEnabled() and widget.train_button.text() == "Train semi-supervised"
@@ -271,7 +272,7 @@ def test_image_removed_during_training_is_explained(viewer_widget, qtbot, monkey
     _shrink(widget, monkeypatch)
     told = []
     monkeypatch.setattr(notifications, "show_info", told.append)
-    widget.iterations.setValue(100_000)
+    widget.settings.iterations.setValue(100_000)
     widget.train()
     job = widget.job
     qtbot.waitUntil(lambda: job.model is not None and job.model.trained_iterations >= 1, timeout=60_000)
@@ -292,9 +293,50 @@ def test_accept_slice_keeps_what_the_user_painted(viewer_widget, qtbot, monkeypa
     target = widget.next_uncertain_slice()
     annotations = viewer.layers["phantom annotations"]
     annotations.data[target, :6, :6] = 2  # a stroke the user made before accepting
-    widget.accept_slice()
+    widget.review.accept_slice()
     prediction = viewer.layers["phantom prediction"].data[target]
     assert (annotations.data[target, :6, :6] == 2).all()
     rest = np.ones(prediction.shape, bool)
     rest[:6, :6] = False
     np.testing.assert_array_equal(annotations.data[target][rest], prediction[rest])
+
+
+def test_settings_come_from_the_profiles(viewer_widget):
+    from napari_mcsc.training.config import METHODS, PROFILES, profile
+
+    _viewer, widget = viewer_widget
+    settings = widget.settings
+    assert [settings.profile.itemText(i).lower() for i in range(settings.profile.count())] == list(PROFILES)
+    assert [settings.method.itemText(i) for i in range(settings.method.count())] == list(METHODS)
+    assert settings.profile.currentText().lower() == profile().profile  # the default profile
+    settings.iterations.setValue(0)
+    for name in PROFILES:
+        settings.profile.setCurrentText(name.capitalize())
+        made, expected = settings.config(), profile(name)
+        for key in ("cnn_lr", "swin_lr", "contrastive_weight", "temperature", "max_sets",
+                    "max_pixels_per_set", "batch_size", "labelled_batch_size", "iterations", "method"):
+            assert getattr(made, key) == getattr(expected, key), (name, key)
+
+
+def test_plugin_layers_are_found_by_their_role_not_their_name(viewer_widget, qtbot, monkeypatch):
+    from napari.layers import Labels
+
+    from napari_mcsc.constants import LayerRole
+
+    viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    mine = viewer.add_labels(np.zeros((12, 96, 96), np.uint8), name="phantom prediction")
+    labels_choices = widget.table.cellWidget(0, 2)
+    assert "phantom prediction" in [labels_choices.itemText(i) for i in range(labels_choices.count())]
+    _train_and_wait(widget, qtbot)
+    assert not mine.data.any() and LayerRole.of(mine) is None  # the user's layer is left alone
+    made = [layer for layer in viewer.layers if LayerRole.of(layer) is LayerRole.PREDICTION]
+    assert len(made) == 1 and isinstance(made[0], Labels) and made[0] is not mine
+    made[0].name = "my segmentation"
+    made[0].data = np.full((12, 96, 96), 9, np.uint8)
+    count = len(viewer.layers)
+    widget.model_bar.predict_image.setCurrentText("phantom")
+    assert widget.model_bar.predict_image.count() == 1  # the uncertainty layer is not offered
+    widget.model_bar.predict()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert len(viewer.layers) == count and not (made[0].data == 9).any()  # updated, though renamed

@@ -2,8 +2,8 @@
 
 A layer this plugin reads or makes keeps its own entry in ``layer.metadata[METADATA_KEY]``:
 the scan's geometry and source (reader), the reviewed slices (Labels layers painted on),
-and for the layers the widget makes, their role. The reader, the writer and the widget
-all take the names from here. This module imports neither napari nor Qt.
+and for the layers the widget makes, their role and the image they belong to. The reader,
+the writer and the widget all take the names from here. This module imports neither napari nor Qt.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "GEOMETRY_KEY",
+    "IMAGE_KEY",
     "METADATA_KEY",
     "REVIEWED_KEY",
     "ROLE_KEY",
@@ -32,6 +33,8 @@ SOURCE_KEY = "source"
 REVIEWED_KEY = "reviewed"
 #: ``metadata[METADATA_KEY][ROLE_KEY]``: a ``LayerRole`` value, on the layers the widget makes.
 ROLE_KEY = "role"
+#: ``metadata[METADATA_KEY][IMAGE_KEY]``: on the layers the widget makes, the name of their image.
+IMAGE_KEY = "image"
 
 
 def plugin_entry(layer: Any) -> dict:

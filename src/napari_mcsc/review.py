@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_mcsc.constants import METADATA_KEY, REVIEWED_KEY, LayerRole, plugin_entry
+from napari_mcsc.constants import IMAGE_KEY, METADATA_KEY, REVIEWED_KEY, LayerRole, plugin_entry
 from napari_mcsc.data.slices import labelled_slice_indices
 from napari_mcsc.jobs import ImageInput, TrainingJob, TrainResult
 
@@ -65,9 +65,9 @@ def mark_reviewed(labels: Any, index: int) -> list[int]:
 
 
 def is_output_of(layer: Any, image: Any) -> bool:
-    """Whether ``layer`` is one the widget made over ``image`` (prediction, uncertainty, preview)."""
-    role = LayerRole.of(layer)
-    return role is not None and layer.name == role.layer_name(image.name)
+    """Whether ``layer`` is one the widget made over ``image`` (prediction, uncertainty,
+    preview): its metadata say so, whatever its name."""
+    return LayerRole.of(layer) is not None and plugin_entry(layer).get(IMAGE_KEY) == image.name
 
 
 def slice_view(axis: int, index: int) -> tuple:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from napari.layers import Image, Labels
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
+from napari_mcsc._qt.layers import input_volumes
 from napari_mcsc._qt.tooltips import TOOLTIPS
-
-ROLES = ("Train", "Unlabelled", "Ignore")
+from napari_mcsc.constants import ImageRole
 
 
 @dataclass
@@ -17,7 +18,7 @@ class Selection:
     """The user's choice for one image layer."""
 
     image: object  # napari Image layer
-    role: str
+    role: ImageRole
     labels: object | None  # napari Labels layer
 
 
@@ -39,26 +40,23 @@ class LayerTable(QTableWidget):
         self.verticalHeader().setVisible(False)
         self.setToolTip(TOOLTIPS["layers"])
         self.setMinimumHeight(90)
-        self._choices: dict[int, tuple[str, int | None]] = {}  # id(image) -> (role, id(labels))
+        self._choices: dict[int, tuple[ImageRole, int | None]] = {}  # id(image) -> (role, id(labels))
         self._signature: tuple = ()
         self.refresh()
 
     # ------------------------------------------------------------------ layers
-    def _layers(self, kind: str) -> list:
-        return [layer for layer in self.viewer.layers
-                if layer._type_string == kind and layer.ndim == 3 and not getattr(layer, "rgb", False)]
-
     def _matching_labels(self, image) -> list:
-        return [lab for lab in self._layers("labels") if tuple(lab.data.shape) == tuple(image.data.shape)
-                and not lab.name.endswith((" prediction", " preview"))]
+        """Labels layers of the image's shape the user made or opened (not the plugin's)."""
+        return [lab for lab in input_volumes(self.viewer, Labels)
+                if tuple(lab.data.shape) == tuple(image.data.shape)]
 
-    def _default_choice(self, image) -> tuple[str, int | None]:
+    def _default_choice(self, image) -> tuple[ImageRole, int | None]:
         candidates = self._matching_labels(image)
-        taken = {lab for role, lab in self._choices.values() if role == "Train"}
+        taken = {lab for role, lab in self._choices.values() if role == ImageRole.TRAIN}
         free = [lab for lab in candidates if id(lab) not in taken]
-        if free and not any(role == "Train" for role, _ in self._choices.values()):
-            return "Train", id(free[0])
-        return "Ignore", id(free[0]) if free else None
+        if free and not any(role == ImageRole.TRAIN for role, _ in self._choices.values()):
+            return ImageRole.TRAIN, id(free[0])
+        return ImageRole.IGNORE, id(free[0]) if free else None
 
     def refresh(self, *_args, rebuild: bool = False) -> None:
         """Rebuild the rows from the viewer's layers, keeping earlier choices.
@@ -68,8 +66,8 @@ class LayerTable(QTableWidget):
         """
         if not rebuild:
             self._store_choices()
-        images = [img for img in self._layers("image") if not img.name.endswith(" uncertainty")]
-        signature = tuple((id(layer), layer.name) for layer in [*images, *self._layers("labels")])
+        images = input_volumes(self.viewer, Image)
+        signature = tuple((id(layer), layer.name) for layer in [*images, *input_volumes(self.viewer, Labels)])
         if signature == self._signature and not rebuild:
             return  # nothing the table shows has changed: keep its widgets
         self._signature = signature
@@ -86,8 +84,8 @@ class LayerTable(QTableWidget):
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.setItem(row, 0, item)
             role_box = QComboBox()
-            role_box.addItems(ROLES)
-            role_box.setCurrentText(role)
+            role_box.addItems([choice.value for choice in ImageRole])
+            role_box.setCurrentText(role.value)
             role_box.setToolTip(TOOLTIPS["role"])
             role_box.currentTextChanged.connect(self._store_choices)
             self.setCellWidget(row, 1, role_box)
@@ -108,13 +106,13 @@ class LayerTable(QTableWidget):
             role_box, labels_box = self.cellWidget(row, 1), self.cellWidget(row, 2)
             if role_box is None or labels_box is None:
                 continue
-            self._choices[id(images[row])] = (role_box.currentText(), labels_box.currentData())
+            self._choices[id(images[row])] = (ImageRole(role_box.currentText()), labels_box.currentData())
 
     # ------------------------------------------------------------------ choices
-    def set_choice(self, image, role: str, labels=None) -> None:
+    def set_choice(self, image, role: ImageRole | str, labels=None) -> None:
         """Set an image's role and Labels layer (also used by tests and scripts)."""
         self._store_choices()
-        self._choices[id(image)] = (role, id(labels) if labels is not None else None)
+        self._choices[id(image)] = (ImageRole(role), id(labels) if labels is not None else None)
         self.refresh(rebuild=True)
 
     def selections(self) -> list[Selection]:
@@ -122,7 +120,7 @@ class LayerTable(QTableWidget):
         by_id = {id(layer): layer for layer in self.viewer.layers}
         out = []
         for image in getattr(self, "_images", []):
-            role, labels_id = self._choices.get(id(image), ("Ignore", None))
-            if role != "Ignore":
+            role, labels_id = self._choices.get(id(image), (ImageRole.IGNORE, None))
+            if role != ImageRole.IGNORE:
                 out.append(Selection(image, role, by_id.get(labels_id)))
         return out

@@ -48,7 +48,7 @@ def test_start_training_copies_arrays_and_reviewed_slices():
     job = loop.start_training(None, [(image, labels)], [other], axis=0)
     assert loop.job is job and loop.run.images == [image, other] and loop.run.axis == 0
     (item,) = job.annotated
-    assert item.key is image and list(item.reviewed) == [4]
+    assert item.name == "scan" and list(item.reviewed) == [4]
     labels.data[0] = 3  # the user paints on while the run goes on
     assert not item.labels[0].any()
     assert job.unlabelled[0].labels is None and job.init is None
@@ -134,10 +134,12 @@ def test_layer_roles_come_from_metadata():
 
 def test_error_keeps_the_partial_model_and_ends_the_run():
     loop, image, labels = CorrectionLoop(), _image(), _labels()
-    job = loop.start_training(None, [(image, labels)], [], axis=0)
+    loop.start_training(None, [(image, labels)], [], axis=0)
     assert not loop.keep_partial_model()  # nothing trained yet
-    job._trainer = SimpleNamespace(model=SimpleNamespace(trained_iterations=2), request_stop=lambda: None)
-    assert loop.request_stop() and job._stop_requested
+    stops = []
+    trained = SimpleNamespace(trained_iterations=2)
+    loop.job = SimpleNamespace(model=trained, request_stop=lambda: stops.append(1))  # a job midway
+    assert loop.request_stop() and stops
     assert loop.keep_partial_model() and loop.model.trained_iterations == 2
     loop.run_ended()
     assert loop.job is None and not loop.request_stop()

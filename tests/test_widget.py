@@ -88,8 +88,8 @@ def test_stop_in_the_middle_keeps_a_usable_model(viewer_widget, qtbot, monkeypat
     widget.train()
     widget.worker.yielded.connect(events.append)
     qtbot.waitUntil(lambda: widget.model is None and widget.job is not None
-                    and widget.job._trainer is not None
-                    and widget.job._trainer.model.trained_iterations >= 2, timeout=60_000)
+                    and widget.job.trainer is not None
+                    and widget.job.trainer.model.trained_iterations >= 2, timeout=60_000)
     widget.stop()
     assert widget.train_button.text() == "Stopping..."
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
@@ -173,10 +173,12 @@ def test_worker_error_becomes_a_notification_and_widget_recovers(viewer_widget, 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated failure")
 
+    import napari.utils.notifications as notifications
+
     monkeypatch.setattr(jobs, "build_slice_set", broken)
-    errors = []
+    errors = []  # the notifications shown (connecting to the worker after it started would race it)
+    monkeypatch.setattr(notifications, "show_error", errors.append)
     widget.train()
-    widget.worker.errored.connect(errors.append)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     # A RuntimeError (what torch raises, out of memory included) must be reported too.
     assert errors and "simulated failure" in str(errors[0])
@@ -195,13 +197,13 @@ def test_closing_the_viewer_stops_training(make_napari_viewer, qtbot, monkeypatc
     widget.settings.iterations.setValue(100_000)
     widget.train()
     job = widget.job
-    qtbot.waitUntil(lambda: job._trainer is not None and job._trainer.model.trained_iterations >= 1,
+    qtbot.waitUntil(lambda: job.trainer is not None and job.trainer.model.trained_iterations >= 1,
                     timeout=60_000)
     worker = widget.worker
     viewer.close()
     qtbot.waitUntil(lambda: not worker.is_running if hasattr(worker, "is_running") else True,
                     timeout=30_000)
-    assert job._trainer.model.trained_iterations < 100_000
+    assert job.trainer.model.trained_iterations < 100_000
 
 
 def test_table_keeps_choices_when_layers_change(viewer_widget, qtbot):

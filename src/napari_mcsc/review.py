@@ -115,8 +115,8 @@ class CorrectionLoop:
         """The job training on ``annotated`` (image, labels) pairs and ``unlabelled`` images,
         with their arrays copied now; it fine-tunes the current model when its axis fits."""
         inputs = [ImageInput(img.name, np.asarray(img.data), np.array(lab.data, copy=True),
-                             reviewed_slices(lab), key=img) for img, lab in annotated]
-        extra = [ImageInput(img.name, np.asarray(img.data), key=img) for img in unlabelled]
+                             reviewed_slices(lab)) for img, lab in annotated]
+        extra = [ImageInput(img.name, np.asarray(img.data)) for img in unlabelled]
         self.run = RunState(list(annotated), list(unlabelled), axis)
         self.job = TrainingJob(config, inputs, extra, axis=axis, init=self.warm_start(axis),
                                preview_request=preview_request)

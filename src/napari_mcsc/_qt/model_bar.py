@@ -113,7 +113,7 @@ class ModelBar(QWidget):
             show_info("Load or train a model and choose an image layer first.")
             return
         image = self.viewer.layers[name]
-        items = [ImageInput(image.name, np.asarray(image.data), key=image)]
+        items = [ImageInput(image.name, np.asarray(image.data))]
         self.runner.start_worker(functools.partial(prediction_job, self.loop.model, items),
                                  lambda predictions: self._on_predicted(image, predictions[0]))
 

@@ -32,15 +32,17 @@ def _peak(device: torch.device, baseline_mib: float) -> dict:
 
 
 def measure_train_step(method: str, profile_name: str, steps: int = 6, warmup: int = 2,
-                       device: str | None = None) -> dict:
-    """Seconds per training iteration on phantom slices (all slices after the warm-up)."""
+                       device: str | None = None, **overrides) -> dict:
+    """Seconds per training iteration on phantom slices (all slices after the warm-up);
+    ``overrides`` change the profile (e.g. ``amp=False``)."""
     from napari_mcsc.data.phantom import make_phantom_set, paint_slices
     from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
     from napari_mcsc.training import Trainer, profile
 
     phantoms = make_phantom_set(3, shape=(12, 96, 96))
     config = profile(profile_name, method=method, iterations=warmup + steps, max_seconds=None,
-                     device=device, contrastive_warmup=0.0, preview_every_seconds=1e9)
+                     device=device, contrastive_warmup=0.0, preview_every_seconds=1e9,
+                     **overrides)
     data = build_slice_set(
         [AnnotatedVolume(phantoms[0].image, paint_slices(phantoms[0].labels, [3, 8]))],
         image_size=config.image_size, image_interpolation=config.image_interpolation,
@@ -57,6 +59,7 @@ def measure_train_step(method: str, profile_name: str, steps: int = 6, warmup: i
         last = now
     return {"case": "train_step", "method": method, "profile": profile_name,
             "batch": config.batch_size, "image_size": config.image_size,
+            "amp": config.amp and trainer.device.type == "cuda",
             "seconds_per_iteration": float(np.median(times)), "threads": torch.get_num_threads(),
             "device": str(trainer.device), **_peak(trainer.device, baseline)}
 

@@ -1,10 +1,13 @@
-"""Pictures of the benchmark results: Dice against iterations, and the correction loop.
+"""Pictures of the benchmark results: Dice against iterations, the correction loop, and
+MCSC against supervised training per volume.
 
 Reads the JSON files that ``napari-mcsc benchmark interactive --curve-at ...`` and
-``napari-mcsc benchmark loop`` wrote, and saves matplotlib PNGs into docs/images.
+``napari-mcsc benchmark loop`` wrote, and the JSON lines of ``benchmarks/gpu_suite.py``,
+and saves matplotlib PNGs into docs/images.
 
     python benchmarks/plot_results.py --curves benchmarks/results/curve_k2_*.json \
-        --loop benchmarks/results/loop_k2.json --out docs/images
+        --loop benchmarks/results/loop_k2.json \
+        --per-volume benchmarks/results/gpu_2026-11-26/interactive.jsonl --out docs/images
 """
 
 from __future__ import annotations
@@ -80,10 +83,56 @@ def plot_loop(file: Path, out: Path) -> Path:
     return path
 
 
+def plot_per_volume(file: Path, out: Path) -> Path:
+    """Left: each val volume's Dice, MCSC against supervised (mean of the seeds), per K.
+    Right: the MCSC variants on the train-split tuning volumes, beside supervised."""
+    rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for painted, colour in ((2, "tab:blue"), (3, "tab:red")):
+        pairs = {}
+        for r in rows:
+            if r["block"].startswith(f"val_k{painted}_") and r["variant"] == "default":
+                pairs.setdefault(r["case"], {}).setdefault(r["method"], []).append(r["dice_mean"])
+        both = [(np.mean(v["sup"]), np.mean(v["mcsc"])) for v in pairs.values() if "sup" in v and "mcsc" in v]
+        if not both:
+            continue
+        sup, mcsc = np.array(both).T
+        left.scatter(sup, mcsc, color=colour, s=18,
+                     label=f"K={painted}: sup {sup.mean():.3f}, MCSC {mcsc.mean():.3f} ({len(both)} vol.)")
+    left.plot([0.5, 1], [0.5, 1], color="grey", linewidth=0.8)
+    left.set_xlim(0.5, 0.95)
+    left.set_ylim(0.5, 0.95)
+    left.set_xlabel("supervised CNN, Dice")
+    left.set_ylabel("MCSC (CNN), Dice")
+    left.set_title("ACDC val, one volume each (above the line: MCSC ahead)", fontsize=9)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8, loc="upper left")
+    tune: dict[str, list[float]] = {}
+    for r in rows:
+        if r["block"] == "tune":
+            tune.setdefault(r["variant"], []).append(r["dice_mean"])
+    if tune:
+        names = sorted(tune, key=lambda v: np.mean(tune[v]))
+        means = [np.mean(tune[v]) for v in names]
+        errors = [np.std(tune[v]) / np.sqrt(len(tune[v])) for v in names]
+        colours = [COLOURS["sup"] if v == "sup" else COLOURS["mcsc"] for v in names]
+        right.barh(names, means, xerr=errors, color=colours, capsize=3)
+        right.set_xlim(min(means) - 0.03, max(means) + 0.02)
+        right.set_xlabel("mean Dice, 10 train-split volumes, K=2")
+        right.set_title("MCSC settings tried on the tuning volumes (orange: supervised)", fontsize=9)
+        right.grid(alpha=0.3, axis="x")
+    path = out / "val20_sup_vs_mcsc.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--curves", nargs="*", type=Path, default=[])
     parser.add_argument("--loop", type=Path)
+    parser.add_argument("--per-volume", type=Path, help="JSON lines of benchmarks/gpu_suite.py")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -91,6 +140,8 @@ def main() -> None:
         print(plot_curves(args.curves, args.out))
     if args.loop:
         print(plot_loop(args.loop, args.out))
+    if args.per_volume:
+        print(plot_per_volume(args.per_volume, args.out))
 
 
 if __name__ == "__main__":

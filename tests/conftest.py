@@ -34,12 +34,13 @@ def tiny_settings():
 
 @pytest.fixture()
 def tiny_config(tiny_settings):
-    """A fast-profile configuration small enough for a few CPU iterations per second."""
+    """A fast-profile configuration small enough for a few CPU iterations per second, with
+    method MCSC (not the fast profile's default, sup): most tests are about MCSC's training."""
     from napari_mcsc.training import profile
 
     return profile(
         "fast", **tiny_settings, batch_size=4, labelled_batch_size=2, max_seconds=None,
-        iterations=3, device="cpu", supervised_warmup=0.0,
+        iterations=3, device="cpu", supervised_warmup=0.0, method="mcsc",
     )
 
 

@@ -487,7 +487,8 @@ def test_timm_weights_not_cached_are_reported_without_network(pair, tmp_path, ca
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty_cache"))
-    err = _one_line_error(capsys, _train(pair, tmp_path / "m.pt", "--swin-weights", "timm"))
+    code = _train(pair, tmp_path / "m.pt", "--swin-weights", "timm", "--method", "mcsc")
+    err = _one_line_error(capsys, code)
     assert "not in the local Hugging Face cache" in err
     assert no_network == [] and not no_training
 

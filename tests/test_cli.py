@@ -32,8 +32,13 @@ def test_train_predict_evaluate(files, tmp_path, capsys):
     model = tmp_path / "model.pt"
     assert main(["train", "--image", files["image0"], "--labels", files["labels0"],
                  "--unlabelled", files["image1"], "--out", str(model), "--iterations", "2",
-                 "--device", "cpu", "--quiet", "--seed", "1"]) == 0
+                 "--device", "cpu", "--quiet", "--seed", "1", "--method", "mcsc"]) == 0
     assert model.is_file()
+    from napari_mcsc.checkpoint import load_model
+
+    trained = load_model(model)
+    assert trained.config.method == "mcsc" and trained.history[-1]["method"] == "mcsc"
+    assert trained.has_trained_transformer  # so --ensemble and --uncertainty use both networks
     out = tmp_path / "pred"
     assert main(["predict", "--model", str(model), "--image", files["image0"], "--image",
                  files["image1"], "--out", str(out), "--uncertainty", "--ensemble"]) == 0
@@ -63,6 +68,39 @@ def test_train_warm_start_from_a_model(files, tmp_path):
     assert load_model(second).trained_iterations == 2
 
 
+def test_train_without_method_uses_the_profiles(files, tmp_path, capsys):
+    from napari_mcsc.checkpoint import load_model
+    from napari_mcsc.cli import build_parser
+    from napari_mcsc.commands.train import config_from_args
+
+    out = tmp_path / "model.pt"
+    assert main(["train", "--image", files["image0"], "--labels", files["labels0"], "--out", str(out),
+                 "--iterations", "1", "--device", "cpu", "--quiet"]) == 0
+    model = load_model(out)
+    assert model.config.method == "sup" and [run["method"] for run in model.history] == ["sup"]
+    assert "training sup (fast profile)" in capsys.readouterr().err
+    parse = build_parser().parse_args
+    common = ["train", "--image", "x", "--labels", "y", "--out", "m.pt"]
+    assert config_from_args(parse([*common, "--profile", "paper"])).method == "mcsc"
+    assert config_from_args(parse([*common, "--profile", "paper", "--method", "sup"])).method == "sup"
+    assert config_from_args(parse([*common, "--method", "ct"])).method == "ct"
+
+
+def test_benchmark_method_defaults_to_the_profiles(capsys):
+    from napari_mcsc.cli import build_parser
+    from napari_mcsc.commands.common import profile_method
+
+    parse = build_parser().parse_args
+    for kind in ("acdc", "interactive", "loop"):
+        assert parse(["benchmark", kind, "--data", "d", "--out", "o.json"]).method is None
+    assert profile_method(None, "fast") == "sup" and profile_method(None, "paper") == "mcsc"
+    assert profile_method("mcsc", "fast") == "mcsc"
+    with pytest.raises(SystemExit):
+        parse(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: the profile's method (fast: sup, paper: mcsc)" in text
+
+
 def test_evaluate_perfect_prediction(files, capsys):
     assert main(["evaluate", "--pred", files["truth0"], "--truth", files["truth0"]]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -89,8 +127,11 @@ def test_evaluate_perfect_prediction(files, capsys):
         (lambda f, t: ["train", "--image", str(t / "notes.txt"), "--labels", f["labels0"],
                        "--out", str(t / "m.pt")], "notes.txt"),
         (lambda f, t: ["train", "--image", f["image0"], "--labels", f["labels0"], "--out",
+                       str(t / "m.pt"), "--iterations", "1", "--swin-weights", str(t / "notes.txt"),
+                       "--method", "mcsc"], "notes.txt"),
+        (lambda f, t: ["train", "--image", f["image0"], "--labels", f["labels0"], "--out",
                        str(t / "m.pt"), "--iterations", "1", "--swin-weights", str(t / "notes.txt")],
-         "notes.txt"),
+         "add --method mcsc"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(files, tmp_path, capsys, make_args, message):
@@ -125,6 +166,7 @@ def test_capped_demo_writes_every_output_then_exits_1_saying_why(tmp_path, capsy
     summary = json.loads((out / "summary.json").read_text())
     assert 0.0 <= summary["dice_mean"] <= 1.0 and summary["iterations"] >= 1
     assert summary["complete"] is False and summary["ended_by"] == "time cap"
+    assert summary["method"] == "sup" == summary["config"]["method"]  # the fast profile's
     assert summary["planned_iterations"] > summary["iterations"]
     captured = capsys.readouterr()
     assert "Dice" in captured.out and "demo failed: training is incomplete" in captured.err

@@ -29,7 +29,7 @@ def _tiny_config(**changes):
         iterations=3, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
         swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
         max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0, device="cpu",
-        supervised_warmup=0.0,
+        supervised_warmup=0.0, method="mcsc",
     )
     return profile("fast", **{**values, **changes})
 

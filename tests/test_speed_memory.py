@@ -22,7 +22,7 @@ def test_a_measured_speed_gives_the_duration(tmp_path, monkeypatch):
     remember_speed(cfg, "cpu", 0.4)
     assert expected_seconds_per_iteration(cfg, "cpu") == 0.4
     assert "about 2 min here" in describe_run_length(cfg, "cpu")
-    assert expected_seconds_per_iteration(cfg.replace(method="sup"), "cpu") is None
+    assert expected_seconds_per_iteration(cfg.replace(method="mcsc"), "cpu") is None  # another method
     assert expected_seconds_per_iteration(cfg, "cuda") is None
 
 

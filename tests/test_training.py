@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from napari_mcsc.training import TrainConfig, Trainer, profile
+from napari_mcsc.training.config import METHODS, PROFILES
 from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
 
 
@@ -25,6 +26,16 @@ class TestConfig:
         assert cfg.consistency_rampup * cfg.iterations == pytest.approx(30000)
         net = cfg.network
         assert (net.swin_embed_dim, net.swin_window, net.swin_heads) == (96, 7, (3, 6, 12, 24))
+
+    def test_each_profile_names_its_method(self):
+        # fast: the CNN on the painted slices, which MCSC did not beat at this run length
+        # (docs/benchmarks.md, "20 validation volumes on a GPU"); paper: MCSC, as published
+        assert profile("fast").method == "sup" and profile().method == "sup"
+        assert profile("paper").method == "mcsc"
+        assert all("method" in values for values in PROFILES.values())
+        assert TrainConfig() == profile("fast")  # the dataclass defaults are the fast profile
+        assert profile("fast", method="mcsc").method == "mcsc"  # one choice away
+        assert METHODS[0] == "mcsc"  # the full method first, then its ablations
 
     def test_profiles_state_their_run_length_in_iterations_without_a_time_cap(self):
         for name in ("fast", "paper"):

@@ -50,7 +50,7 @@ def test_defaults_pick_the_image_and_its_labels(viewer_widget):
     assert len(selections) == 1
     assert selections[0].image.name == "phantom" and selections[0].labels.name == "phantom annotations"
     assert selections[0].role == "Train"
-    assert widget.train_button.text() == "Train semi-supervised"
+    assert widget.train_button.text() == "Train (supervised)"
     assert all(w.toolTip() for w in (widget.settings.axis, widget.settings.profile, widget.seconds,
                                      widget.settings.device, widget.train_button,
                                      widget.review.accept_button, widget.model_bar.save_button))
@@ -75,7 +75,7 @@ def test_whole_loop_gives_prediction_and_uncertainty_layers(viewer_widget, qtbot
 
     dice = evaluate_volume(pred.data[keep], truth[keep], classes=[1, 2, 3])["mean"]["dice"]
     assert dice > 0.3, dice  # chance level for three small structures is far below this
-    assert widget.train_button.text() == "Train semi-supervised" and widget.model_bar.save_button.isEnabled()
+    assert widget.train_button.text() == "Train (supervised)" and widget.model_bar.save_button.isEnabled()
     ranking = widget.loop.rankings[id(image)]
     assert sorted(ranking) == list(range(12))
 
@@ -183,7 +183,7 @@ def test_worker_error_becomes_a_notification_and_widget_recovers(viewer_widget, 
     # A RuntimeError (what torch raises, out of memory included) must be reported too.
     assert errors and "simulated failure" in str(errors[0])
     assert "simulated failure" in widget.run_panel.status.text()
-    assert widget.train_button.isEnabled() and widget.train_button.text() == "Train semi-supervised"
+    assert widget.train_button.isEnabled() and widget.train_button.text() == "Train (supervised)"
 
 
 def test_closing_the_viewer_stops_training(make_napari_viewer, qtbot, monkeypatch):
@@ -264,7 +264,7 @@ def test_out_of_memory_names_the_knobs_and_keeps_the_model(viewer_widget, qtbot,
     text = widget.run_panel.status.text()
     assert "ran out of memory" in text and "Batch size" in text and "Device" in text
     assert widget.model is not None and widget.model.trained_iterations == 2
-    assert widget.train_button.isEnabled() and widget.train_button.text() == "Train semi-supervised"
+    assert widget.train_button.isEnabled() and widget.train_button.text() == "Train (supervised)"
 
 
 def test_image_removed_during_training_is_explained(viewer_widget, qtbot, monkeypatch):
@@ -309,7 +309,9 @@ def test_settings_come_from_the_profiles(viewer_widget):
     _viewer, widget = viewer_widget
     settings = widget.settings
     assert [settings.profile.itemText(i).lower() for i in range(settings.profile.count())] == list(PROFILES)
-    assert [settings.method.itemText(i) for i in range(settings.method.count())] == list(METHODS)
+    assert [settings.method.itemData(i) for i in range(settings.method.count())] == list(METHODS)
+    assert all(settings.method.itemText(i).startswith(f"{value}: ")  # the value, shown clearly
+               for i, value in enumerate(METHODS))
     assert settings.profile.currentText().lower() == profile().profile  # the default profile
     settings.iterations.setValue(0)
     for name in PROFILES:
@@ -318,6 +320,39 @@ def test_settings_come_from_the_profiles(viewer_widget):
         for key in ("cnn_lr", "swin_lr", "contrastive_weight", "temperature", "max_sets",
                     "max_pixels_per_set", "batch_size", "labelled_batch_size", "iterations", "method"):
             assert getattr(made, key) == getattr(expected, key), (name, key)
+
+
+def test_method_follows_the_profile_and_the_button_follows_the_method(viewer_widget):
+    _viewer, widget = viewer_widget
+    settings, button = widget.settings, widget.train_button
+    assert settings.method_value() == "sup" and settings.config().method == "sup"  # Fast
+    assert button.text() == "Train (supervised)"
+    settings.profile.setCurrentText("Paper")
+    assert settings.method_value() == "mcsc" and settings.config().method == "mcsc"
+    assert button.text() == "Train semi-supervised (MCSC)"
+    settings.method.setCurrentIndex(settings.method.findData("sup"))  # a choice of its own
+    assert settings.config().method == "sup" and button.text() == "Train (supervised)"
+    settings.profile.setCurrentText("Fast")
+    settings.method.setCurrentIndex(settings.method.findData("mcsc"))
+    assert settings.config().method == "mcsc" and settings.config().profile == "fast"
+    assert button.text() == "Train semi-supervised (MCSC)"
+    settings.profile.setCurrentText("Paper")
+    settings.profile.setCurrentText("Fast")  # choosing a profile again brings back its method
+    assert settings.method_value() == "sup" and button.text() == "Train (supervised)"
+
+
+def test_after_a_run_the_button_says_what_the_next_click_runs(viewer_widget, qtbot, monkeypatch):
+    _viewer, widget = viewer_widget
+    _shrink(widget, monkeypatch)
+    widget.settings.method.setCurrentIndex(widget.settings.method.findData("mcsc"))
+    assert widget.train_button.text() == "Train semi-supervised (MCSC)"
+    widget.train()
+    assert widget.train_button.text() == "Stop"
+    widget.settings.method.setCurrentIndex(widget.settings.method.findData("sup"))
+    assert widget.train_button.text() == "Stop"  # while it runs
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert widget.model.history[-1]["method"] == "mcsc"  # what ran
+    assert widget.train_button.text() == "Train (supervised)"  # what the next click runs
 
 
 def test_plugin_layers_are_found_by_their_role_not_their_name(viewer_widget, qtbot, monkeypatch):

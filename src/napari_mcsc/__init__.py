@@ -1,4 +1,4 @@
-"""napari-mcsc: semi-supervised 3D segmentation from a few painted slices.
+"""napari-mcsc: 3D segmentation from a few painted slices (a CNN trained on them, or MCSC).
 
 The package is split in a Qt-free core (``io``, ``data``, ``models``, ``losses``,
 ``training``, ``inference``, ``metrics``, ``checkpoint``, ``cli``) and a thin napari

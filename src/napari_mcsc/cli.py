@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="napari-mcsc",
-        description="Semi-supervised 3D segmentation from a few painted slices (MCSC).",
+        description="3D segmentation from a few painted slices: by default (fast profile) a CNN "
+        "trained on them; MCSC semi-supervised training with --method mcsc or --profile paper.",
     )
     parser.add_argument("--version", action="version", version=f"napari-mcsc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -51,7 +51,6 @@ class ImageInput:
     image: np.ndarray
     labels: np.ndarray | None = None
     reviewed: Sequence[int] = ()
-    key: object = None  # unused; still accepted while _qt/widget.py passes it
 
 
 @dataclass

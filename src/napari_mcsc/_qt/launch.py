@@ -14,7 +14,7 @@ def open_demo_viewer(run: bool = True):
     for data, kwargs, kind in make_sample_layers():
         getattr(viewer, f"add_{kind}")(data, **kwargs)
     widget = MCSCWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Train semi-supervised (MCSC)", area="right")
+    viewer.window.add_dock_widget(widget, name="MCSC: segment from painted slices", area="right")
     viewer.dims.set_current_step(0, 3)
     if run:
         napari.run()

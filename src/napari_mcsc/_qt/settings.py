@@ -1,12 +1,13 @@
 """The run's settings as a form that returns a ``TrainConfig``.
 
 Every choice comes from the training configuration: the profiles from ``PROFILES``, the
-methods from ``METHODS``, and each value from the selected profile (the default profile at
-start), so no number here repeats a config default.
+methods from ``METHODS``, and each value (the method included) from the selected profile
+(the default profile at start), so no number here repeats a config default.
 """
 
 from __future__ import annotations
 
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -25,10 +26,26 @@ from superqt import QCollapsible
 from napari_mcsc._qt.tooltips import TOOLTIPS
 from napari_mcsc.training.config import METHODS, PROFILES, TrainConfig, profile
 
+#: How the Method choice shows each method (the values stay visible), and what the Train
+#: button says it will run.
+METHOD_LABELS = {
+    "mcsc": "mcsc: semi-supervised (MCSC)",
+    "ct": "ct: cross teaching only",
+    "sup": "sup: supervised (CNN only)",
+}
+TRAIN_TEXTS = {
+    "mcsc": "Train semi-supervised (MCSC)",
+    "ct": "Train semi-supervised (cross teaching)",
+    "sup": "Train (supervised)",
+}
+
 
 class SettingsForm(QWidget):
-    """Slice axis, profile, iterations, time cap, device and Swin weights, with the method's
-    knobs under Advanced. Changing the profile shows its values in Advanced."""
+    """Slice axis, profile, iterations, time cap, device and Swin weights, with the method
+    and its knobs under Advanced. Changing the profile shows its values (its method
+    included) in Advanced."""
+
+    method_changed = Signal(str)  # the method's value ("mcsc", "ct", "sup")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         from napari_mcsc.devices import available_devices
@@ -64,14 +81,15 @@ class SettingsForm(QWidget):
         layout.addWidget(self._build_advanced(default))
         self.profile.currentTextChanged.connect(self._on_profile_changed)
         for changed in (self.iterations.valueChanged, self.device.currentTextChanged,
-                        self.method.currentTextChanged):
+                        self.method.currentIndexChanged):
             changed.connect(self.show_run_length)
+        self.method.currentIndexChanged.connect(lambda *_: self.method_changed.emit(self.method_value()))
         self.show_run_length()
 
     def _build_advanced(self, default: TrainConfig) -> QCollapsible:
         self.method = QComboBox(toolTip=TOOLTIPS["method"])
-        self.method.addItems(list(METHODS))
-        self.method.setCurrentText(default.method)
+        for value in METHODS:
+            self.method.addItem(METHOD_LABELS.get(value, value), value)
         self.cnn_lr = _float_box(1e-6, 1.0, 6, "cnn_lr")
         self.swin_lr = _float_box(1e-6, 1.0, 6, "swin_lr")
         self.contrastive_weight = _float_box(0.0, 10.0, 4, "contrastive_weight")
@@ -93,8 +111,17 @@ class SettingsForm(QWidget):
         self.advanced = advanced
         return advanced
 
+    def method_value(self) -> str:
+        """The chosen method's value, as ``TrainConfig.method`` spells it."""
+        return self.method.currentData()
+
+    def train_text(self) -> str:
+        """What the Train button says for the chosen method."""
+        return TRAIN_TEXTS.get(self.method_value(), "Train")
+
     def _show_profile(self, config: TrainConfig) -> None:
         """Show a profile's values in the Advanced fields."""
+        self.method.setCurrentIndex(self.method.findData(config.method))
         self.cnn_lr.setValue(config.cnn_lr)
         self.swin_lr.setValue(config.swin_lr)
         self.contrastive_weight.setValue(config.contrastive_weight)
@@ -114,7 +141,7 @@ class SettingsForm(QWidget):
         base = profile(name)
         overrides = {
             "device": self.device.currentText(),
-            "method": self.method.currentText(),
+            "method": self.method_value(),
             "cnn_lr": self.cnn_lr.value(),
             "swin_lr": self.swin_lr.value(),
             "contrastive_weight": self.contrastive_weight.value(),

@@ -2,27 +2,34 @@
 
 TOOLTIPS = {
     "layers": "Images to train on. For each, choose its Labels layer with a few painted slices "
-    "(role 'Train'), or use it as unlabelled data only (role 'Unlabelled').",
-    "role": "Train: use the painted slices of its Labels layer and the rest as unlabelled data. "
-    "Unlabelled: every slice is unlabelled data. Ignore: not used.",
+    "(role 'Train'), or use it as unlabelled data only (role 'Unlabelled', for the "
+    "semi-supervised methods).",
+    "role": "Train: use the painted slices of its Labels layer (and, with a semi-supervised "
+    "method, the rest as unlabelled data). Unlabelled: every slice is unlabelled data (used by "
+    "the mcsc and ct methods only). Ignore: not used.",
     "labels": "The Labels layer holding this image's annotations (same shape as the image).",
     "axis": "Slices are taken along this axis (0 = the first axis of the array, usually z).",
-    "profile": "Fast: small networks and a short schedule, for interactive use on a CPU. "
-    "Paper: the settings of the MCSC paper (224 px, 40 000 iterations: for a GPU).",
+    "profile": "Fast: small networks and a short schedule, for interactive use on a CPU; its "
+    "method is sup. Paper: the settings of the MCSC paper (method mcsc, 224 px, 40 000 "
+    "iterations: for a GPU).",
     "seconds": "Optional cap: stop after this many seconds even if the run is not complete "
     "(you are warned: the model may be much worse). 0 = no cap.",
     "iterations": "Run length in iterations (0 = the profile's number, which its quality needs). "
     "A slow or busy machine runs the same iterations, later.",
     "add_unlabelled": "Open other scans of the study (several files at once) as unlabelled "
-    "data: semi-supervised training learns from their slices without any painting.",
-    "batch": "Slices per training step (about 2/3 painted, the rest unlabelled). Lower it when "
-    "the device runs out of memory.",
+    "data: semi-supervised training (Method mcsc or ct) learns from their slices without any "
+    "painting.",
+    "batch": "Slices per training step (with a semi-supervised method about 2/3 painted, the "
+    "rest unlabelled). Lower it when the device runs out of memory.",
     "run_length": "Planned iterations, and how long they took on this machine last time.",
     "device": "Where to train: auto picks CUDA, then Apple MPS, then the CPU.",
     "pretrained": "Optional ImageNet-pretrained Swin Transformer weights file (.pth, .safetensors) "
     "for the Transformer branch (the paper's set-up), or 'imagenet' to download timm's Swin-T "
     "weights once (needs internet; kept in the Hugging Face cache). Optional.",
-    "method": "mcsc: the full method. ct: cross teaching only. sup: the CNN on painted slices only.",
+    "method": "sup (the Fast profile's default, which MCSC did not beat at this run length on 20 "
+    "ACDC volumes) trains the CNN on the painted slices only; choose mcsc (the Paper profile's, "
+    "the full semi-supervised method) when you add other unpainted scans as unlabelled data or "
+    "follow the paper's protocol. ct: cross teaching only.",
     "cnn_lr": "Initial learning rate of the CNN (AdamW, polynomial decay).",
     "swin_lr": "Initial learning rate of the Swin-UNet (AdamW, warm-up then polynomial decay).",
     "contrastive_weight": "Weight of the multi-scale cross contrastive loss in each network's loss.",
@@ -30,8 +37,9 @@ TOOLTIPS = {
     "max_sets": "At most this many pixel sets per scale and iteration: the memory cap of the "
     "contrastive loss. Lower it if you run out of memory.",
     "max_pixels": "At most this many pixels per contrastive set (memory grows with its square).",
-    "train": "Train the CNN and the Transformer on the painted slices and all the other slices. "
-    "Pressing it again fine-tunes the current model on all annotations so far.",
+    "train": "Train with the chosen Method (Advanced): sup trains the CNN on the painted slices; "
+    "mcsc and ct train the CNN and the Transformer on the painted slices and all the other "
+    "slices. Pressing it again fine-tunes the current model on all annotations so far.",
     "stop": "Stop after the current iteration; the model trained so far is kept and used.",
     "next": "Move to the most uncertain slice that is not painted or reviewed yet.",
     "accept": "Copy the prediction of the slice in view into the annotation layer, "

@@ -25,8 +25,9 @@ class TrainBar(QWidget):
         self.viewer, self.loop, self.table, self.settings = viewer, loop, table, settings
         self.runner, self.review = runner, review
         self._view_slice = 0  # read by the worker for previews: a plain int
-        self.button = QPushButton("Train semi-supervised", toolTip=TOOLTIPS["train"])
+        self.button = QPushButton(settings.train_text(), toolTip=TOOLTIPS["train"])
         self.button.clicked.connect(self._on_clicked)
+        settings.method_changed.connect(self._on_method_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.button)
@@ -40,12 +41,16 @@ class TrainBar(QWidget):
         else:
             self.train()
 
+    def _on_method_changed(self, _method: str) -> None:
+        if self.runner.worker is None:  # while a run goes, the button is Stop
+            self.button.setText(self.settings.train_text())
+
     def _on_dims_changed(self, *_args) -> None:
         self._view_slice = self.review.slice_in_view()
 
     def train(self) -> None:
         """Start training in a worker thread (refused while another run is going)."""
-        from napari.utils.notifications import show_warning
+        from napari.utils.notifications import show_info, show_warning
 
         if not self.runner.idle():
             return
@@ -63,6 +68,11 @@ class TrainBar(QWidget):
         except ValueError as exc:
             show_warning(f"Cannot train with these settings: {exc}")
             return
+        unused = [what for what, given in (("the Unlabelled images", unlabelled),
+                                           ("the Swin weights", config.swin_pretrained)) if given]
+        if unused and config.method == "sup":
+            show_info(f"Method sup trains the CNN on the painted slices only, so {' and '.join(unused)} "
+                      "are not used; choose mcsc under Advanced > Method to use them.")
         axis = self.settings.axis.value()
         fine_tuning = self.loop.warm_start(axis) is not None
         job = self.loop.start_training(config, annotated, unlabelled, axis, self._preview_request)
@@ -110,6 +120,6 @@ class TrainBar(QWidget):
         self.review.show_ranking()
 
     def _on_finished(self) -> None:
-        self.button.setText("Train semi-supervised")
+        self.button.setText(self.settings.train_text())
         self.button.setToolTip(TOOLTIPS["train"])
         self.button.setEnabled(True)

@@ -1,4 +1,4 @@
-"""The dock widget: paint a few slices, train semi-supervised, correct, retrain.
+"""The dock widget: paint a few slices, train (supervised by default, or MCSC), correct, retrain.
 
 A thin layer over the core that only composes small widgets around one
 ``CorrectionLoop`` (``napari_mcsc.review``, the loop's state without Qt): the images and
@@ -24,7 +24,7 @@ from napari_mcsc.review import CorrectionLoop
 
 
 class MCSCWidget(QWidget):
-    """Train semi-supervised (MCSC) on the slices painted in Labels layers."""
+    """Train on the slices painted in Labels layers (the profile's method: sup or MCSC)."""
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()

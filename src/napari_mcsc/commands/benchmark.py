@@ -12,9 +12,10 @@ from napari_mcsc.commands.common import (
     add_method_argument,
     add_profile_argument,
     add_seed_argument,
+    profile_method,
 )
 from napari_mcsc.commands.errors import UsageError
-from napari_mcsc.training.config import PROFILES
+from napari_mcsc.training.config import DEFAULT_PROFILE, PROFILES
 
 
 def add_parser(sub) -> None:
@@ -114,7 +115,8 @@ def run_acdc(args: argparse.Namespace) -> int:
 
     _check_data(args.data)
     result = run_protocol(args.data, split=args.split, labelled_patients=args.labelled_patients,
-                          method=args.method, profile_name=args.profile, iterations=args.iterations,
+                          method=profile_method(args.method, args.profile), profile_name=args.profile,
+                          iterations=args.iterations,
                           max_seconds=args.max_seconds, seed=args.seed, limit=args.limit,
                           device=args.device, select=args.select,
                           validate_every=args.validate_every, log=_log)
@@ -129,7 +131,8 @@ def run_interactive(args: argparse.Namespace) -> int:
     _check_data(args.data)
     result = run(args.data, split=args.split, painted=args.painted, iterations=args.iterations,
                  max_seconds=args.max_seconds, limit=args.limit, every=args.every, offset=args.offset,
-                 device=args.device, method=args.method, profile_name=args.profile,
+                 device=args.device, method=profile_method(args.method, args.profile),
+                 profile_name=args.profile,
                  unlabelled_volumes=args.unlabelled_volumes, classes=args.classes,
                  curve_at=args.curve_at, seed=args.seed, log=_log,
                  on_volume=lambda partial: _write(partial, args.out, quiet=True))
@@ -153,7 +156,8 @@ def run_loop(args: argparse.Namespace) -> int:
     result = run(args.data, split=args.split, painted=args.painted, rounds=args.rounds,
                  iterations=args.iterations, retrain_iterations=args.retrain_iterations,
                  limit=args.limit, every=args.every, offset=args.offset, device=args.device,
-                 method=args.method, seed=args.seed, log=_log)
+                 method=profile_method(args.method, DEFAULT_PROFILE), profile_name=DEFAULT_PROFILE,
+                 seed=args.seed, log=_log)
     for arm in (*CHOOSERS, "interp"):
         if f"{arm}_dice_by_round" in result:
             print(f"{arm:12s} Dice by round: "

@@ -15,7 +15,7 @@ from napari_mcsc.commands.progress import ProgressLine
 from napari_mcsc.jobs import TrainingJob, TrainingStarted
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training import ProgressEvent, TrainConfig, Trainer
-from napari_mcsc.training.config import DEFAULT_PROFILE, METHODS, PROFILES
+from napari_mcsc.training.config import DEFAULT_PROFILE, METHODS, PROFILES, profile
 from napari_mcsc.training.outcome import RunOutcome
 from napari_mcsc.training.speed_memory import describe_run_length
 
@@ -26,8 +26,21 @@ def add_profile_argument(parser, *, extra: tuple[str, ...] = (), default: str = 
     parser.add_argument("--profile", choices=[*sorted(PROFILES), *extra], default=default, help=help)
 
 
+METHOD_HELP = ("mcsc: the full method (CNN + Swin-UNet, cross teaching, contrastive), ct: cross "
+               "teaching only, sup: the CNN on painted slices only; default: the profile's "
+               "method (" + ", ".join(f"{name}: {profile(name).method}" for name in sorted(PROFILES))
+               + ")")
+
+
 def add_method_argument(parser, help: str | None = None) -> None:
-    parser.add_argument("--method", choices=METHODS, default=METHODS[0], help=help)
+    """``--method``: None (the default) means the method of the profile in use; see
+    ``profile_method``."""
+    parser.add_argument("--method", choices=METHODS, default=None, help=help or METHOD_HELP)
+
+
+def profile_method(method: str | None, profile_name: str) -> str:
+    """The method a run uses: ``method`` when given, else the profile's."""
+    return method or profile(profile_name).method
 
 
 def add_seed_argument(parser, *, default: int | None = TrainConfig.seed, help: str | None = None) -> None:

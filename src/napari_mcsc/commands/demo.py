@@ -1,10 +1,11 @@
 """``napari-mcsc demo``: the whole workflow on the built-in phantom, no data needed.
 
-Makes three phantom volumes, paints 2 slices of the first, trains MCSC with the fast
-profile (the other two volumes are unlabelled data), predicts every volume, and scores
-the prediction on the slices nobody painted against the phantom's truth. The run is the
-profile's number of iterations, however long that takes here; the demo exits with
-status 1, saying why, when it ends short of them or below the Dice it is expected to reach.
+Makes three phantom volumes, paints 2 slices of the first, trains with the fast profile
+and its method (sup: the CNN on the painted slices; with --method mcsc, MCSC with the
+other two volumes as unlabelled data), predicts every volume, and scores the prediction
+on the slices nobody painted against the phantom's truth. The run is the profile's number
+of iterations, however long that takes here; the demo exits with status 1, saying why,
+when it ends short of them or below the Dice it is expected to reach.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from napari_mcsc.commands.common import add_device_argument, run_training
+from napari_mcsc.commands.common import add_device_argument, add_method_argument, run_training
 
 DEMO_SHAPE = (12, 96, 96)
 EXPECTED_DICE = 0.9  # mean Dice on the unpainted slices that a complete demo run reaches
@@ -34,6 +35,7 @@ def add_parser(sub) -> None:
                    help="optional cap on the training time in seconds; a capped run is "
                    "incomplete and the demo then exits with status 1 (default: no cap)")
     p.add_argument("--seed", type=int, default=0, help="seed of the phantom and the training")
+    add_method_argument(p)
     p.add_argument("--gui", action="store_true",
                    help="open napari with the phantom loaded and the plugin's widget docked")
     p.set_defaults(handler=run)
@@ -52,10 +54,12 @@ def run(args: argparse.Namespace) -> int:
         from napari_mcsc._qt.launch import open_demo_viewer
 
         return open_demo_viewer()
-    return run_headless(Path(args.out), args.device, args.max_seconds, args.seed)
+    return run_headless(Path(args.out), args.device, args.max_seconds, args.seed, args.method)
 
 
-def run_headless(out: Path, device: str, max_seconds: float | None = None, seed: int = 0) -> int:
+def run_headless(out: Path, device: str, max_seconds: float | None = None, seed: int = 0,
+                 method: str | None = None) -> int:
+    """The headless demo; ``method`` None: the fast profile's."""
     from napari_mcsc.checkpoint import save_model
     from napari_mcsc.commands.errors import UsageError
     from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom_set, paint_slices
@@ -75,7 +79,8 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
     phantoms = make_phantom_set(3, shape=DEMO_SHAPE, seed=seed)
     painted_volume = phantoms[0]
     painted = evenly_spaced_slices(DEMO_SHAPE[0], 2)
-    config = profile("fast", max_seconds=max_seconds, device=device, seed=seed)
+    config = profile("fast", max_seconds=max_seconds, device=device, seed=seed,
+                     **({"method": method} if method else {}))
     job = TrainingJob(
         config,
         [AnnotatedVolume(painted_volume.image, paint_slices(painted_volume.labels, painted),
@@ -83,8 +88,8 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
         [p.image for p in phantoms[1:]],
         predict=False,  # below, with the scores
     )
-    announce = (f"demo: painted slices {painted} of {painted_volume.name}; training MCSC on "
-                f"{pick_device(device)}")
+    announce = (f"demo: painted slices {painted} of {painted_volume.name}; training "
+                f"{config.method} (fast profile) on {pick_device(device)}")
     model, outcome = run_training(job, announce=lambda *_: announce)
     train_seconds = time.perf_counter() - start
     save_model(model, out / "model.pt")
@@ -109,6 +114,7 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
         "dice_mean_unlabelled_volumes": sum(r["dice_mean"] for r in rows[1:]) / (len(rows) - 1),
         "volumes": rows,
         "expected_dice": EXPECTED_DICE,
+        "method": model.config.method,
         **{k: v for k, v in outcome.to_dict().items() if k in ("planned_iterations", "complete", "ended_by")},
         "iterations": model.trained_iterations,
         "seconds_per_iteration": outcome.seconds_per_iteration,

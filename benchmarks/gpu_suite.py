@@ -51,18 +51,21 @@ def use_packed(packed: str | None) -> None:
         sys.modules["SimpleITK"] = types.ModuleType("SimpleITK")
     import numpy as np
 
-    from napari_mcsc.benchmark import dataset, interactive, loop, protocol
+    from napari_mcsc.data import decathlon
+    from napari_mcsc.evaluation import interactive, loop, protocol
     from napari_mcsc.io import Geometry
 
     def read_packed(data_dir, name):
         with np.load(Path(packed) / f"{name}.npz") as z:
             spacing = tuple(float(s) for s in z["spacing"])
-            geometry = Geometry(spacing=spacing, origin=(0.0,) * len(spacing),
-                                direction=tuple(float(v) for v in np.eye(len(spacing)).ravel()))
-            return dataset.Case(name, z["image"].astype(np.float32), z["labels"].astype(np.int64),
-                                geometry)
+            geometry = Geometry(
+                spacing=spacing,
+                origin=(0.0,) * len(spacing),
+                direction=tuple(float(v) for v in np.eye(len(spacing)).ravel()),
+            )
+            return decathlon.Case(name, z["image"].astype(np.float32), z["labels"].astype(np.int64), geometry)
 
-    for module in (dataset, interactive, loop, protocol):
+    for module in (decathlon, interactive, loop, protocol):
         module.read_case = read_packed
 
 
@@ -73,76 +76,114 @@ def _init_worker(packed: str | None) -> None:
 
     torch.set_num_threads(1)
     use_packed(packed)
-    from napari_mcsc.benchmark import interactive, loop
+    from napari_mcsc.evaluation import interactive, loop
 
     # Contour interpolation has CPU figures already; here it would only cost time.
     interactive.contour_interpolation_available = loop.contour_interpolation_available = bool
 
 
-SPEED_CASES = [(p, m, amp) for p in ("fast", "paper") for m in ("sup", "ct", "mcsc")
-               for amp in (True, False)]
+SPEED_CASES = [(p, m, amp) for p in ("fast", "paper") for m in ("sup", "ct", "mcsc") for amp in (True, False)]
 
 
 def run_speed(device: str, profile_name: str, method: str, amp: bool, steps: int = 20) -> dict:
     """One row of the speed table: s/iteration and peak memory (a fresh process each)."""
     import torch
 
-    from napari_mcsc.benchmark.speed import measure_train_step
+    from napari_mcsc.evaluation.speed import measure_train_step
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    row = measure_train_step(method, profile_name, steps=steps, warmup=5, device=device, amp=amp,
-                             supervised_warmup=0.0)
+    row = measure_train_step(
+        method, profile_name, steps=steps, warmup=5, device=device, amp=amp, supervised_warmup=0.0
+    )
     row["device_name"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     return row
 
 
 def run_job(job: dict) -> dict:
     """One interactive-scenario or loop job on one volume."""
-    from napari_mcsc.benchmark.dataset import load_split
-    from napari_mcsc.benchmark.interactive import run_interactive
-    from napari_mcsc.benchmark.loop import run_loop
+    from napari_mcsc.data.decathlon import load_split
+    from napari_mcsc.evaluation.interactive import run_interactive
+    from napari_mcsc.evaluation.loop import run_loop
 
     start = time.perf_counter()
     offset = load_split(job["data"], job["split"]).index(job["case"])
-    common = dict(split=job["split"], painted=job["painted"], offset=offset, every=1, limit=1,
-                  device=job["device"], method=job["method"], seed=job["seed"],
-                  iterations=job["iterations"], log=lambda *_: None, **job["overrides"])
+    common = dict(
+        split=job["split"],
+        painted=job["painted"],
+        offset=offset,
+        every=1,
+        limit=1,
+        device=job["device"],
+        method=job["method"],
+        seed=job["seed"],
+        iterations=job["iterations"],
+        log=lambda *_: None,
+        **job["overrides"],
+    )
     if job["kind"] == "loop":
-        summary = run_loop(job["data"], rounds=job["rounds"],
-                           retrain_iterations=job["retrain_iterations"], **common)
+        summary = run_loop(
+            job["data"], rounds=job["rounds"], retrain_iterations=job["retrain_iterations"], **common
+        )
         row = summary["volumes"][0]
         result = {arm: [r["dice_mean"] for r in row[arm]] for arm in ("uncertain", "largest_gap")}
     else:
         summary = run_interactive(job["data"], curve_at=job.get("curve_at", ()), **common)
         row = summary["volumes"][0]
-        result = {k: row[k] for k in ("dice", "dice_mean", "ensemble_dice_mean", "curve",
-                                      "iterations", "complete", "seconds_per_iteration",
-                                      "train_seconds", "shape") if k in row}
+        result = {
+            k: row[k]
+            for k in (
+                "dice",
+                "dice_mean",
+                "ensemble_dice_mean",
+                "curve",
+                "iterations",
+                "complete",
+                "seconds_per_iteration",
+                "train_seconds",
+                "shape",
+            )
+            if k in row
+        }
         result["painted_slices"] = row["painted"]
-    return {**{k: v for k, v in job.items() if k not in ("data", "device")}, **result,
-            "wall_seconds": round(time.perf_counter() - start, 1)}
+    return {
+        **{k: v for k, v in job.items() if k not in ("data", "device")},
+        **result,
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
 
 
-def run_protocol_process(data: str, packed: str | None, device: str, iterations: int,
-                         max_seconds: float, out: str) -> None:
+def run_protocol_process(
+    data: str, packed: str | None, device: str, iterations: int, max_seconds: float, out: str
+) -> None:
     _init_worker(packed)
-    from napari_mcsc.benchmark.protocol import run_protocol
+    from napari_mcsc.evaluation.protocol import run_protocol
 
     with open(Path(out) / "protocol.log", "w") as log_file:
+
         def log(line):
             print(line, file=log_file, flush=True)
 
-        result = run_protocol(data, split="val", labelled_patients=7, method="mcsc",
-                              profile_name="paper", iterations=iterations, max_seconds=max_seconds,
-                              limit=15, select="best", validate_every=max(50, iterations // 8),
-                              device=device, log=log)
+        result = run_protocol(
+            data,
+            split="val",
+            labelled_patients=7,
+            method="mcsc",
+            profile_name="paper",
+            iterations=iterations,
+            max_seconds=max_seconds,
+            limit=15,
+            select="best",
+            validate_every=max(50, iterations // 8),
+            device=device,
+            log=log,
+        )
     (Path(out) / "protocol_k7_paper.json").write_text(json.dumps(result, indent=1, default=str))
 
 
 def _jobs(data: str, device: str, iterations: int, cases: int | None = None) -> list[tuple[str, dict]]:
     """(block name, job) in priority order; methods interleaved per volume within a block."""
-    from napari_mcsc.benchmark.dataset import load_split
+    from napari_mcsc.data.decathlon import load_split
 
     val = load_split(data, "val")
     try:
@@ -153,9 +194,24 @@ def _jobs(data: str, device: str, iterations: int, cases: int | None = None) -> 
 
     def block(name, cases_, split, methods, painted, seed, **extra):
         cases_ = cases_[:cases] if cases else cases_
-        return [(name, {**base, **extra, "block": name, "case": c, "split": split, "method": m,
-                        "painted": painted, "seed": seed, "variant": extra.get("variant", "default")})
-                for c in cases_ for m in methods]
+        return [
+            (
+                name,
+                {
+                    **base,
+                    **extra,
+                    "block": name,
+                    "case": c,
+                    "split": split,
+                    "method": m,
+                    "painted": painted,
+                    "seed": seed,
+                    "variant": extra.get("variant", "default"),
+                },
+            )
+            for c in cases_
+            for m in methods
+        ]
 
     jobs = block("val_k2_s1", val, "val", ("sup", "mcsc"), 2, 1337)
     for variant, overrides in VARIANTS.items():
@@ -165,8 +221,17 @@ def _jobs(data: str, device: str, iterations: int, cases: int | None = None) -> 
     jobs += block("val_k2_s2", val, "val", ("sup", "mcsc"), 2, 2)
     jobs += block("val_k3_s2", val, "val", ("sup", "mcsc"), 3, 2)
     jobs += block("val_k2_ct", val, "val", ("ct",), 2, 1337)
-    jobs += block("loop_mcsc", val[::4], "val", ("mcsc",), 2, 1337, kind="loop", rounds=3,
-                  retrain_iterations=iterations // 2)
+    jobs += block(
+        "loop_mcsc",
+        val[::4],
+        "val",
+        ("mcsc",),
+        2,
+        1337,
+        kind="loop",
+        rounds=3,
+        retrain_iterations=iterations // 2,
+    )
     for length in (150, 1200):
         jobs += block(f"len{length}", val[::2], "val", ("sup", "mcsc"), 2, 1337, iterations=length)
     return jobs
@@ -229,7 +294,8 @@ def main(argv: list[str] | None = None) -> None:
                 left = speed_deadline - time.perf_counter()
                 try:  # a failed row costs only itself; a slow one ends the table
                     row = pool.apply_async(run_speed, (args.device, *case, args.speed_steps)).get(
-                        max(left, 0.1))
+                        max(left, 0.1)
+                    )
                 except mp.TimeoutError:
                     print(f"speed table cut at {case}", flush=True)
                     break
@@ -248,19 +314,25 @@ def main(argv: list[str] | None = None) -> None:
         cap = max(30.0, deadline - time.perf_counter() - 90)
         iterations = max(100, int(cap / (2.5 * per_it)) // 100 * 100)  # the pool slows it down
         print(f"protocol: {iterations} iterations, cap {cap:.0f} s", flush=True)
-        protocol = ctx.Process(target=run_protocol_process,
-                               args=(args.data, packed, args.device, iterations, cap, str(out)))
+        protocol = ctx.Process(
+            target=run_protocol_process, args=(args.data, packed, args.device, iterations, cap, str(out))
+        )
         protocol.start()
 
     _init_worker(packed)  # the job list reads the splits
-    queue = [(name, job) for name, job in _jobs(args.data, args.device, args.iterations, args.cases)
-             if not args.only or name in args.only][: args.max_jobs]
+    queue = [
+        (name, job)
+        for name, job in _jobs(args.data, args.device, args.iterations, args.cases)
+        if not args.only or name in args.only
+    ][: args.max_jobs]
     results: list[dict] = []
     durations: dict[int, list[float]] = {}
     in_flight: list[tuple[dict, object, float]] = []
     added_best = False
-    with ctx.Pool(args.workers, initializer=_init_worker, initargs=(packed,)) as pool, \
-            open(out / "results.jsonl", "a") as sink:
+    with (
+        ctx.Pool(args.workers, initializer=_init_worker, initargs=(packed,)) as pool,
+        open(out / "results.jsonl", "a") as sink,
+    ):
         while queue or in_flight:
             now = time.perf_counter()
             if now > deadline:
@@ -284,24 +356,40 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     if job["kind"] == "interactive":
                         durations.setdefault(job["iterations"], []).append(time.perf_counter() - started)
-                    print(f"{time.perf_counter() - t0:5.0f}s {row['block']:<10} {row['case']:<18} "
-                          f"{row['method']:<4} {row['variant']:<10} K={row['painted']} "
-                          f"dice={row.get('dice_mean', float('nan')):.3f}", flush=True)
+                    print(
+                        f"{time.perf_counter() - t0:5.0f}s {row['block']:<10} {row['case']:<18} "
+                        f"{row['method']:<4} {row['variant']:<10} K={row['painted']} "
+                        f"dice={row.get('dice_mean', float('nan')):.3f}",
+                        flush=True,
+                    )
                 results.append(row)
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
             tune_left = any(j["block"] == "tune" for _, j in queue) or any(
-                j["block"] == "tune" for j, _, _ in in_flight)
+                j["block"] == "tune" for j, _, _ in in_flight
+            )
             if not added_best and not tune_left and any(r.get("block") == "tune" for r in results):
                 added_best = True
                 best = _best_variant(results)
                 print(f"best variant on the tuning volumes: {best}", flush=True)
                 if best and best != "default":
-                    val = [j for _, j in _jobs(args.data, args.device, args.iterations, args.cases)
-                           if j["block"] in ("val_k2_s1", "val_k3_s1") and j["method"] == "mcsc"]
-                    picked = [(f"best_{j['block']}", {**j, "block": f"best_{j['block']}",
-                                                      "variant": best, "overrides": VARIANTS[best]})
-                              for j in val]
+                    val = [
+                        j
+                        for _, j in _jobs(args.data, args.device, args.iterations, args.cases)
+                        if j["block"] in ("val_k2_s1", "val_k3_s1") and j["method"] == "mcsc"
+                    ]
+                    picked = [
+                        (
+                            f"best_{j['block']}",
+                            {
+                                **j,
+                                "block": f"best_{j['block']}",
+                                "variant": best,
+                                "overrides": VARIANTS[best],
+                            },
+                        )
+                        for j in val
+                    ]
                     at = next((i for i, (name, _) in enumerate(queue) if name == "val_k2_s2"), 0)
                     queue[at:at] = picked
             time.sleep(0.5)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_mcsc.benchmark.dataset import load_split, read_case
-from napari_mcsc.benchmark.protocol import first_patients
+from napari_mcsc.data.decathlon import load_split, read_case
+from napari_mcsc.evaluation.protocol import first_patients
 
 
 def _chosen(data: str, spec: str) -> list[str]:
@@ -42,8 +42,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--split", action="append", default=[], help="split[:start:stop:step]")
     parser.add_argument("--tune", help="split[:start:stop:step]: cases packed and listed as split 'tune'")
-    parser.add_argument("--protocol-train", nargs=2, type=int, metavar=("K", "UNLABELLED"),
-                        help="the train cases of the first K patients and the next UNLABELLED cases")
+    parser.add_argument(
+        "--protocol-train",
+        nargs=2,
+        type=int,
+        metavar=("K", "UNLABELLED"),
+        help="the train cases of the first K patients and the next UNLABELLED cases",
+    )
     args = parser.parse_args(argv)
     names: list[str] = []
     for spec in args.split:
@@ -59,9 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in dict.fromkeys(names):
         case = read_case(args.data, name)
-        np.savez_compressed(out / f"{name}.npz", image=case.image.astype(np.float32),
-                            labels=case.labels.astype(np.uint8),
-                            spacing=np.asarray(case.geometry.spacing))
+        np.savez_compressed(
+            out / f"{name}.npz",
+            image=case.image.astype(np.float32),
+            labels=case.labels.astype(np.uint8),
+            spacing=np.asarray(case.geometry.spacing),
+        )
     packed = set(names)
     splits = json.loads((Path(args.data) / "splits.json").read_text())
     splits = {split: [c for c in cases if c in packed] for split, cases in splits.items()}

@@ -36,14 +36,23 @@ def plot_curves(files: list[Path], out: Path) -> Path:
         points = sorted({it for r in rows for it, _ in r["curve"]})
         by_point = [[dict(r["curve"]).get(p) for r in rows] for p in points]
         means = [np.mean([v for v in vals if v is not None]) for vals in by_point]
-        spread = [np.std([v for v in vals if v is not None]) / max(1, np.sqrt(len(vals)))
-                  for vals in by_point]
+        spread = [
+            np.std([v for v in vals if v is not None]) / max(1, np.sqrt(len(vals))) for vals in by_point
+        ]
         label = f"{result['method']} K={result['painted']}"
         if result.get("unlabelled_volumes"):
             label += f" +{result['unlabelled_volumes']} unlabelled volumes"
         colour = COLOURS.get(result["method"])
-        ax.errorbar(points, means, yerr=spread, marker="o", capsize=3, label=f"{label} ({len(rows)} vol.)",
-                    color=colour, linestyle="-" if result["painted"] == 2 else "--")
+        ax.errorbar(
+            points,
+            means,
+            yerr=spread,
+            marker="o",
+            capsize=3,
+            label=f"{label} ({len(rows)} vol.)",
+            color=colour,
+            linestyle="-" if result["painted"] == 2 else "--",
+        )
         interp += [r["interp_dice_mean"] for r in rows if "interp_dice_mean" in r]
     if interp:
         ax.axhline(float(np.mean(interp)), color="grey", linestyle=":", label="contour interpolation")
@@ -62,9 +71,11 @@ def plot_curves(files: list[Path], out: Path) -> Path:
 def plot_loop(file: Path, out: Path) -> Path:
     result = json.loads(file.read_text())
     fig, ax = plt.subplots(figsize=(6, 4))
-    styles = {"uncertain": ("next uncertain slice (the tool)", "tab:blue"),
-              "largest_gap": ("middle of the largest unpainted gap", "tab:orange"),
-              "interp": ("contour interpolation, evenly spaced", "grey")}
+    styles = {
+        "uncertain": ("next uncertain slice (the tool)", "tab:blue"),
+        "largest_gap": ("middle of the largest unpainted gap", "tab:orange"),
+        "interp": ("contour interpolation, evenly spaced", "grey"),
+    }
     for arm, (label, colour) in styles.items():
         values = result.get(f"{arm}_dice_by_round")
         if values:
@@ -72,8 +83,9 @@ def plot_loop(file: Path, out: Path) -> Path:
             ax.plot(painted, values, marker="o", label=label, color=colour)
     ax.set_xlabel("painted slices (first training, then one correction per round)")
     ax.set_ylabel("mean Dice on the unpainted slices")
-    ax.set_title(f"Correction loop, ACDC {result['split']} "
-                 f"({result['n_volumes']} volumes, {result['method']})")
+    ax.set_title(
+        f"Correction loop, ACDC {result['split']} ({result['n_volumes']} volumes, {result['method']})"
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     path = out / "correction_loop.png"
@@ -97,8 +109,13 @@ def plot_per_volume(file: Path, out: Path) -> Path:
         if not both:
             continue
         sup, mcsc = np.array(both).T
-        left.scatter(sup, mcsc, color=colour, s=18,
-                     label=f"K={painted}: sup {sup.mean():.3f}, MCSC {mcsc.mean():.3f} ({len(both)} vol.)")
+        left.scatter(
+            sup,
+            mcsc,
+            color=colour,
+            s=18,
+            label=f"K={painted}: sup {sup.mean():.3f}, MCSC {mcsc.mean():.3f} ({len(both)} vol.)",
+        )
     left.plot([0.5, 1], [0.5, 1], color="grey", linewidth=0.8)
     left.set_xlim(0.5, 0.95)
     left.set_ylim(0.5, 0.95)

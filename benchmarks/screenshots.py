@@ -16,7 +16,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
-    from napari_mcsc.benchmark.display import virtual_display
+    from napari_mcsc.evaluation.display import virtual_display
 
     with virtual_display():
         from qtpy.QtWidgets import QApplication
@@ -36,9 +36,15 @@ def main() -> None:
 
         viewer.dims.set_current_step(0, 5)
         widget.train()
-        wait(lambda: any(layer.name.endswith(" preview") for layer in viewer.layers)
-             and widget.job is not None and widget.job.model is not None
-             and widget.job.model.trained_iterations > 50, args.seconds)
+        wait(
+            lambda: (
+                any(layer.name.endswith(" preview") for layer in viewer.layers)
+                and widget.job is not None
+                and widget.job.model is not None
+                and widget.job.model.trained_iterations > 50
+            ),
+            args.seconds,
+        )
         wait(lambda: False, 2)
         OUT.mkdir(parents=True, exist_ok=True)
         viewer.screenshot(str(OUT / "training.png"), canvas_only=False)

@@ -47,8 +47,13 @@ def measure(method: str, steps: int, threads: str, busy: bool) -> dict:
         env["NAPARI_MCSC_TORCH_THREADS"] = threads
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, method, str(steps)], env=env,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, method, str(steps)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         if hog is not None:
             hog.kill()
@@ -60,8 +65,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--method", default="mcsc")
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--threads", nargs="+", default=None,
-                        help="counts to pin (default: 1 and every core count up to the cores)")
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        default=None,
+        help="counts to pin (default: 1 and every core count up to the cores)",
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     counts = args.threads or [str(n) for n in sorted({1, os.cpu_count() or 1})]
@@ -70,9 +79,12 @@ def main() -> None:
         for threads in [*counts, "adaptive"]:
             row = measure(args.method, args.steps, threads, busy)
             rows.append(row)
-            print(f"{'busy' if busy else 'alone':6s} threads={threads:9s} "
-                  f"{row['median_second_half']:.3f} s/it (2nd half), {row['median_all']:.3f} s/it (all); "
-                  f"used {row['threads_used']}", flush=True)
+            print(
+                f"{'busy' if busy else 'alone':6s} threads={threads:9s} "
+                f"{row['median_second_half']:.3f} s/it (2nd half), {row['median_all']:.3f} s/it (all); "
+                f"used {row['threads_used']}",
+                flush=True,
+            )
     result = {"method": args.method, "steps": args.steps, "cpu_count": os.cpu_count(), "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -19,9 +19,16 @@ def phantoms():
 
 #: Networks and contrastive sampling small enough for a few CPU iterations per second.
 TINY_SETTINGS = dict(
-    image_size=64, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
-    swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
-    max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0,
+    image_size=64,
+    unet_channels=(8, 16, 32, 64, 128),
+    swin_embed_dim=24,
+    swin_heads=(1, 2, 4, 8),
+    swin_window=4,
+    projection_dim=32,
+    block_sizes=(16, 8),
+    max_sets=(4, 2),
+    max_pixels_per_set=256,
+    preview_every_seconds=0.0,
 )
 
 
@@ -39,8 +46,15 @@ def tiny_config(tiny_settings):
     from napari_mcsc.training import profile
 
     return profile(
-        "fast", **tiny_settings, batch_size=4, labelled_batch_size=2, max_seconds=None,
-        iterations=3, device="cpu", supervised_warmup=0.0, method="mcsc",
+        "fast",
+        **tiny_settings,
+        batch_size=4,
+        labelled_batch_size=2,
+        max_seconds=None,
+        iterations=3,
+        device="cpu",
+        supervised_warmup=0.0,
+        method="mcsc",
     )
 
 

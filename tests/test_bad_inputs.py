@@ -47,9 +47,19 @@ def _labels() -> np.ndarray:
 def _tiny_config(**changes):
     from napari_mcsc.training import profile
 
-    settings = dict(image_size=32, batch_size=2, labelled_batch_size=1, iterations=1,
-                    max_seconds=None, unet_channels=(4, 8, 16, 32, 64), swin_embed_dim=12,
-                    swin_heads=(1, 2, 2, 4), swin_window=2, projection_dim=8, device="cpu")
+    settings = dict(
+        image_size=32,
+        batch_size=2,
+        labelled_batch_size=1,
+        iterations=1,
+        max_seconds=None,
+        unet_channels=(4, 8, 16, 32, 64),
+        swin_embed_dim=12,
+        swin_heads=(1, 2, 2, 4),
+        swin_window=2,
+        projection_dim=8,
+        device="cpu",
+    )
     settings.update(changes)
     return profile("fast", **settings)
 
@@ -61,8 +71,10 @@ def _model(axis: int = 0) -> SegmentationModel:
 @pytest.fixture()
 def pair(tmp_path):
     """An image and its sparse labels on disk, same geometry."""
-    return (write_volume(tmp_path / "scan.nii.gz", _image(), GEOMETRY),
-            write_volume(tmp_path / "scan_labels.nii.gz", _labels(), GEOMETRY))
+    return (
+        write_volume(tmp_path / "scan.nii.gz", _image(), GEOMETRY),
+        write_volume(tmp_path / "scan_labels.nii.gz", _labels(), GEOMETRY),
+    )
 
 
 @pytest.fixture()
@@ -91,8 +103,23 @@ def _one_line_error(capsys, code, expected_code=2):
 
 
 def _train(pair, out, *extra):
-    return main(["train", "--image", pair[0], "--labels", pair[1], "--out", str(out),
-                 "--iterations", "1", "--device", "cpu", "--quiet", *extra])
+    return main(
+        [
+            "train",
+            "--image",
+            pair[0],
+            "--labels",
+            pair[1],
+            "--out",
+            str(out),
+            "--iterations",
+            "1",
+            "--device",
+            "cpu",
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 # ------------------------------------------------------------------- 1. work lost
@@ -142,26 +169,40 @@ def test_predict_never_overwrites_an_output_of_the_same_run(model_file, tmp_path
     first = write_volume(tmp_path / "a" / "scan.nii.gz", _image(1), GEOMETRY)
     other = write_volume(tmp_path / second, _image(2), GEOMETRY)
     out = tmp_path / "out"
-    code = main(["predict", "--model", model_file, "--image", first, "--image", other,
-                 "--out", str(out)])
+    code = main(["predict", "--model", model_file, "--image", first, "--image", other, "--out", str(out)])
     err = _one_line_error(capsys, code)
     assert "_prediction.nii.gz and the first would be lost" in err.lower()
     assert not out.exists() or not any(out.iterdir())
 
 
 def test_predict_same_file_twice_says_so(model_file, pair, tmp_path, capsys):
-    code = main(["predict", "--model", model_file, "--image", pair[0], "--image", pair[0],
-                 "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "predict",
+            "--model",
+            model_file,
+            "--image",
+            pair[0],
+            "--image",
+            pair[0],
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert "are the same file" in _one_line_error(capsys, code)
 
 
 # -------------------------------------------------------------- 3. truncated files
-@pytest.mark.parametrize(("ext", "keep"), [(".nii.gz", 200), (".nii.gz", 0.5), (".nii.gz", -12),
-                                           (".nii", 0.5), (".nii", -1)])
+@pytest.mark.parametrize(
+    ("ext", "keep"), [(".nii.gz", 200), (".nii.gz", 0.5), (".nii.gz", -12), (".nii", 0.5), (".nii", -1)]
+)
 def test_truncated_nifti_is_refused(tmp_path, ext, keep):
     data = Path(write_volume(tmp_path / f"whole{ext}", _image(), GEOMETRY)).read_bytes()
-    n = keep if isinstance(keep, int) and keep > 0 else (
-        int(len(data) * keep) if isinstance(keep, float) else len(data) + keep)
+    n = (
+        keep
+        if isinstance(keep, int) and keep > 0
+        else (int(len(data) * keep) if isinstance(keep, float) else len(data) + keep)
+    )
     path = tmp_path / f"cut{ext}"
     path.write_bytes(data[:n])
     with pytest.raises(VolumeReadError, match=r"cut\.nii.*(truncated|cut short)"):
@@ -224,9 +265,12 @@ def _write_dicom_series(folder: Path, n: int = 12, spacing: float = 3.0) -> np.n
     for i in range(n):
         s = image[:, :, i]
         for tag, value in {
-            "0020|000e": series, "0020|000d": "1.2.826.0.1.3680043.2.1125.9.2", "0008|0060": "MR",
+            "0020|000e": series,
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.9.2",
+            "0008|0060": "MR",
             "0020|0032": "\\".join(map(str, image.TransformIndexToPhysicalPoint((0, 0, i)))),
-            "0020|0037": "1\\0\\0\\0\\1\\0", "0020|0013": str(i + 1),
+            "0020|0037": "1\\0\\0\\0\\1\\0",
+            "0020|0013": str(i + 1),
             "0008|0018": f"{series}.{i + 1}",
         }.items():
             s.SetMetaData(tag, value)
@@ -268,11 +312,14 @@ def test_dicom_series_with_a_damaged_end_slice_names_it(tmp_path):
 
 
 # ------------------------------------------------------------------ 5. geometry
-@pytest.mark.parametrize("labels_geometry", [
-    Geometry.from_zyx(spacing_zyx=(3.0, 1.0, 1.0), origin_zyx=(5.0, -2.0, 1.0)),
-    Geometry.from_zyx(spacing_zyx=(3.0, 0.8, 0.8), origin_zyx=(5.0, -2.0, 11.0)),
-    Geometry((0.8, 0.8, 3.0), (1.0, -2.0, 5.0), (0, 1, 0, 1, 0, 0, 0, 0, 1)),
-])
+@pytest.mark.parametrize(
+    "labels_geometry",
+    [
+        Geometry.from_zyx(spacing_zyx=(3.0, 1.0, 1.0), origin_zyx=(5.0, -2.0, 1.0)),
+        Geometry.from_zyx(spacing_zyx=(3.0, 0.8, 0.8), origin_zyx=(5.0, -2.0, 11.0)),
+        Geometry((0.8, 0.8, 3.0), (1.0, -2.0, 5.0), (0, 1, 0, 1, 0, 0, 0, 0, 1)),
+    ],
+)
 def test_train_refuses_labels_on_another_grid(pair, tmp_path, capsys, no_training, labels_geometry):
     labels = write_volume(tmp_path / "moved.nii.gz", _labels(), labels_geometry)
     err = _one_line_error(capsys, _train((pair[0], labels), tmp_path / "m.pt"))
@@ -281,8 +328,7 @@ def test_train_refuses_labels_on_another_grid(pair, tmp_path, capsys, no_trainin
 
 
 def test_train_accepts_float_noise_in_the_geometry(pair, tmp_path, no_training):
-    noisy = Geometry.from_zyx(spacing_zyx=(3.0000001, 0.80000001, 0.8),
-                              origin_zyx=(5.0000002, -2.0, 1.0))
+    noisy = Geometry.from_zyx(spacing_zyx=(3.0000001, 0.80000001, 0.8), origin_zyx=(5.0000002, -2.0, 1.0))
     labels = write_volume(tmp_path / "noisy.nii.gz", _labels(), noisy)
     assert _train((pair[0], labels), tmp_path / "m.pt") == 130
 
@@ -319,10 +365,13 @@ def test_evaluate_compares_geometry(tmp_path, truth, capsys):
 
 
 # --------------------------------------------------------------- 6. blank images
-@pytest.mark.parametrize(("image", "words"), [
-    (np.full(SHAPE, np.nan, np.float32), "NaN"),
-    (np.full(SHAPE, 7, np.int16), "constant"),
-])
+@pytest.mark.parametrize(
+    ("image", "words"),
+    [
+        (np.full(SHAPE, np.nan, np.float32), "NaN"),
+        (np.full(SHAPE, 7, np.int16), "constant"),
+    ],
+)
 def test_blank_images_warn(image, words):
     with pytest.warns(UserWarning, match=words):
         AnnotatedVolume(image, _labels(), name="blank")
@@ -344,18 +393,20 @@ def test_ordinary_image_does_not_warn():
 
 
 # ------------------------------------------- 7. one line, exit 2, never a traceback
-@pytest.mark.parametrize(("labels", "words"), [
-    (_labels().astype(np.int16) * -1, "must not be negative"),
-    (_labels() * 0.5, "integer values"),
-])
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [
+        (_labels().astype(np.int16) * -1, "must not be negative"),
+        (_labels() * 0.5, "integer values"),
+    ],
+)
 def test_bad_label_values_name_the_file(tmp_path, pair, capsys, no_training, labels, words):
     path = write_volume(tmp_path / "bad_labels.nii.gz", labels, GEOMETRY)
     err = _one_line_error(capsys, _train((pair[0], path), tmp_path / "m.pt"))
     assert "bad_labels.nii.gz" in err and words in err
 
 
-@pytest.mark.parametrize("array", [np.zeros((32, 32), np.float32),
-                                   np.zeros((2, 3, 8, 8), np.float32)])
+@pytest.mark.parametrize("array", [np.zeros((32, 32), np.float32), np.zeros((2, 3, 8, 8), np.float32)])
 def test_predict_refuses_a_2d_or_4d_image(tmp_path, model_file, capsys, array):
     path = write_volume(tmp_path / "odd.nii.gz", array)
     code = main(["predict", "--model", model_file, "--image", path, "--out", str(tmp_path / "o")])
@@ -376,12 +427,24 @@ def test_init_along_another_axis_says_how_to_fix_it(pair, tmp_path, capsys, no_t
     assert "along axis 1" in err and "--axis 1" in err and not no_training
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("format_version", "1"), ("format_version", None), ("axis", "0"), ("axis", 7),
-    ("trained_iterations", "many"), ("trained_iterations", -3), ("history", "runs"),
-    ("history", [1, 2]), ("label_values", 3), ("label_values", [0, "x"]), ("config", [1]),
-    ("normalisation", "mri"), ("state_dict", None),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("format_version", "1"),
+        ("format_version", None),
+        ("axis", "0"),
+        ("axis", 7),
+        ("trained_iterations", "many"),
+        ("trained_iterations", -3),
+        ("history", "runs"),
+        ("history", [1, 2]),
+        ("label_values", 3),
+        ("label_values", [0, "x"]),
+        ("config", [1]),
+        ("normalisation", "mri"),
+        ("state_dict", None),
+    ],
+)
 def test_checkpoint_fields_of_the_wrong_type(tmp_path, capsys, pair, field, value):
     path = save_model(_model(), tmp_path / "m.pt")
     payload = torch.load(path, weights_only=True)
@@ -482,8 +545,9 @@ def no_network(monkeypatch):
     return calls
 
 
-def test_timm_weights_not_cached_are_reported_without_network(pair, tmp_path, capsys, monkeypatch,
-                                                              no_network, no_training):
+def test_timm_weights_not_cached_are_reported_without_network(
+    pair, tmp_path, capsys, monkeypatch, no_network, no_training
+):
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty_cache"))
@@ -496,7 +560,7 @@ def test_timm_weights_not_cached_are_reported_without_network(pair, tmp_path, ca
 def test_timm_weights_found_in_the_cache_without_network(tmp_path, monkeypatch, no_network):
     import huggingface_hub.constants as constants
 
-    from napari_mcsc.models.swin_unet import _timm_weights_repo, timm_weights_in_cache
+    from napari_mcsc.networks.swin_unet import _timm_weights_repo, timm_weights_in_cache
 
     cache = tmp_path / "hub"
     repo = cache / f"models--{_timm_weights_repo().replace('/', '--')}"

@@ -7,14 +7,24 @@ import json
 import numpy as np
 import pytest
 
-from napari_mcsc.benchmark.dataset import load_split, read_case
-from napari_mcsc.benchmark.interactive import dice_on_slices, run_interactive
-from napari_mcsc.benchmark.protocol import first_patients, run_protocol
+from napari_mcsc.data.decathlon import load_split, read_case
+from napari_mcsc.evaluation.interactive import dice_on_slices, run_interactive
+from napari_mcsc.evaluation.protocol import first_patients, run_protocol
 from napari_mcsc.io import write_volume
 
-TINY = dict(image_size=64, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
-            swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
-            max_sets=(4, 2), max_pixels_per_set=256, batch_size=4, labelled_batch_size=2)
+TINY = dict(
+    image_size=64,
+    unet_channels=(8, 16, 32, 64, 128),
+    swin_embed_dim=24,
+    swin_heads=(1, 2, 4, 8),
+    swin_window=4,
+    projection_dim=32,
+    block_sizes=(16, 8),
+    max_sets=(4, 2),
+    max_pixels_per_set=256,
+    batch_size=4,
+    labelled_batch_size=2,
+)
 
 
 @pytest.fixture()
@@ -61,8 +71,15 @@ def test_dice_on_slices_uses_only_the_kept_slices():
 
 
 def test_protocol_run_reports_cnn_and_ensemble(msd_folder):
-    result = run_protocol(str(msd_folder), labelled_patients=1, method="mcsc", iterations=2,
-                          device="cpu", log=lambda *_: None, **TINY)
+    result = run_protocol(
+        str(msd_folder),
+        labelled_patients=1,
+        method="mcsc",
+        iterations=2,
+        device="cpu",
+        log=lambda *_: None,
+        **TINY,
+    )
     assert result["labelled_volumes"] == 2 and result["unlabelled_volumes"] == 2
     assert set(result["results"]) == {"cnn", "ensemble"}
     mean = result["results"]["cnn"]["mean"]
@@ -71,8 +88,16 @@ def test_protocol_run_reports_cnn_and_ensemble(msd_folder):
 
 
 def test_interactive_run_scores_unpainted_slices(msd_folder):
-    result = run_interactive(str(msd_folder), painted=2, iterations=3, limit=1, device="cpu",
-                             curve_at=[1, 3], log=lambda *_: None, **TINY)
+    result = run_interactive(
+        str(msd_folder),
+        painted=2,
+        iterations=3,
+        limit=1,
+        device="cpu",
+        curve_at=[1, 3],
+        log=lambda *_: None,
+        **TINY,
+    )
     row = result["volumes"][0]
     assert row["painted"] == [2, 3]  # round((i+1)*5/3) for 6 slices, halves up: 1.67->2, 3.33->3
     assert 0.0 <= result["dice_mean"] <= 1.0 and row["iterations"] == 3 and row["complete"]
@@ -81,22 +106,31 @@ def test_interactive_run_scores_unpainted_slices(msd_folder):
 
 
 def test_interactive_run_can_keep_one_structure(msd_folder):
-    result = run_interactive(str(msd_folder), painted=2, iterations=2, limit=1, device="cpu",
-                             method="sup", classes=[3], log=lambda *_: None, **TINY)
+    result = run_interactive(
+        str(msd_folder),
+        painted=2,
+        iterations=2,
+        limit=1,
+        device="cpu",
+        method="sup",
+        classes=[3],
+        log=lambda *_: None,
+        **TINY,
+    )
     row = result["volumes"][0]
     assert set(row["dice"]) == {"3"} and result["classes"] == [3]
     assert "ensemble_dice_mean" not in row  # a supervised model has no trained Transformer
 
 
 def test_inference_speed_measurement_runs():
-    from napari_mcsc.benchmark.speed import measure_inference
+    from napari_mcsc.evaluation.speed import measure_inference
 
     r = measure_inference(uncertainty=True, shape=(2, 64, 64), repeats=1)
     assert r["seconds"] > 0 and r["shape"] == [2, 64, 64]
 
 
 def test_contour_interpolation_fills_between_painted_slices():
-    from napari_mcsc.benchmark.baselines import contour_interpolation_available, interpolate_contours
+    from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 
     if not contour_interpolation_available():
         pytest.skip("itk-morphologicalcontourinterpolation is not installed (benchmark extra)")
@@ -111,10 +145,19 @@ def test_contour_interpolation_fills_between_painted_slices():
 
 
 def test_loop_benchmark_adds_one_slice_per_round(msd_folder):
-    from napari_mcsc.benchmark.loop import run_loop
+    from napari_mcsc.evaluation.loop import run_loop
 
-    result = run_loop(str(msd_folder), painted=1, rounds=2, iterations=2, retrain_iterations=1,
-                      limit=1, device="cpu", log=lambda *_: None, **TINY)
+    result = run_loop(
+        str(msd_folder),
+        painted=1,
+        rounds=2,
+        iterations=2,
+        retrain_iterations=1,
+        limit=1,
+        device="cpu",
+        log=lambda *_: None,
+        **TINY,
+    )
     row = result["volumes"][0]
     for arm in ("uncertain", "largest_gap"):
         counts = [len(r["painted"]) for r in row[arm]]
@@ -134,12 +177,29 @@ def test_review_choices():
 
 
 def test_protocol_best_selection_uses_only_unscored_volumes(msd_folder):
-    result = run_protocol(str(msd_folder), labelled_patients=1, method="sup", iterations=4,
-                          device="cpu", limit=1, select="best", validate_every=2,
-                          log=lambda *_: None, **TINY)
+    result = run_protocol(
+        str(msd_folder),
+        labelled_patients=1,
+        method="sup",
+        iterations=4,
+        device="cpu",
+        limit=1,
+        select="best",
+        validate_every=2,
+        log=lambda *_: None,
+        **TINY,
+    )
     selection = result["selection"]
     assert selection["rule"] == "best validation" and [i for i, _ in selection["scores"]] == [2, 4]
     assert selection["best_iteration"] in (2, 4) and result["evaluated_volumes"] == 1
     with pytest.raises(ValueError, match="not scored"):
-        run_protocol(str(msd_folder), labelled_patients=1, method="sup", iterations=2, device="cpu",
-                     select="best", log=lambda *_: None, **TINY)
+        run_protocol(
+            str(msd_folder),
+            labelled_patients=1,
+            method="sup",
+            iterations=2,
+            device="cpu",
+            select="best",
+            log=lambda *_: None,
+            **TINY,
+        )

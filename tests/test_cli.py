@@ -30,9 +30,31 @@ def files(tmp_path, phantoms):
 
 def test_train_predict_evaluate(files, tmp_path, capsys):
     model = tmp_path / "model.pt"
-    assert main(["train", "--image", files["image0"], "--labels", files["labels0"],
-                 "--unlabelled", files["image1"], "--out", str(model), "--iterations", "2",
-                 "--device", "cpu", "--quiet", "--seed", "1", "--method", "mcsc"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--image",
+                files["image0"],
+                "--labels",
+                files["labels0"],
+                "--unlabelled",
+                files["image1"],
+                "--out",
+                str(model),
+                "--iterations",
+                "2",
+                "--device",
+                "cpu",
+                "--quiet",
+                "--seed",
+                "1",
+                "--method",
+                "mcsc",
+            ]
+        )
+        == 0
+    )
     assert model.is_file()
     from napari_mcsc.checkpoint import load_model
 
@@ -40,8 +62,24 @@ def test_train_predict_evaluate(files, tmp_path, capsys):
     assert trained.config.method == "mcsc" and trained.history[-1]["method"] == "mcsc"
     assert trained.has_trained_transformer  # so --ensemble and --uncertainty use both networks
     out = tmp_path / "pred"
-    assert main(["predict", "--model", str(model), "--image", files["image0"], "--image",
-                 files["image1"], "--out", str(out), "--uncertainty", "--ensemble"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model),
+                "--image",
+                files["image0"],
+                "--image",
+                files["image1"],
+                "--out",
+                str(out),
+                "--uncertainty",
+                "--ensemble",
+            ]
+        )
+        == 0
+    )
     pred = read_volume(out / "case0_prediction.nii.gz")
     image = read_volume(files["image0"])
     assert pred.array.shape == image.array.shape
@@ -49,8 +87,7 @@ def test_train_predict_evaluate(files, tmp_path, capsys):
     unc = read_volume(out / "case1_uncertainty.nii.gz")
     assert unc.array.shape == image.array.shape and unc.array.max() <= 1.0 + 1e-6
     capsys.readouterr()
-    assert main(["evaluate", "--pred", str(out / "case0_prediction.nii.gz"),
-                 "--truth", files["truth0"]]) == 0
+    assert main(["evaluate", "--pred", str(out / "case0_prediction.nii.gz"), "--truth", files["truth0"]]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["per_class"]) == {"1", "2", "3"} or report["mean"]["n_empty_predictions"] >= 0
     assert 0.0 <= report["mean"]["dice"] <= 1.0 and "hd95" in report["mean"]
@@ -58,8 +95,17 @@ def test_train_predict_evaluate(files, tmp_path, capsys):
 
 def test_train_warm_start_from_a_model(files, tmp_path):
     first = tmp_path / "a.pt"
-    common = ["--image", files["image0"], "--labels", files["labels0"], "--iterations", "1",
-              "--quiet", "--device", "cpu"]
+    common = [
+        "--image",
+        files["image0"],
+        "--labels",
+        files["labels0"],
+        "--iterations",
+        "1",
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
     assert main(["train", *common, "--out", str(first)]) == 0
     second = tmp_path / "b.pt"
     assert main(["train", *common, "--out", str(second), "--init", str(first)]) == 0
@@ -74,8 +120,25 @@ def test_train_without_method_uses_the_profiles(files, tmp_path, capsys):
     from napari_mcsc.commands.train import config_from_args
 
     out = tmp_path / "model.pt"
-    assert main(["train", "--image", files["image0"], "--labels", files["labels0"], "--out", str(out),
-                 "--iterations", "1", "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--image",
+                files["image0"],
+                "--labels",
+                files["labels0"],
+                "--out",
+                str(out),
+                "--iterations",
+                "1",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     model = load_model(out)
     assert model.config.method == "sup" and [run["method"] for run in model.history] == ["sup"]
     assert "training sup (fast profile)" in capsys.readouterr().err
@@ -110,28 +173,128 @@ def test_evaluate_perfect_prediction(files, capsys):
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
-        (lambda f, t: ["train", "--image", str(t / "missing.nii.gz"), "--labels", f["labels0"],
-                       "--out", str(t / "m.pt")], "image not found"),
-        (lambda f, t: ["train", "--image", f["image0"], "--labels", f["truth0"], "--image",
-                       f["image1"], "--out", str(t / "m.pt")], "one label file per image"),
-        (lambda f, t: ["train", "--image", f["image0"], "--labels", str(t / "empty.nii.gz"),
-                       "--out", str(t / "m.pt"), "--iterations", "1"], "no painted slice"),
-        (lambda f, t: ["train", "--image", f["image0"], "--labels", str(t / "small.nii.gz"),
-                       "--out", str(t / "m.pt"), "--iterations", "1"], "differs from image shape"),
-        (lambda f, t: ["train", "--image", f["image0"], "--labels", f["labels0"], "--out",
-                       str(t / "m.pt"), "--device", "tpu"], "unknown device"),
-        (lambda f, t: ["predict", "--model", f["image0"], "--image", f["image0"], "--out",
-                       str(t / "o")], "not a napari-mcsc model"),
-        (lambda f, t: ["evaluate", "--pred", f["truth0"], "--truth", str(t / "small.nii.gz")],
-         "differs from ground-truth shape"),
-        (lambda f, t: ["train", "--image", str(t / "notes.txt"), "--labels", f["labels0"],
-                       "--out", str(t / "m.pt")], "notes.txt"),
-        (lambda f, t: ["train", "--image", f["image0"], "--labels", f["labels0"], "--out",
-                       str(t / "m.pt"), "--iterations", "1", "--swin-weights", str(t / "notes.txt"),
-                       "--method", "mcsc"], "notes.txt"),
-        (lambda f, t: ["train", "--image", f["image0"], "--labels", f["labels0"], "--out",
-                       str(t / "m.pt"), "--iterations", "1", "--swin-weights", str(t / "notes.txt")],
-         "add --method mcsc"),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                str(t / "missing.nii.gz"),
+                "--labels",
+                f["labels0"],
+                "--out",
+                str(t / "m.pt"),
+            ],
+            "image not found",
+        ),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                f["image0"],
+                "--labels",
+                f["truth0"],
+                "--image",
+                f["image1"],
+                "--out",
+                str(t / "m.pt"),
+            ],
+            "one label file per image",
+        ),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                f["image0"],
+                "--labels",
+                str(t / "empty.nii.gz"),
+                "--out",
+                str(t / "m.pt"),
+                "--iterations",
+                "1",
+            ],
+            "no painted slice",
+        ),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                f["image0"],
+                "--labels",
+                str(t / "small.nii.gz"),
+                "--out",
+                str(t / "m.pt"),
+                "--iterations",
+                "1",
+            ],
+            "differs from image shape",
+        ),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                f["image0"],
+                "--labels",
+                f["labels0"],
+                "--out",
+                str(t / "m.pt"),
+                "--device",
+                "tpu",
+            ],
+            "unknown device",
+        ),
+        (
+            lambda f, t: ["predict", "--model", f["image0"], "--image", f["image0"], "--out", str(t / "o")],
+            "not a napari-mcsc model",
+        ),
+        (
+            lambda f, t: ["evaluate", "--pred", f["truth0"], "--truth", str(t / "small.nii.gz")],
+            "differs from ground-truth shape",
+        ),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                str(t / "notes.txt"),
+                "--labels",
+                f["labels0"],
+                "--out",
+                str(t / "m.pt"),
+            ],
+            "notes.txt",
+        ),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                f["image0"],
+                "--labels",
+                f["labels0"],
+                "--out",
+                str(t / "m.pt"),
+                "--iterations",
+                "1",
+                "--swin-weights",
+                str(t / "notes.txt"),
+                "--method",
+                "mcsc",
+            ],
+            "notes.txt",
+        ),
+        (
+            lambda f, t: [
+                "train",
+                "--image",
+                f["image0"],
+                "--labels",
+                f["labels0"],
+                "--out",
+                str(t / "m.pt"),
+                "--iterations",
+                "1",
+                "--swin-weights",
+                str(t / "notes.txt"),
+            ],
+            "add --method mcsc",
+        ),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(files, tmp_path, capsys, make_args, message):
@@ -147,9 +310,20 @@ def test_user_mistakes_exit_2_with_one_line(files, tmp_path, capsys, make_args, 
 
 def test_a_real_process_prints_no_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "napari_mcsc", "predict", "--model", str(tmp_path / "x.pt"),
-         "--image", str(tmp_path / "y.nii.gz"), "--out", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "napari_mcsc",
+            "predict",
+            "--model",
+            str(tmp_path / "x.pt"),
+            "--image",
+            str(tmp_path / "y.nii.gz"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("napari-mcsc predict: error:")

@@ -13,8 +13,9 @@ import torch
 
 from napari_mcsc.training import distributed
 
-pytestmark = pytest.mark.skipif(not distributed.available(),
-                                reason="torch.distributed with gloo is not available here")
+pytestmark = pytest.mark.skipif(
+    not distributed.available(), reason="torch.distributed with gloo is not available here"
+)
 
 WORLD = 2
 TIMEOUT_S = 240
@@ -25,11 +26,23 @@ def _tiny_config(**changes):
 
     # tests/conftest.py's tiny_config, for processes that have no fixtures
     values = dict(
-        image_size=64, batch_size=4, labelled_batch_size=2, max_seconds=None,
-        iterations=3, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
-        swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
-        max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0, device="cpu",
-        supervised_warmup=0.0, method="mcsc",
+        image_size=64,
+        batch_size=4,
+        labelled_batch_size=2,
+        max_seconds=None,
+        iterations=3,
+        unet_channels=(8, 16, 32, 64, 128),
+        swin_embed_dim=24,
+        swin_heads=(1, 2, 4, 8),
+        swin_window=4,
+        projection_dim=32,
+        block_sizes=(16, 8),
+        max_sets=(4, 2),
+        max_pixels_per_set=256,
+        preview_every_seconds=0.0,
+        device="cpu",
+        supervised_warmup=0.0,
+        method="mcsc",
     )
     return profile("fast", **{**values, **changes})
 
@@ -40,14 +53,22 @@ def _slice_set():
 
     phantoms = make_phantom_set(3, shape=(8, 64, 64), seed=3)
     p = phantoms[0]
-    return build_slice_set([AnnotatedVolume(p.image, paint_slices(p.labels, [2, 5]), name="p0")],
-                           image_size=64, unlabelled=[phantoms[1].image])
+    return build_slice_set(
+        [AnnotatedVolume(p.image, paint_slices(p.labels, [2, 5]), name="p0")],
+        image_size=64,
+        unlabelled=[phantoms[1].image],
+    )
 
 
 def _worker(rank: int, store: str, out: str, resume_from: str | None) -> None:
     """One process: train 3 iterations (checkpoint at 2), report what the test checks."""
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank),
-                      LOCAL_WORLD_SIZE=str(WORLD), NAPARI_MCSC_TORCH_THREADS="1")
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(WORLD),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(WORLD),
+        NAPARI_MCSC_TORCH_THREADS="1",
+    )
     from napari_mcsc.training import Trainer
     from napari_mcsc.training.distributed import DistributedRun
     from napari_mcsc.training.resume import Checkpointing, load_resume
@@ -71,14 +92,18 @@ def _worker(rank: int, store: str, out: str, resume_from: str | None) -> None:
             from napari_mcsc.checkpoint import save_model
 
             save_model(trainer.model, os.path.join(out, "final.pt"))
-        torch.save({
-            "iterations": [e.iteration for e in events],
-            "first_losses": events[0].losses if events else None,
-            "max_param_difference": max(float((everyone[0] - p).abs().max()) for p in everyone),
-            "labelled_shard": data.num_labelled, "batch": config.batch_size,
-            "outcome": trainer.outcome.to_dict(),
-            "params": params,
-        }, os.path.join(out, f"rank{rank}.pt"))
+        torch.save(
+            {
+                "iterations": [e.iteration for e in events],
+                "first_losses": events[0].losses if events else None,
+                "max_param_difference": max(float((everyone[0] - p).abs().max()) for p in everyone),
+                "labelled_shard": data.num_labelled,
+                "batch": config.batch_size,
+                "outcome": trainer.outcome.to_dict(),
+                "params": params,
+            },
+            os.path.join(out, f"rank{rank}.pt"),
+        )
     finally:
         run.close()
 
@@ -88,8 +113,13 @@ def _spawn(tmp_path, name: str, resume_from=None) -> list[dict]:
 
     out = tmp_path / name
     out.mkdir()
-    context = mp.start_processes(_worker, args=(str(out / "store"), str(out), resume_from),
-                                 nprocs=WORLD, join=False, start_method="spawn")
+    context = mp.start_processes(
+        _worker,
+        args=(str(out / "store"), str(out), resume_from),
+        nprocs=WORLD,
+        join=False,
+        start_method="spawn",
+    )
     deadline = time.monotonic() + TIMEOUT_S
     while not context.join(timeout=5):
         if time.monotonic() > deadline:
@@ -127,8 +157,9 @@ def test_the_checkpoint_predicts_in_one_process(two_processes, phantoms):
     assert model.trained_iterations == 3
     assert model.history[-1]["processes"] == WORLD and model.history[-1]["global_batch"] == 4
     assert model.history[-1]["labelled_slices"] == 2  # all processes together
-    torch.testing.assert_close(torch.cat([p.flatten() for p in model.networks.parameters()]),
-                               results[0]["params"])
+    torch.testing.assert_close(
+        torch.cat([p.flatten() for p in model.networks.parameters()]), results[0]["params"]
+    )
     prediction = predict_volume(model, phantoms[1].image)
     assert prediction.labels.shape == phantoms[1].image.shape
     assert set(np.unique(prediction.labels)) <= set(model.mapping.values)
@@ -168,9 +199,9 @@ def test_batch_split_over_processes():
     assert (config.batch_size, config.labelled_batch_size) == (2, 1)
     with pytest.raises(ValueError, match=r"cannot be split evenly over 4 processes.*--per-process-batch"):
         distributed.DistributedRun(rank=0, world_size=4).split_batch(
-            _tiny_config(batch_size=6, labelled_batch_size=4))
-    whole = distributed.DistributedRun(rank=0, world_size=4).split_batch(_tiny_config(),
-                                                                        per_process=True)
+            _tiny_config(batch_size=6, labelled_batch_size=4)
+        )
+    whole = distributed.DistributedRun(rank=0, world_size=4).split_batch(_tiny_config(), per_process=True)
     assert whole.batch_size == 4
 
 
@@ -178,7 +209,8 @@ def test_not_started_by_torchrun():
     assert distributed.DistributedRun.from_environment({}) is None
     assert distributed.DistributedRun.from_environment({"WORLD_SIZE": "1", "RANK": "0"}) is None
     run = distributed.DistributedRun.from_environment(
-        {"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
+        {"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
+    )
     assert (run.rank, run.world_size, run.local_rank, run.is_main) == (3, 4, 1, False)
 
 
@@ -193,11 +225,36 @@ def test_torchrun_train_writes_one_model_from_rank_0(tmp_path, phantoms):
     out = tmp_path / "model.pt"
     env = {**os.environ, "NAPARI_MCSC_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD),
-         "--standalone", "-m", "napari_mcsc", "train", "--image", str(image),
-         "--labels", str(labels), "--unlabelled", str(image), "--out", str(out),
-         "--iterations", "2", "--device", "cpu", "--quiet", "--checkpoint-every", "1"],
-        capture_output=True, text=True, timeout=TIMEOUT_S, env=env,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(WORLD),
+            "--standalone",
+            "-m",
+            "napari_mcsc",
+            "train",
+            "--image",
+            str(image),
+            "--labels",
+            str(labels),
+            "--unlabelled",
+            str(image),
+            "--out",
+            str(out),
+            "--iterations",
+            "2",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--checkpoint-every",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("model written to") == 1

@@ -27,8 +27,11 @@ def msd(tmp_path, phantoms):
     for i in (0, 1):
         write_volume(root / "imagesTs" / f"test{i}.nii.gz", phantoms[i].image)
     (root / "imagesTr" / "._case0.nii.gz").write_bytes(b"\x00" * 10)
-    (root / "dataset.json").write_text(json.dumps(
-        {"name": "phantoms", "labels": {"0": "background", "1": "a", "2": "b", "3": "c", "4": "d"}}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {"name": "phantoms", "labels": {"0": "background", "1": "a", "2": "b", "3": "c", "4": "d"}}
+        )
+    )
     (root / "splits.json").write_text(json.dumps({"train": ["case1", "case0", "case2"], "val": ["case3"]}))
     return root
 
@@ -55,8 +58,25 @@ def test_painted_label_files(msd):
 
 def test_train_and_predict_a_folder_then_resume_predicting(msd, tmp_path, capsys):
     model = tmp_path / "model.pt"
-    assert main(["train", "--data", str(msd), "--labelled", "1", "--out", str(model),
-                 "--iterations", "1", "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(msd),
+                "--labelled",
+                "1",
+                "--out",
+                str(model),
+                "--iterations",
+                "1",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "on 8 painted and 16 unlabelled slices, classes [0, 1, 2, 3, 4]" in err
     out = tmp_path / "pred"
@@ -76,27 +96,75 @@ def test_train_and_predict_a_folder_then_resume_predicting(msd, tmp_path, capsys
 
 def test_predict_refuses_two_inputs_with_one_output_name(msd, tmp_path, capsys):
     model = tmp_path / "model.pt"
-    assert main(["train", "--data", str(msd), "--labelled", "painted", "--out", str(model),
-                 "--iterations", "1", "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(msd),
+                "--labelled",
+                "painted",
+                "--out",
+                str(model),
+                "--iterations",
+                "1",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["predict", "--model", str(model), "--data", str(msd / "imagesTs"),
-                 "--data", str(msd / "imagesTs" / "*.nii.gz"), "--out", str(tmp_path / "p")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model),
+                "--data",
+                str(msd / "imagesTs"),
+                "--data",
+                str(msd / "imagesTs" / "*.nii.gz"),
+                "--out",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "same file" in err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--labelled", "1"], "--labelled goes with --data"),
-    (["--data", "{msd}"], "--data needs --labelled"),
-    (["--data", "{msd}", "--labelled", "some"], "number of cases"),
-    (["--data", "{msd}", "--labelled", "9"], "has 3 cases"),
-    (["--data", "{msd}", "--labelled", "1", "--image", "x.nii.gz"], "not both"),
-    ([], "give the training data"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--labelled", "1"], "--labelled goes with --data"),
+        (["--data", "{msd}"], "--data needs --labelled"),
+        (["--data", "{msd}", "--labelled", "some"], "number of cases"),
+        (["--data", "{msd}", "--labelled", "9"], "has 3 cases"),
+        (["--data", "{msd}", "--labelled", "1", "--image", "x.nii.gz"], "not both"),
+        ([], "give the training data"),
+    ],
+)
 def test_data_mistakes_exit_2_with_one_line(msd, tmp_path, capsys, args, message):
     args = [a.format(msd=msd) for a in args]
-    assert main(["train", *args, "--out", str(tmp_path / "m.pt"), "--iterations", "1",
-                 "--device", "cpu", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                *args,
+                "--out",
+                str(tmp_path / "m.pt"),
+                "--iterations",
+                "1",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 
@@ -104,8 +172,7 @@ def test_data_mistakes_exit_2_with_one_line(msd, tmp_path, capsys, args, message
 def test_images_to_predict_of_a_plain_folder(msd):
     from napari_mcsc.data.folders import images_to_predict
 
-    assert [p.name for p in images_to_predict(str(msd / "imagesTr"))] == [
-        f"case{i}.nii.gz" for i in range(4)]
+    assert [p.name for p in images_to_predict(str(msd / "imagesTr"))] == [f"case{i}.nii.gz" for i in range(4)]
     assert np.all([p.parent.name == "imagesTs" for p in images_to_predict(str(msd))])
 
 
@@ -123,8 +190,9 @@ def test_streamed_slice_set_equals_the_in_memory_one(msd, labelled):
     assert isinstance(lazy.volumes, LazyVolumes) and isinstance(lazy.unlabelled, LazyVolumes)
     assert lazy.mapping == eager.mapping and lazy.cases == eager.cases
     a = build_slice_set(eager.volumes, image_size=32, mapping=eager.mapping, unlabelled=eager.unlabelled)
-    b = build_slice_set(lazy.volumes, image_size=32, mapping=lazy.mapping, unlabelled=lazy.unlabelled,
-                        keep_volumes=False)
+    b = build_slice_set(
+        lazy.volumes, image_size=32, mapping=lazy.mapping, unlabelled=lazy.unlabelled, keep_volumes=False
+    )
     for name in ("labelled_images", "labelled_targets", "unlabelled_images"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert a.labelled_sources == b.labelled_sources and a.mapping == b.mapping
@@ -148,10 +216,16 @@ def test_slice_set_holds_one_native_volume_at_a_time(msd, labelled, unlabelled_s
             value = lazy.read(case)
             refs.append(weakref.ref(value))
             return value
+
         return LazyVolumes(lazy.cases, read)
 
     refs = []
-    data = build_slice_set(tracked(folder.volumes), image_size=32, mapping=folder.mapping,
-                           unlabelled=tracked(folder.unlabelled), keep_volumes=False)
+    data = build_slice_set(
+        tracked(folder.volumes),
+        image_size=32,
+        mapping=folder.mapping,
+        unlabelled=tracked(folder.unlabelled),
+        keep_volumes=False,
+    )
     assert data.num_unlabelled == unlabelled_slices and len(alive) == 3
     assert alive == [0, 0, 0]

@@ -27,10 +27,21 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # blank-image wa
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-IMAGE_DTYPES = [np.bool_, np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32,
-                np.int64, np.uint64, np.float16, np.float32, np.float64]
-LABEL_DTYPES = [np.bool_, np.uint8, np.int8, np.int16, np.uint32, np.int64, np.uint64,
-                np.float32, np.float64]
+IMAGE_DTYPES = [
+    np.bool_,
+    np.uint8,
+    np.int8,
+    np.int16,
+    np.uint16,
+    np.int32,
+    np.uint32,
+    np.int64,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+]
+LABEL_DTYPES = [np.bool_, np.uint8, np.int8, np.int16, np.uint32, np.int64, np.uint64, np.float32, np.float64]
 SPECIAL_FLOATS = [np.nan, np.inf, -np.inf, 0.5, -1.0, 1e30, -0.0]
 
 
@@ -47,8 +58,9 @@ def arrays(draw, dtypes, shape=None, labels=False):
         values = st.sampled_from([0, 0, 0, 1, 2, 5, int(info.max), int(info.min)])
         array = draw(hnp.arrays(dtype, shape, elements=values))
     elif dtype.kind == "f":
-        elements = st.one_of(st.floats(-1e3, 1e3, width=min(dtype.itemsize * 8, 64)),
-                             st.sampled_from(SPECIAL_FLOATS))
+        elements = st.one_of(
+            st.floats(-1e3, 1e3, width=min(dtype.itemsize * 8, 64)), st.sampled_from(SPECIAL_FLOATS)
+        )
         if labels:
             elements = st.one_of(st.sampled_from([0.0, 0.0, 1.0, 2.0]), elements)
         with warnings.catch_warnings():

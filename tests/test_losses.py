@@ -95,7 +95,8 @@ class TestBalancedSupCon:
         z, y = clustered(150)
         perm = torch.randperm(150)
         assert balanced_supcon_loss(z[perm], y[perm]).item() == pytest.approx(
-            balanced_supcon_loss(z, y).item(), rel=1e-5)
+            balanced_supcon_loss(z, y).item(), rel=1e-5
+        )
 
     def test_ignored_pixels_take_no_part(self):
         z, y = clustered(60)
@@ -103,7 +104,8 @@ class TestBalancedSupCon:
         padded_z = torch.cat([z, noise])
         padded_y = torch.cat([y, torch.full((20,), IGNORE)])
         assert balanced_supcon_loss(padded_z, padded_y).item() == pytest.approx(
-            balanced_supcon_loss(z, y).item(), rel=1e-5)
+            balanced_supcon_loss(z, y).item(), rel=1e-5
+        )
 
     @staticmethod
     def _plain_supcon(z, y, t=0.1):
@@ -175,7 +177,8 @@ class TestBlockSetSampler:
         labels = torch.ones(4, 16, 16, dtype=torch.long)
         labels[:2] = IGNORE  # e.g. the unlabelled slices during the contrastive warm-up
         _, y = BlockSetSampler(8, max_pixels_per_set=64).sample_indices(
-            labels, torch.Generator().manual_seed(1))
+            labels, torch.Generator().manual_seed(1)
+        )
         assert y.shape[1] == 64 and (y != IGNORE).all()
 
     def test_foreground_is_checked_after_subsampling(self):
@@ -203,7 +206,7 @@ class TestBlockSetSampler:
 
 class TestMultiScaleLoss:
     def test_projecting_sampled_pixels_equals_projecting_whole_maps(self):
-        from napari_mcsc.models import ProjectionHeads
+        from napari_mcsc.networks import ProjectionHeads
 
         torch.manual_seed(0)
         heads = ProjectionHeads((4, 8), (6, 10), hidden=16, out_dim=8)
@@ -213,8 +216,15 @@ class TestMultiScaleLoss:
         za, zb = heads(fa, fb)
         samplers = [BlockSetSampler(4), BlockSetSampler(4)]
         fast = multi_scale_cross_contrastive_loss(
-            fa, fb, labels, labels, samplers, heads.project_vectors, num_classes=3,
-            generator=torch.Generator().manual_seed(5))
+            fa,
+            fb,
+            labels,
+            labels,
+            samplers,
+            heads.project_vectors,
+            num_classes=3,
+            generator=torch.Generator().manual_seed(5),
+        )
         # Reference: embed whole maps, then sample the same sets.
         reference = []
         for scale, sampler in enumerate(samplers):
@@ -231,14 +241,20 @@ class TestMultiScaleLoss:
             assert a.item() == pytest.approx(b.item(), rel=1e-4)
 
     def test_gradient_reaches_both_networks_features(self):
-        from napari_mcsc.models import ProjectionHeads
+        from napari_mcsc.networks import ProjectionHeads
 
         heads = ProjectionHeads((4, 4), (4, 4), hidden=8, out_dim=8)
         fa = [torch.randn(2, 4, 8, 8, requires_grad=True), torch.randn(2, 4, 4, 4, requires_grad=True)]
         fb = [torch.randn(2, 4, 8, 8, requires_grad=True), torch.randn(2, 4, 4, 4, requires_grad=True)]
         labels = torch.randint(0, 3, (2, 8, 8))
         losses = multi_scale_cross_contrastive_loss(
-            fa, fb, labels, labels, [BlockSetSampler(4), BlockSetSampler(4)], heads.project_vectors,
-            num_classes=3)
+            fa,
+            fb,
+            labels,
+            labels,
+            [BlockSetSampler(4), BlockSetSampler(4)],
+            heads.project_vectors,
+            num_classes=3,
+        )
         sum(losses).backward()
         assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in fa + fb)

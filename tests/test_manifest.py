@@ -20,8 +20,9 @@ def test_manifest_validates_with_npe2():
     manifest = npe2.PluginManifest.from_file(MANIFEST)
     assert manifest.name == "napari-mcsc"
     exe = shutil.which("npe2") or str(Path(sys.executable).parent / "npe2")
-    proc = subprocess.run([exe, "validate", str(MANIFEST)], capture_output=True, text=True,
-                          encoding="utf-8", errors="replace")
+    proc = subprocess.run(
+        [exe, "validate", str(MANIFEST)], capture_output=True, text=True, encoding="utf-8", errors="replace"
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

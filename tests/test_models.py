@@ -12,7 +12,7 @@ import torch
 from timm.layers import resize_rel_pos_bias_table
 from timm.models.swin_transformer import SwinTransformer
 
-from napari_mcsc.models import (
+from napari_mcsc.networks import (
     Networks,
     PatchExpand,
     ProjectionHeads,
@@ -22,7 +22,7 @@ from napari_mcsc.models import (
     build_networks,
     load_pretrained_swin,
 )
-from napari_mcsc.models.swin_unet import PretrainedWeightsError
+from napari_mcsc.networks.swin_unet import PretrainedWeightsError
 
 TINY = dict(img_size=64, embed_dim=24, num_heads=(1, 2, 4, 8), window_size=4)
 FAST = dict(img_size=128, embed_dim=48, num_heads=(2, 4, 8, 16), window_size=4)
@@ -123,9 +123,7 @@ def test_swin_unet_decoder_mirrors_encoder_windows():
         for e, d in zip(enc_blocks, dec.blocks, strict=False):
             assert d.window_size == e.window_size
             assert d.shift_size == e.shift_size
-            assert d.attn.relative_position_bias_table.shape == (
-                e.attn.relative_position_bias_table.shape
-            )
+            assert d.attn.relative_position_bias_table.shape == (e.attn.relative_position_bias_table.shape)
     assert net.decoder[2].blocks[1].shift_size == (0, 0)  # 4x4 grid, window 4: no shift
     assert net.decoder[1].blocks[1].shift_size == (2, 2)
     assert net.encoder.layers[3].blocks[0].window_size == (2, 2)  # clamped
@@ -158,9 +156,7 @@ def test_swin_unet_classifier_is_3x3_xavier():
     assert abs(conv.weight.std().item() - (2 / (24 * 9 + 4 * 9)) ** 0.5) < 0.02
 
 
-@pytest.mark.parametrize(
-    "shape", [(1, 1, 60, 60), (1, 1, 128, 128), (1, 1, 64, 32), (1, 3, 64, 64)]
-)
+@pytest.mark.parametrize("shape", [(1, 1, 60, 60), (1, 1, 128, 128), (1, 1, 64, 32), (1, 3, 64, 64)])
 def test_swin_unet_rejects_bad_inputs(shape):
     net = SwinUNet(**TINY)
     with pytest.raises(ValueError):
@@ -205,16 +201,20 @@ def test_projection_outputs_unit_norm_and_shapes():
 def test_projection_second_conv_is_shared_across_networks():
     proj = ProjectionHeads((16, 128), (96, 192), hidden=256, out_dim=128)
     expected = (
-        (16 * 256 + 256) + (128 * 256 + 256)  # CNN entry convs
-        + (96 * 256 + 256) + (192 * 256 + 256)  # Swin entry convs
+        (16 * 256 + 256)
+        + (128 * 256 + 256)  # CNN entry convs
+        + (96 * 256 + 256)
+        + (192 * 256 + 256)  # Swin entry convs
         + 2 * (256 * 128 + 128)  # one shared conv per scale
     )
     assert n_params(proj) == expected
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in proj.modules())
     calls = []
     proj.shared[1].register_forward_hook(lambda *_: calls.append(1))
-    proj([torch.randn(1, 16, 8, 8), torch.randn(1, 128, 1, 1)],
-         [torch.randn(1, 96, 8, 8), torch.randn(1, 192, 1, 1)])
+    proj(
+        [torch.randn(1, 16, 8, 8), torch.randn(1, 128, 1, 1)],
+        [torch.randn(1, 96, 8, 8), torch.randn(1, 192, 1, 1)],
+    )
     assert len(calls) == 2  # used once for the CNN, once for the Swin
 
 
@@ -266,9 +266,7 @@ def test_build_networks_paper_defaults_count():
     print("paper profile parameter counts:", counts)
     assert counts["cnn"] == 1_944_324
     assert 26.5e6 < counts["swin"] < 28.0e6
-    assert counts["projector"] == (
-        (16 + 128 + 96 + 192) * 256 + 4 * 256 + 2 * (256 * 128 + 128)
-    )
+    assert counts["projector"] == ((16 + 128 + 96 + 192) * 256 + 4 * 256 + 2 * (256 * 128 + 128))
 
 
 def test_build_networks_rejects_bad_size():
@@ -283,13 +281,10 @@ def test_gradients_reach_every_parameter():
     cnn_out, swin_out = nets.cnn(x), nets.swin(x)
     cnn_emb, swin_emb = nets.projector(cnn_out.features, swin_out.features)
     # random weights: plain sums are blind to LayerNorm / softmax / L2-norm outputs
-    tensors = [cnn_out.logits, swin_out.logits, *cnn_out.features, *swin_out.features,
-               *cnn_emb, *swin_emb]
+    tensors = [cnn_out.logits, swin_out.logits, *cnn_out.features, *swin_out.features, *cnn_emb, *swin_emb]
     loss = sum((t * torch.randn_like(t)).sum() for t in tensors)
     loss.backward()
-    missing = [
-        n for n, p in nets.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
-    ]
+    missing = [n for n, p in nets.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
 
 
@@ -298,8 +293,14 @@ def test_gradients_reach_every_parameter():
 
 def timm_swin(**overrides) -> SwinTransformer:
     cfg = dict(
-        img_size=64, patch_size=4, in_chans=3, embed_dim=24, depths=(2, 2, 2, 2),
-        num_heads=(1, 2, 4, 8), window_size=4, num_classes=10,
+        img_size=64,
+        patch_size=4,
+        in_chans=3,
+        embed_dim=24,
+        depths=(2, 2, 2, 2),
+        num_heads=(1, 2, 4, 8),
+        window_size=4,
+        num_classes=10,
     )
     cfg.update(overrides)
     return SwinTransformer(**cfg)
@@ -385,8 +386,9 @@ def test_load_pretrained_swin_deeper_checkpoint_and_other_window(tmp_path):
     assert src_table.shape == (49, 1)
     expected = resize_rel_pos_bias_table(src_table, new_window_size=(2, 2), new_bias_shape=(9, 1))
     assert torch.allclose(table, expected)
-    assert torch.equal(net.encoder.layers[0].blocks[0].attn.qkv.weight,
-                       sd["layers.0.blocks.0.attn.qkv.weight"])
+    assert torch.equal(
+        net.encoder.layers[0].blocks[0].attn.qkv.weight, sd["layers.0.blocks.0.attn.qkv.weight"]
+    )
     assert torch.equal(net.decoder[0].blocks[0].attn.relative_position_bias_table, table)
     assert report["decoder_copied"] == 3 * 2 * TENSORS_PER_BLOCK
 
@@ -403,8 +405,10 @@ def test_load_pretrained_swin_skips_shape_mismatch(tmp_path):
     assert "patch_embed.proj.weight" in report["missing"]
     assert "layers.0.blocks.0.attn.qkv.weight" in report["skipped"]
     assert report["decoder_copied"] == 6
-    assert torch.equal(net.encoder.layers[1].blocks[1].attn.relative_position_bias_table,
-                       src.state_dict()["layers.1.blocks.1.attn.relative_position_bias_table"])
+    assert torch.equal(
+        net.encoder.layers[1].blocks[1].attn.relative_position_bias_table,
+        src.state_dict()["layers.1.blocks.1.attn.relative_position_bias_table"],
+    )
 
 
 def test_load_pretrained_swin_unrelated_file(tmp_path):
@@ -431,7 +435,7 @@ class TestImagenetWeights:
     """``imagenet``: from the HF cache, or downloaded once; offline says what to do."""
 
     def test_offline_without_cache_says_how_to_get_them(self, monkeypatch):
-        from napari_mcsc.models import imagenet_weights
+        from napari_mcsc.networks import imagenet_weights
 
         monkeypatch.setattr(imagenet_weights, "timm_weights_in_cache", lambda: None)
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -443,7 +447,7 @@ class TestImagenetWeights:
     def test_online_downloads_once_then_loads(self, tmp_path, monkeypatch):
         from safetensors.torch import save_file
 
-        from napari_mcsc.models import imagenet_weights
+        from napari_mcsc.networks import imagenet_weights
 
         path = tmp_path / "model.safetensors"
         sd = {k: v.clone() for k, v in timm_swin().state_dict().items()}
@@ -464,7 +468,7 @@ class TestImagenetWeights:
         assert_encoder_equals(net, sd)
 
     def test_a_failed_download_is_explained(self, monkeypatch):
-        from napari_mcsc.models import imagenet_weights
+        from napari_mcsc.networks import imagenet_weights
 
         monkeypatch.setattr(imagenet_weights, "timm_weights_in_cache", lambda: None)
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

@@ -185,7 +185,10 @@ def test_metadata_names_stay_those_of_saved_sessions():
     from napari_mcsc import _reader, constants
 
     assert (constants.METADATA_KEY, constants.GEOMETRY_KEY, constants.SOURCE_KEY) == (
-        "napari_mcsc", "geometry", "source")
+        "napari_mcsc",
+        "geometry",
+        "source",
+    )
     assert (constants.REVIEWED_KEY, constants.ROLE_KEY) == ("reviewed", "role")
     assert _reader.METADATA_KEY is constants.METADATA_KEY
 

@@ -105,8 +105,20 @@ def test_cli_killed_run_resumes_to_the_same_model(tmp_path, phantoms, monkeypatc
 
     image = write_volume(tmp_path / "img.nii.gz", phantoms[0].image)
     labels = write_volume(tmp_path / "lab.nii.gz", paint_slices(phantoms[0].labels, [2, 5]))
-    common = ["train", "--image", str(image), "--labels", str(labels), "--iterations", "3",
-              "--device", "cpu", "--quiet", "--seed", "3"]
+    common = [
+        "train",
+        "--image",
+        str(image),
+        "--labels",
+        str(labels),
+        "--iterations",
+        "3",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--seed",
+        "3",
+    ]
     assert main([*common, "--out", str(tmp_path / "whole.pt")]) == 0
 
     out = tmp_path / "model.pt"
@@ -138,8 +150,18 @@ def test_cli_resume_refuses_other_settings(tmp_path, phantoms, monkeypatch, caps
 
     image = write_volume(tmp_path / "img.nii.gz", phantoms[0].image)
     labels = write_volume(tmp_path / "lab.nii.gz", paint_slices(phantoms[0].labels, [2, 5]))
-    common = ["train", "--image", str(image), "--labels", str(labels), "--device", "cpu",
-              "--quiet", "--out", str(tmp_path / "m.pt")]
+    common = [
+        "train",
+        "--image",
+        str(image),
+        "--labels",
+        str(labels),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(tmp_path / "m.pt"),
+    ]
     save = resume_module.Checkpointing.save
 
     def save_then_die(self, trainer, iteration):

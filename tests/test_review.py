@@ -36,8 +36,9 @@ def _finished_run(loop, image, labels, ranking, unlabelled=()):
     """Start a run and hand it a result, as the worker would."""
     loop.start_training(None, [(image, labels)], list(unlabelled), axis=0)
     model = SimpleNamespace(axis=0, trained_iterations=3)
-    predictions = [VolumePrediction(labels=np.full(SHAPE, 2, np.uint8), ranking=ranking)
-                   for _ in [image, *unlabelled]]
+    predictions = [
+        VolumePrediction(labels=np.full(SHAPE, 2, np.uint8), ranking=ranking) for _ in [image, *unlabelled]
+    ]
     return loop.training_done(TrainResult(model, predictions))
 
 
@@ -123,8 +124,9 @@ def test_focus_image_follows_the_selected_layer():
 
 def test_layer_roles_come_from_metadata():
     image = _image("scan")
-    made = _layer("scan uncertainty", np.zeros(SHAPE), **{ROLE_KEY: LayerRole.UNCERTAINTY.value,
-                                                          IMAGE_KEY: "scan"})
+    made = _layer(
+        "scan uncertainty", np.zeros(SHAPE), **{ROLE_KEY: LayerRole.UNCERTAINTY.value, IMAGE_KEY: "scan"}
+    )
     assert LayerRole.of(made) is LayerRole.UNCERTAINTY and is_output_of(made, image)
     assert not is_output_of(made, _image("other"))
     assert LayerRole.of(image) is None and not is_output_of(image, image)
@@ -147,9 +149,11 @@ def test_error_keeps_the_partial_model_and_ends_the_run():
 
 @pytest.mark.parametrize("module", ["napari_mcsc.review", "napari_mcsc.constants"])
 def test_imports_without_qt_or_napari(module):
-    code = (f"import sys, {module}\n"
-            "gui = ('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')\n"
-            "bad = [m for m in gui if m in sys.modules]\n"
-            "assert not bad, bad\n")
+    code = (
+        f"import sys, {module}\n"
+        "gui = ('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')\n"
+        "bad = [m for m in gui if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

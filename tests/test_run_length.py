@@ -110,9 +110,24 @@ class TestCommandLine:
         geometry = Geometry.from_zyx(spacing_zyx=(1.0, 1.0, 1.0))
         write_volume(tmp_path / "img.nii.gz", p.image.astype(np.float32), geometry)
         write_volume(tmp_path / "lab.nii.gz", paint_slices(p.labels, [2, 5]).astype(np.uint8), geometry)
-        code = main(["train", "--image", str(tmp_path / "img.nii.gz"), "--labels",
-                     str(tmp_path / "lab.nii.gz"), "--out", str(tmp_path / "m.pt"), "--device", "cpu",
-                     "--iterations", "1000", "--max-seconds", "0.5", "--quiet"])
+        code = main(
+            [
+                "train",
+                "--image",
+                str(tmp_path / "img.nii.gz"),
+                "--labels",
+                str(tmp_path / "lab.nii.gz"),
+                "--out",
+                str(tmp_path / "m.pt"),
+                "--device",
+                "cpu",
+                "--iterations",
+                "1000",
+                "--max-seconds",
+                "0.5",
+                "--quiet",
+            ]
+        )
         assert code == 0 and (tmp_path / "m.pt").exists()
         err = capsys.readouterr().err
         assert "warning: training is incomplete" in err and "of the 1000 iterations" in err
@@ -121,8 +136,19 @@ class TestCommandLine:
     def test_nonsense_time_cap_is_a_usage_error(self, tmp_path, value, capsys):
         from napari_mcsc.cli import main
 
-        code = main(["train", "--image", "x.nii.gz", "--labels", "y.nii.gz", "--out",
-                     str(tmp_path / "m.pt"), "--max-seconds", value])
+        code = main(
+            [
+                "train",
+                "--image",
+                "x.nii.gz",
+                "--labels",
+                "y.nii.gz",
+                "--out",
+                str(tmp_path / "m.pt"),
+                "--max-seconds",
+                value,
+            ]
+        )
         assert code == 2 and "--max-seconds" in capsys.readouterr().err
 
     def test_demo_shortfall_rules(self):
@@ -156,6 +182,17 @@ class TestUnlabelledPaths:
 
         empty = tmp_path / "empty"
         empty.mkdir()
-        code = main(["train", "--image", "x.nii.gz", "--labels", "y.nii.gz", "--out",
-                     str(tmp_path / "m.pt"), "--unlabelled", str(empty)])
+        code = main(
+            [
+                "train",
+                "--image",
+                "x.nii.gz",
+                "--labels",
+                "y.nii.gz",
+                "--out",
+                str(tmp_path / "m.pt"),
+                "--unlabelled",
+                str(empty),
+            ]
+        )
         assert code == 2 and "no volume found" in capsys.readouterr().err

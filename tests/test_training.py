@@ -59,10 +59,16 @@ class TestConfig:
 
     @pytest.mark.parametrize(
         ("changes", "match"),
-        [({"method": "xx"}, "method"), ({"image_size": 100}, "multiple of 32"),
-         ({"image_size": 96}, "window"), ({"labelled_batch_size": 9}, "labelled_batch_size"),
-         ({"max_seconds": -1}, "max_seconds"), ({"max_seconds": math.nan}, "max_seconds"),
-         ({"max_seconds": math.inf}, "max_seconds"), ({"supervised_warmup": 1.0}, "supervised_warmup")],
+        [
+            ({"method": "xx"}, "method"),
+            ({"image_size": 100}, "multiple of 32"),
+            ({"image_size": 96}, "window"),
+            ({"labelled_batch_size": 9}, "labelled_batch_size"),
+            ({"max_seconds": -1}, "max_seconds"),
+            ({"max_seconds": math.nan}, "max_seconds"),
+            ({"max_seconds": math.inf}, "max_seconds"),
+            ({"supervised_warmup": 1.0}, "supervised_warmup"),
+        ],
     )
     def test_invalid_settings_are_refused(self, changes, match):
         with pytest.raises(ValueError, match=match):
@@ -96,12 +102,17 @@ class TestTrainer:
         events = list(trainer.run())
         assert [e.iteration for e in events] == [1, 2, 3]
         assert events[-1].total == 3 and events[-1].progress == pytest.approx(1.0)
-        expected = {"sup": {"sup_cnn"}, "ct": {"sup_cnn", "sup_swin", "ct_cnn", "ct_swin"},
-                    "mcsc": {"sup_cnn", "sup_swin", "ct_cnn", "ct_swin", "con_full", "con_low"}}
+        expected = {
+            "sup": {"sup_cnn"},
+            "ct": {"sup_cnn", "sup_swin", "ct_cnn", "ct_swin"},
+            "mcsc": {"sup_cnn", "sup_swin", "ct_cnn", "ct_swin", "con_full", "con_low"},
+        }
         assert expected[method] <= set(events[0].losses)
         assert all(np.isfinite(v) for v in events[-1].losses.values())
-        assert set(events[0].learning_rates) == {"sup": {"cnn"}, "ct": {"cnn", "swin"},
-                                                 "mcsc": {"cnn", "swin", "projector"}}[method]
+        assert (
+            set(events[0].learning_rates)
+            == {"sup": {"cnn"}, "ct": {"cnn", "swin"}, "mcsc": {"cnn", "swin", "projector"}}[method]
+        )
         assert trainer.model.trained_iterations == 3
         assert trainer.model.history[-1]["iterations"] == 3
 

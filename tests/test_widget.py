@@ -32,9 +32,18 @@ def _shrink(widget, monkeypatch, **changes):
 
     def small():
         return original().replace(
-            image_size=64, unet_channels=(8, 16, 32, 64, 128), swin_embed_dim=24,
-            swin_heads=(1, 2, 4, 8), swin_window=4, projection_dim=32, block_sizes=(16, 8),
-            max_sets=(4, 2), max_pixels_per_set=256, preview_every_seconds=0.0, **changes)
+            image_size=64,
+            unet_channels=(8, 16, 32, 64, 128),
+            swin_embed_dim=24,
+            swin_heads=(1, 2, 4, 8),
+            swin_window=4,
+            projection_dim=32,
+            block_sizes=(16, 8),
+            max_sets=(4, 2),
+            max_pixels_per_set=256,
+            preview_every_seconds=0.0,
+            **changes,
+        )
 
     monkeypatch.setattr(widget.settings, "config", small)
 
@@ -51,9 +60,18 @@ def test_defaults_pick_the_image_and_its_labels(viewer_widget):
     assert selections[0].image.name == "phantom" and selections[0].labels.name == "phantom annotations"
     assert selections[0].role == "Train"
     assert widget.train_button.text() == "Train (supervised)"
-    assert all(w.toolTip() for w in (widget.settings.axis, widget.settings.profile, widget.seconds,
-                                     widget.settings.device, widget.train_button,
-                                     widget.review.accept_button, widget.model_bar.save_button))
+    assert all(
+        w.toolTip()
+        for w in (
+            widget.settings.axis,
+            widget.settings.profile,
+            widget.seconds,
+            widget.settings.device,
+            widget.train_button,
+            widget.review.accept_button,
+            widget.model_bar.save_button,
+        )
+    )
 
 
 def test_whole_loop_gives_prediction_and_uncertainty_layers(viewer_widget, qtbot, monkeypatch):
@@ -87,9 +105,15 @@ def test_stop_in_the_middle_keeps_a_usable_model(viewer_widget, qtbot, monkeypat
     events = []
     widget.train()
     widget.worker.yielded.connect(events.append)
-    qtbot.waitUntil(lambda: widget.model is None and widget.job is not None
-                    and widget.job.trainer is not None
-                    and widget.job.trainer.model.trained_iterations >= 2, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: (
+            widget.model is None
+            and widget.job is not None
+            and widget.job.trainer is not None
+            and widget.job.trainer.model.trained_iterations >= 2
+        ),
+        timeout=60_000,
+    )
     widget.stop()
     assert widget.train_button.text() == "Stopping..."
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
@@ -197,12 +221,12 @@ def test_closing_the_viewer_stops_training(make_napari_viewer, qtbot, monkeypatc
     widget.settings.iterations.setValue(100_000)
     widget.train()
     job = widget.job
-    qtbot.waitUntil(lambda: job.trainer is not None and job.trainer.model.trained_iterations >= 1,
-                    timeout=60_000)
+    qtbot.waitUntil(
+        lambda: job.trainer is not None and job.trainer.model.trained_iterations >= 1, timeout=60_000
+    )
     worker = widget.worker
     viewer.close()
-    qtbot.waitUntil(lambda: not worker.is_running if hasattr(worker, "is_running") else True,
-                    timeout=30_000)
+    qtbot.waitUntil(lambda: not worker.is_running if hasattr(worker, "is_running") else True, timeout=30_000)
     assert job.trainer.model.trained_iterations < 100_000
 
 
@@ -282,8 +306,9 @@ def test_image_removed_during_training_is_explained(viewer_widget, qtbot, monkey
     widget.stop()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert widget.model is not None
-    assert not any(layer.name.startswith("phantom ") and layer.name != "phantom annotations"
-                   for layer in viewer.layers)
+    assert not any(
+        layer.name.startswith("phantom ") and layer.name != "phantom annotations" for layer in viewer.layers
+    )
     assert widget.train_button.isEnabled()
     assert any("phantom was removed during training" in message for message in told)
 
@@ -310,15 +335,27 @@ def test_settings_come_from_the_profiles(viewer_widget):
     settings = widget.settings
     assert [settings.profile.itemText(i).lower() for i in range(settings.profile.count())] == list(PROFILES)
     assert [settings.method.itemData(i) for i in range(settings.method.count())] == list(METHODS)
-    assert all(settings.method.itemText(i).startswith(f"{value}: ")  # the value, shown clearly
-               for i, value in enumerate(METHODS))
+    assert all(
+        settings.method.itemText(i).startswith(f"{value}: ")  # the value, shown clearly
+        for i, value in enumerate(METHODS)
+    )
     assert settings.profile.currentText().lower() == profile().profile  # the default profile
     settings.iterations.setValue(0)
     for name in PROFILES:
         settings.profile.setCurrentText(name.capitalize())
         made, expected = settings.config(), profile(name)
-        for key in ("cnn_lr", "swin_lr", "contrastive_weight", "temperature", "max_sets",
-                    "max_pixels_per_set", "batch_size", "labelled_batch_size", "iterations", "method"):
+        for key in (
+            "cnn_lr",
+            "swin_lr",
+            "contrastive_weight",
+            "temperature",
+            "max_sets",
+            "max_pixels_per_set",
+            "batch_size",
+            "labelled_batch_size",
+            "iterations",
+            "method",
+        ):
             assert getattr(made, key) == getattr(expected, key), (name, key)
 
 

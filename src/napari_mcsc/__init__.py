@@ -1,6 +1,6 @@
 """napari-mcsc: 3D segmentation from a few painted slices (a CNN trained on them, or MCSC).
 
-The package is split in a Qt-free core (``io``, ``data``, ``models``, ``losses``,
+The package is split in a Qt-free core (``io``, ``data``, ``networks``, ``losses``,
 ``training``, ``inference``, ``metrics``, ``checkpoint``, ``cli``) and a thin napari
 layer (``_qt``, ``_reader``, ``_writer``, ``_sample_data``). Importing the package is
 cheap: it imports neither torch nor Qt.

@@ -89,8 +89,9 @@ def read_payload(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     return payload
 
 
-def model_from_payload(payload: dict, path: str | os.PathLike, device: str | torch.device = "cpu"
-                       ) -> SegmentationModel:
+def model_from_payload(
+    payload: dict, path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> SegmentationModel:
     """The model in a ``read_payload`` result (``path`` only names the file in errors)."""
     try:
         axis = _integer(payload["axis"], "axis", 0, 2)

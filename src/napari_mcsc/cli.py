@@ -57,12 +57,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from napari_mcsc.data.slices import AnnotationError
     from napari_mcsc.devices import DeviceError
     from napari_mcsc.io import VolumeReadError
-    from napari_mcsc.models.swin_unet import PretrainedWeightsError
+    from napari_mcsc.networks.swin_unet import PretrainedWeightsError
     from napari_mcsc.training.resume import ResumeError
 
     return (
-        UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-        VolumeReadError, AnnotationError, DeviceError, CheckpointError, PretrainedWeightsError,
+        UsageError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        VolumeReadError,
+        AnnotationError,
+        DeviceError,
+        CheckpointError,
+        PretrainedWeightsError,
         ResumeError,
     )
 

@@ -123,8 +123,15 @@ def predict_volume(
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
     axis = model.axis
     stacked = np.moveaxis(normalise_volume(volume, model.normalisation), axis, 0)
-    pred = predict_slices(model, stacked, normalised=True, ensemble=ensemble,
-                          uncertainty=uncertainty, device=device, batch_size=batch_size)
+    pred = predict_slices(
+        model,
+        stacked,
+        normalised=True,
+        ensemble=ensemble,
+        uncertainty=uncertainty,
+        device=device,
+        batch_size=batch_size,
+    )
     result = VolumePrediction(labels=np.moveaxis(pred.labels, 0, axis))
     if pred.entropy is not None:
         result.uncertainty = np.moveaxis(pred.entropy, 0, axis)

@@ -327,16 +327,13 @@ def geometry_mismatch(
         return f"{first.ndim}-D vs {second.ndim}-D"
     differences = []
     if not np.allclose(first.spacing, second.spacing, rtol=spacing_rtol, atol=0.0):
-        differences.append(
-            f"spacing {_numbers(first.spacing)} vs {_numbers(second.spacing)} mm"
-        )
+        differences.append(f"spacing {_numbers(first.spacing)} vs {_numbers(second.spacing)} mm")
     atol = origin_voxels * min(min(first.spacing), min(second.spacing))
     if not np.allclose(first.origin, second.origin, rtol=0.0, atol=atol):
         differences.append(f"origin ({_numbers(first.origin)}) vs ({_numbers(second.origin)}) mm")
     if not np.allclose(first.direction, second.direction, rtol=0.0, atol=direction_atol):
         differences.append(
-            f"direction {_numbers(np.round(first.direction, 4))} vs "
-            f"{_numbers(np.round(second.direction, 4))}"
+            f"direction {_numbers(np.round(first.direction, 4))} vs {_numbers(np.round(second.direction, 4))}"
         )
     return "; ".join(differences) or None
 
@@ -438,9 +435,7 @@ def _check_scalar(components: int, dimension: int, path: str) -> None:
             "one channel or one frame (or convert colour to grey) first."
         )
     if dimension < 2:
-        raise VolumeReadError(
-            f"{path} is a {dimension}-D image; napari-mcsc needs 2-D or 3-D images."
-        )
+        raise VolumeReadError(f"{path} is a {dimension}-D image; napari-mcsc needs 2-D or 3-D images.")
 
 
 # NIfTI header fields read here: sizeof_hdr -> (offset of datatype, of bitpix, format
@@ -635,8 +630,9 @@ def _slice_positions(reader: sitk.ImageSeriesReader, image: sitk.Image) -> list[
     return positions
 
 
-def _check_series_spacing(path: Path, files: Sequence[str], positions: Sequence[float],
-                          unreadable: Sequence[Path]) -> None:
+def _check_series_spacing(
+    path: Path, files: Sequence[str], positions: Sequence[float], unreadable: Sequence[Path]
+) -> None:
     """Refuse a series with missing slices or uneven spacing (the volume would be warped)."""
     if len(positions) < 3:
         return
@@ -649,7 +645,8 @@ def _check_series_spacing(path: Path, files: Sequence[str], positions: Sequence[
     hint = (
         f" These files in the folder could not be read: "
         f"{', '.join(p.name for p in unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}."
-        if unreadable else ""
+        if unreadable
+        else ""
     )
     if step <= tolerance:
         what = "several slices lie at the same position (duplicates, or two series mixed)"
@@ -672,17 +669,13 @@ def _read_dicom_folder(path: Path) -> sitk.Image:
     try:
         series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
     except RuntimeError as exc:
-        raise VolumeReadError(
-            f"Cannot scan {path} for DICOM files: {_sitk_message(exc)}"
-        ) from exc
+        raise VolumeReadError(f"Cannot scan {path} for DICOM files: {_sitk_message(exc)}") from exc
     if not series_ids:
         raise VolumeReadError(
             f"{path} is a folder but contains no DICOM series ({_FORMATS_HELP}). "
             "Open a volume file, or the folder that directly holds the DICOM slices."
         )
-    files_by_series = {
-        sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, sid) for sid in series_ids
-    }
+    files_by_series = {sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, sid) for sid in series_ids}
     chosen = max(series_ids, key=lambda sid: len(files_by_series[sid]))
     if len(series_ids) > 1:
         others = ", ".join(
@@ -734,9 +727,7 @@ def read_volume(path: str | os.PathLike[str]) -> Volume:
     """
     p = Path(os.fspath(path)).expanduser()
     if not p.exists():
-        raise FileNotFoundError(
-            f"No such file or folder: {p}. Check the path ({_FORMATS_HELP})."
-        )
+        raise FileNotFoundError(f"No such file or folder: {p}. Check the path ({_FORMATS_HELP}).")
     image = _read_dicom_folder(p) if p.is_dir() else _read_file(p)
     array = sitk.GetArrayFromImage(image)
     ext = "" if p.is_dir() else split_extension(p)[1]
@@ -778,8 +769,7 @@ def _storage_array(array: np.ndarray) -> np.ndarray:
         return arr.astype(np.float32)
     if arr.dtype.kind not in "iuf":
         raise ValueError(
-            f"Cannot write an array of dtype {arr.dtype}; use an integer, boolean or "
-            "floating-point array."
+            f"Cannot write an array of dtype {arr.dtype}; use an integer, boolean or floating-point array."
         )
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -808,8 +798,7 @@ def write_volume(
     ext = split_extension(p)[1]
     if not ext:
         raise ValueError(
-            f"Cannot write {p}: unknown file extension. Use one of "
-            f"{', '.join(SUPPORTED_EXTENSIONS)}."
+            f"Cannot write {p}: unknown file extension. Use one of {', '.join(SUPPORTED_EXTENSIONS)}."
         )
     arr = _storage_array(array)
     if arr.ndim not in (2, 3, 4):
@@ -862,6 +851,7 @@ def expand_volume_paths(values: Sequence[str | os.PathLike[str]]) -> list[Path]:
             matches = [Path(text)]
         if not matches:
             raise FileNotFoundError(
-                f"{text}: no volume found there (expected NIfTI, MHA/MHD, NRRD files or DICOM folders)")
+                f"{text}: no volume found there (expected NIfTI, MHA/MHD, NRRD files or DICOM folders)"
+            )
         found.extend(p for p in matches if p not in found)
     return found

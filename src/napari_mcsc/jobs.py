@@ -148,8 +148,11 @@ class TrainingJob:
             mapping = self.init.mapping.merged(mapping)
             normalisation = self.init.normalisation
         data = build_slice_set(
-            volumes, axis=self.axis, image_size=config.image_size,
-            image_interpolation=config.image_interpolation, mapping=mapping,
+            volumes,
+            axis=self.axis,
+            image_size=config.image_size,
+            image_interpolation=config.image_interpolation,
+            mapping=mapping,
             normalisation=normalisation,
             unlabelled=(_as_image(item) for item in self.unlabelled),
             keep_volumes=self.preview_request is not None,  # the preview's native slices
@@ -163,18 +166,26 @@ class TrainingJob:
         counts = data.num_labelled, data.num_unlabelled
         if self.distributed is not None:
             data = self.distributed.shard(data, config.seed)
-        self._trainer = Trainer(config, data, init=self.init, preview_request=self.preview_request,
-                                resume=self.resume, distributed=self.distributed)
+        self._trainer = Trainer(
+            config,
+            data,
+            init=self.init,
+            preview_request=self.preview_request,
+            resume=self.resume,
+            distributed=self.distributed,
+        )
         if self._stop_requested:
             self._trainer.request_stop()
-        yield TrainingStarted(f"training on {counts[0]} painted and {counts[1]} unlabelled slices",
-                              *counts)
+        yield TrainingStarted(f"training on {counts[0]} painted and {counts[1]} unlabelled slices", *counts)
         before = self._trainer.model.trained_iterations
         yield from self._trainer.run()
         model = self._trainer.model
-        result = TrainResult(model, stopped_early=self._stop_requested,
-                             iterations=model.trained_iterations - before,
-                             outcome=self._trainer.outcome)
+        result = TrainResult(
+            model,
+            stopped_early=self._stop_requested,
+            iterations=model.trained_iterations - before,
+            outcome=self._trainer.outcome,
+        )
         images = [*self.annotated, *self.unlabelled] if self.predict else []
         for index, item in enumerate(images):
             yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.normalise import Normalisation
-from napari_mcsc.models import Networks
+from napari_mcsc.networks import Networks
 
 if TYPE_CHECKING:  # training imports this module (its trainer makes models): no cycle at run time
     from napari_mcsc.training.config import TrainConfig

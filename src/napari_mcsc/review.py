@@ -109,17 +109,25 @@ class CorrectionLoop:
         return self.run is not None and self.last_result is not None
 
     # ------------------------------------------------------------------ runs
-    def start_training(self, config, annotated: Sequence[tuple[Any, Any]], unlabelled: Sequence[Any],
-                       axis: int, preview_request: Callable[[], tuple[int, int] | None] | None = None,
-                       ) -> TrainingJob:
+    def start_training(
+        self,
+        config,
+        annotated: Sequence[tuple[Any, Any]],
+        unlabelled: Sequence[Any],
+        axis: int,
+        preview_request: Callable[[], tuple[int, int] | None] | None = None,
+    ) -> TrainingJob:
         """The job training on ``annotated`` (image, labels) pairs and ``unlabelled`` images,
         with their arrays copied now; it fine-tunes the current model when its axis fits."""
-        inputs = [ImageInput(img.name, np.asarray(img.data), np.array(lab.data, copy=True),
-                             reviewed_slices(lab)) for img, lab in annotated]
+        inputs = [
+            ImageInput(img.name, np.asarray(img.data), np.array(lab.data, copy=True), reviewed_slices(lab))
+            for img, lab in annotated
+        ]
         extra = [ImageInput(img.name, np.asarray(img.data)) for img in unlabelled]
         self.run = RunState(list(annotated), list(unlabelled), axis)
-        self.job = TrainingJob(config, inputs, extra, axis=axis, init=self.warm_start(axis),
-                               preview_request=preview_request)
+        self.job = TrainingJob(
+            config, inputs, extra, axis=axis, init=self.warm_start(axis), preview_request=preview_request
+        )
         return self.job
 
     def warm_start(self, axis: int):

@@ -29,8 +29,11 @@ class ImagesPanel(QWidget):
 
     def _browse_unlabelled(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Unlabelled scans of the same study", "",
-            "Volumes (*.nii *.nii.gz *.mha *.mhd *.nrrd *.nhdr);;All files (*)")
+            self,
+            "Unlabelled scans of the same study",
+            "",
+            "Volumes (*.nii *.nii.gz *.mha *.mhd *.nrrd *.nhdr);;All files (*)",
+        )
         if paths:
             self.add_unlabelled(paths)
 

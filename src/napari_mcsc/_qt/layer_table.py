@@ -47,8 +47,11 @@ class LayerTable(QTableWidget):
     # ------------------------------------------------------------------ layers
     def _matching_labels(self, image) -> list:
         """Labels layers of the image's shape the user made or opened (not the plugin's)."""
-        return [lab for lab in input_volumes(self.viewer, Labels)
-                if tuple(lab.data.shape) == tuple(image.data.shape)]
+        return [
+            lab
+            for lab in input_volumes(self.viewer, Labels)
+            if tuple(lab.data.shape) == tuple(image.data.shape)
+        ]
 
     def _default_choice(self, image) -> tuple[ImageRole, int | None]:
         candidates = self._matching_labels(image)

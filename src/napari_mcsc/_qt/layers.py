@@ -19,9 +19,14 @@ _LAYER_TYPE = {LayerRole.PREDICTION: Labels, LayerRole.PREVIEW: Labels, LayerRol
 
 def input_volumes(viewer, kind: type) -> list:
     """3D, non-RGB layers of type ``kind`` (Image or Labels) that the plugin did not make."""
-    return [layer for layer in viewer.layers
-            if isinstance(layer, kind) and layer.ndim == 3 and not getattr(layer, "rgb", False)
-            and LayerRole.of(layer) is None]
+    return [
+        layer
+        for layer in viewer.layers
+        if isinstance(layer, kind)
+        and layer.ndim == 3
+        and not getattr(layer, "rgb", False)
+        and LayerRole.of(layer) is None
+    ]
 
 
 def find_layer(viewer, image, role: LayerRole):
@@ -29,16 +34,23 @@ def find_layer(viewer, image, role: LayerRole):
     shape), or None."""
     shape = tuple(image.data.shape)
     for layer in viewer.layers:
-        if (isinstance(layer, _LAYER_TYPE[role]) and LayerRole.of(layer) is role
-                and is_output_of(layer, image) and tuple(layer.data.shape) == shape):
+        if (
+            isinstance(layer, _LAYER_TYPE[role])
+            and LayerRole.of(layer) is role
+            and is_output_of(layer, image)
+            and tuple(layer.data.shape) == shape
+        ):
             return layer
     return None
 
 
 def _placement(image, role: LayerRole) -> dict:
-    return {"name": role.layer_name(image.name), "scale": tuple(image.scale),
-            "translate": tuple(image.translate),
-            "metadata": {METADATA_KEY: {**plugin_entry(image), ROLE_KEY: role.value, IMAGE_KEY: image.name}}}
+    return {
+        "name": role.layer_name(image.name),
+        "scale": tuple(image.scale),
+        "translate": tuple(image.translate),
+        "metadata": {METADATA_KEY: {**plugin_entry(image), ROLE_KEY: role.value, IMAGE_KEY: image.name}},
+    }
 
 
 def show_labels(viewer, image, data: np.ndarray, role: LayerRole) -> Labels:
@@ -56,8 +68,14 @@ def show_uncertainty(viewer, image, data: np.ndarray) -> Image:
     if layer is not None:
         layer.data = data
         return layer
-    layer = viewer.add_image(data, colormap="inferno", blending="additive", contrast_limits=(0.0, 1.0),
-                             opacity=0.7, **_placement(image, LayerRole.UNCERTAINTY))
+    layer = viewer.add_image(
+        data,
+        colormap="inferno",
+        blending="additive",
+        contrast_limits=(0.0, 1.0),
+        opacity=0.7,
+        **_placement(image, LayerRole.UNCERTAINTY),
+    )
     layer.visible = True
     return layer
 

@@ -42,8 +42,9 @@ class LossPlot(QWidget):
         span = max(high - low, 1e-6)
         w, h, m = self.width(), self.height(), 4
         n = len(logs) - 1
-        points = [QPointF(m + (w - 2 * m) * i / n, m + (h - 2 * m) * (high - v) / span)
-                  for i, v in enumerate(logs)]
+        points = [
+            QPointF(m + (w - 2 * m) * i / n, m + (h - 2 * m) * (high - v) / span) for i, v in enumerate(logs)
+        ]
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(QColor(90, 180, 255), 1.5))
         painter.drawPolyline(points)

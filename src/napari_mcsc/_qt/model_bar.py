@@ -96,8 +96,10 @@ class ModelBar(QWidget):
             show_error(str(exc))
             return False
         self.loop.model = model
-        self.runner.say(f"Loaded {Path(path).name}: classes {list(model.mapping.values)}, "
-                        f"{model.trained_iterations} iterations. Train fine-tunes it.")
+        self.runner.say(
+            f"Loaded {Path(path).name}: classes {list(model.mapping.values)}, "
+            f"{model.trained_iterations} iterations. Train fine-tunes it."
+        )
         self.loaded.emit()
         return True
 
@@ -114,8 +116,10 @@ class ModelBar(QWidget):
             return
         image = self.viewer.layers[name]
         items = [ImageInput(image.name, np.asarray(image.data))]
-        self.runner.start_worker(functools.partial(prediction_job, self.loop.model, items),
-                                 lambda predictions: self._on_predicted(image, predictions[0]))
+        self.runner.start_worker(
+            functools.partial(prediction_job, self.loop.model, items),
+            lambda predictions: self._on_predicted(image, predictions[0]),
+        )
 
     def _on_predicted(self, image, prediction) -> None:
         self.loop.predicted(image, prediction)

@@ -19,8 +19,15 @@ from napari_mcsc.review import CorrectionLoop, mark_reviewed
 class ReviewBar(QWidget):
     """Buttons of the correction loop and the ranking of the image in focus."""
 
-    def __init__(self, viewer, loop: CorrectionLoop, table, axis: Callable[[], int],
-                 say: Callable[[str], None], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        viewer,
+        loop: CorrectionLoop,
+        table,
+        axis: Callable[[], int],
+        say: Callable[[str], None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.viewer, self.loop, self.table = viewer, loop, table
         self._axis, self._say = axis, say
@@ -50,8 +57,9 @@ class ReviewBar(QWidget):
         return self.loop.run.axis if self.loop.run is not None else self._axis()
 
     def focus_image(self):
-        return self.loop.focus_image(self.viewer.layers.selection.active,
-                                     [s.image for s in self.table.selections()])
+        return self.loop.focus_image(
+            self.viewer.layers.selection.active, [s.image for s in self.table.selections()]
+        )
 
     def slice_in_view(self, image=None) -> int:
         """The slice shown of ``image`` (default: the image in focus)."""
@@ -84,8 +92,11 @@ class ReviewBar(QWidget):
         index = self.slice_in_view(image)
         kept = self.loop.accept_slice(labels, prediction.data, index)
         labels.refresh()
-        self._say(f"Slice {index} of {image.name} accepted into {labels.name}"
-                  + (f" ({kept} painted voxels kept)" if kept else "") + ": fix it with the brush.")
+        self._say(
+            f"Slice {index} of {image.name} accepted into {labels.name}"
+            + (f" ({kept} painted voxels kept)" if kept else "")
+            + ": fix it with the brush."
+        )
 
     def mark_slice_reviewed(self) -> None:
         """Count the slice in view as annotated even when it is all background."""

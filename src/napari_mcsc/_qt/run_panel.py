@@ -66,9 +66,15 @@ class RunPanel(QWidget):
     def start_worker(self, run, on_done) -> None:
         """Run the generator function ``run`` in a worker thread; ``on_done(result)`` gets
         what it returns. Training and prediction both start here."""
-        self.worker = make_worker(self, run, on_yielded=self._on_yielded, on_done=on_done,
-                                  on_error=self._on_error, on_finished=self._on_finished,
-                                  job=self.loop.job)
+        self.worker = make_worker(
+            self,
+            run,
+            on_yielded=self._on_yielded,
+            on_done=on_done,
+            on_error=self._on_error,
+            on_finished=self._on_finished,
+            job=self.loop.job,
+        )
         self.started.emit()
         self.worker.start()
 

@@ -56,11 +56,22 @@ class SettingsForm(QWidget):
         self.profile = QComboBox(toolTip=TOOLTIPS["profile"])
         self.profile.addItems([name.capitalize() for name in PROFILES])
         self.profile.setCurrentText(default.profile.capitalize())
-        self.iterations = QSpinBox(minimum=0, maximum=10_000_000, value=0, toolTip=TOOLTIPS["iterations"],
-                                   specialValueText="profile default")
+        self.iterations = QSpinBox(
+            minimum=0,
+            maximum=10_000_000,
+            value=0,
+            toolTip=TOOLTIPS["iterations"],
+            specialValueText="profile default",
+        )
         self.run_length = QLabel(toolTip=TOOLTIPS["run_length"], wordWrap=True)
-        self.seconds = QSpinBox(minimum=0, maximum=7 * 24 * 3600, value=0, suffix=" s",
-                                toolTip=TOOLTIPS["seconds"], specialValueText="no cap")
+        self.seconds = QSpinBox(
+            minimum=0,
+            maximum=7 * 24 * 3600,
+            value=0,
+            suffix=" s",
+            toolTip=TOOLTIPS["seconds"],
+            specialValueText="no cap",
+        )
         self.device = QComboBox(toolTip=TOOLTIPS["device"])
         self.device.addItems(["auto", *available_devices()])
         self.pretrained = QLineEdit(placeholderText="none (optional)", toolTip=TOOLTIPS["pretrained"])
@@ -70,18 +81,26 @@ class SettingsForm(QWidget):
         pretrained_row.addWidget(self.pretrained)
         pretrained_row.addWidget(browse)
         form = QFormLayout()
-        for label, field in [("Slice axis", self.axis), ("Profile", self.profile),
-                             ("Iterations", self.iterations), ("Run length", self.run_length),
-                             ("Time cap", self.seconds), ("Device", self.device),
-                             ("Swin weights", pretrained_row)]:
+        for label, field in [
+            ("Slice axis", self.axis),
+            ("Profile", self.profile),
+            ("Iterations", self.iterations),
+            ("Run length", self.run_length),
+            ("Time cap", self.seconds),
+            ("Device", self.device),
+            ("Swin weights", pretrained_row),
+        ]:
             form.addRow(label, field)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
         layout.addWidget(self._build_advanced(default))
         self.profile.currentTextChanged.connect(self._on_profile_changed)
-        for changed in (self.iterations.valueChanged, self.device.currentTextChanged,
-                        self.method.currentIndexChanged):
+        for changed in (
+            self.iterations.valueChanged,
+            self.device.currentTextChanged,
+            self.method.currentIndexChanged,
+        ):
             changed.connect(self.show_run_length)
         self.method.currentIndexChanged.connect(lambda *_: self.method_changed.emit(self.method_value()))
         self.show_run_length()
@@ -101,11 +120,16 @@ class SettingsForm(QWidget):
         advanced = QCollapsible("Advanced")
         box = QWidget()
         form = QFormLayout(box)
-        for label, field in [("Method", self.method), ("CNN learning rate", self.cnn_lr),
-                             ("Swin learning rate", self.swin_lr),
-                             ("Contrastive weight", self.contrastive_weight),
-                             ("Temperature", self.temperature), ("Max sets per scale", self.max_sets),
-                             ("Max pixels per set", self.max_pixels), ("Batch size", self.batch)]:
+        for label, field in [
+            ("Method", self.method),
+            ("CNN learning rate", self.cnn_lr),
+            ("Swin learning rate", self.swin_lr),
+            ("Contrastive weight", self.contrastive_weight),
+            ("Temperature", self.temperature),
+            ("Max sets per scale", self.max_sets),
+            ("Max pixels per set", self.max_pixels),
+            ("Batch size", self.batch),
+        ]:
             form.addRow(label, field)
         advanced.addWidget(box)
         self.advanced = advanced
@@ -173,8 +197,9 @@ class SettingsForm(QWidget):
         self.run_length.setText(describe_run_length(config, device))
 
     def _browse_pretrained(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Swin Transformer weights", "",
-                                              "Weights (*.pth *.pt *.bin *.safetensors)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Swin Transformer weights", "", "Weights (*.pth *.pt *.bin *.safetensors)"
+        )
         if path:
             self.pretrained.setText(path)
 

@@ -19,8 +19,16 @@ class TrainBar(QWidget):
     """Starts training (fine-tuning the current model when it fits), stops it, shows the
     preview of the slice in view while it runs and puts its results into layers."""
 
-    def __init__(self, viewer, loop: CorrectionLoop, table, settings: SettingsForm, runner: RunPanel,
-                 review: ReviewBar, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        viewer,
+        loop: CorrectionLoop,
+        table,
+        settings: SettingsForm,
+        runner: RunPanel,
+        review: ReviewBar,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.viewer, self.loop, self.table, self.settings = viewer, loop, table, settings
         self.runner, self.review = runner, review
@@ -59,20 +67,30 @@ class TrainBar(QWidget):
         unlabelled = [s.image for s in selections if s.role == ImageRole.UNLABELLED]
         missing = [img.name for img, lab in annotated if lab is None]
         if not annotated or missing:
-            show_warning("Choose an image with role 'Train' and its Labels layer "
-                         "(a Labels layer of the same shape) first." +
-                         (f" No Labels layer for: {', '.join(missing)}." if missing else ""))
+            show_warning(
+                "Choose an image with role 'Train' and its Labels layer "
+                "(a Labels layer of the same shape) first."
+                + (f" No Labels layer for: {', '.join(missing)}." if missing else "")
+            )
             return
         try:
             config = self.settings.config()
         except ValueError as exc:
             show_warning(f"Cannot train with these settings: {exc}")
             return
-        unused = [what for what, given in (("the Unlabelled images", unlabelled),
-                                           ("the Swin weights", config.swin_pretrained)) if given]
+        unused = [
+            what
+            for what, given in (
+                ("the Unlabelled images", unlabelled),
+                ("the Swin weights", config.swin_pretrained),
+            )
+            if given
+        ]
         if unused and config.method == "sup":
-            show_info(f"Method sup trains the CNN on the painted slices only, so {' and '.join(unused)} "
-                      "are not used; choose mcsc under Advanced > Method to use them.")
+            show_info(
+                f"Method sup trains the CNN on the painted slices only, so {' and '.join(unused)} "
+                "are not used; choose mcsc under Advanced > Method to use them."
+            )
         axis = self.settings.axis.value()
         fine_tuning = self.loop.warm_start(axis) is not None
         job = self.loop.start_training(config, annotated, unlabelled, axis, self._preview_request)
@@ -106,8 +124,10 @@ class TrainBar(QWidget):
         removed = show_results(self.viewer, self.loop.training_done(result))
         how = "stopped early" if result.stopped_early else "done"
         if removed:
-            show_info(f"{', '.join(removed)} was removed during training, so its prediction is not "
-                      "shown; open it again and click Predict (the model is kept).")
+            show_info(
+                f"{', '.join(removed)} was removed during training, so its prediction is not "
+                "shown; open it again and click Predict (the model is kept)."
+            )
         if result.warning:
             how = "incomplete"
             show_warning(result.warning)

@@ -34,14 +34,15 @@ class MCSCWidget(QWidget):
         self.images = ImagesPanel(napari_viewer, self.run_panel.say, self)
         self.table = self.images.table
         self.settings = SettingsForm(self)
-        self.review = ReviewBar(napari_viewer, self.loop, self.table, self.settings.axis.value,
-                                self.run_panel.say, self)
-        self.train_bar = TrainBar(napari_viewer, self.loop, self.table, self.settings, self.run_panel,
-                                  self.review, self)
+        self.review = ReviewBar(
+            napari_viewer, self.loop, self.table, self.settings.axis.value, self.run_panel.say, self
+        )
+        self.train_bar = TrainBar(
+            napari_viewer, self.loop, self.table, self.settings, self.run_panel, self.review, self
+        )
         self.model_bar = ModelBar(napari_viewer, self.loop, self.run_panel, self)
         layout = QVBoxLayout(self)
-        for part in (self.images, self.settings, self.train_bar, self.run_panel, self.review,
-                     self.model_bar):
+        for part in (self.images, self.settings, self.train_bar, self.run_panel, self.review, self.model_bar):
             layout.addWidget(part)
         layout.addStretch(1)
         self.run_panel.started.connect(self._update_buttons)

@@ -18,7 +18,8 @@ class WorkerError(Exception):
 OUT_OF_MEMORY_ADVICE = (
     "the device ran out of memory. Lower 'Batch size', 'Max sets per scale' or 'Max pixels per "
     "set' in Advanced, use the Fast profile (smaller images), or train on another Device "
-    "(the CPU uses main memory). The model trained so far is kept.")
+    "(the CPU uses main memory). The model trained so far is kept."
+)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -48,8 +49,7 @@ def reported(run: Callable[[], Generator]) -> Callable[[], Generator]:
     return reported_run
 
 
-def make_worker(owner, run: Callable[[], Generator], *, on_yielded, on_done, on_error, on_finished,
-                job=None):
+def make_worker(owner, run: Callable[[], Generator], *, on_yielded, on_done, on_error, on_finished, job=None):
     """A worker (not started) running ``run()``; stopped (``job`` too) when ``owner`` goes away."""
     from napari.qt.threading import create_worker
 

@@ -33,9 +33,13 @@ def add_parser(sub) -> None:
     a.add_argument("--max-seconds", type=float)
     add_seed_argument(a)
     a.add_argument("--limit", type=int, help="evaluate only the first N volumes of the split")
-    a.add_argument("--select", choices=("last", "best"), default="last",
-                   help="keep the last iteration, or the best by validation Dice on the split's "
-                   "volumes after --limit (never the scored ones)")
+    a.add_argument(
+        "--select",
+        choices=("last", "best"),
+        default="last",
+        help="keep the last iteration, or the best by validation Dice on the split's "
+        "volumes after --limit (never the scored ones)",
+    )
     a.add_argument("--validate-every", type=int, default=200, metavar="N")
     add_device_argument(a)
     a.add_argument("--out", required=True, metavar="FILE.json")
@@ -52,12 +56,27 @@ def add_parser(sub) -> None:
     i.add_argument("--limit", type=int, help="only the first N volumes (after --every)")
     i.add_argument("--every", type=int, default=1, help="take every N-th volume of the split")
     i.add_argument("--offset", type=int, default=0, help="start at this volume of the split")
-    i.add_argument("--unlabelled-volumes", type=int, default=0,
-                   help="also use this many other volumes of the split as unlabelled data")
-    i.add_argument("--classes", type=int, nargs="+", metavar="C",
-                   help="keep only these label values (e.g. 3: ACDC's LV alone)")
-    i.add_argument("--curve-at", type=int, nargs="+", default=[], metavar="IT",
-                   help="also score the CNN at these iterations during the run")
+    i.add_argument(
+        "--unlabelled-volumes",
+        type=int,
+        default=0,
+        help="also use this many other volumes of the split as unlabelled data",
+    )
+    i.add_argument(
+        "--classes",
+        type=int,
+        nargs="+",
+        metavar="C",
+        help="keep only these label values (e.g. 3: ACDC's LV alone)",
+    )
+    i.add_argument(
+        "--curve-at",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="IT",
+        help="also score the CNN at these iterations during the run",
+    )
     add_seed_argument(i)
     add_device_argument(i)
     i.add_argument("--out", required=True, metavar="FILE.json")
@@ -111,34 +130,57 @@ def _check_data(path: str) -> None:
 
 
 def run_acdc(args: argparse.Namespace) -> int:
-    from napari_mcsc.benchmark.protocol import run_protocol, summarise
+    from napari_mcsc.evaluation.protocol import run_protocol, summarise
 
     _check_data(args.data)
-    result = run_protocol(args.data, split=args.split, labelled_patients=args.labelled_patients,
-                          method=profile_method(args.method, args.profile), profile_name=args.profile,
-                          iterations=args.iterations,
-                          max_seconds=args.max_seconds, seed=args.seed, limit=args.limit,
-                          device=args.device, select=args.select,
-                          validate_every=args.validate_every, log=_log)
+    result = run_protocol(
+        args.data,
+        split=args.split,
+        labelled_patients=args.labelled_patients,
+        method=profile_method(args.method, args.profile),
+        profile_name=args.profile,
+        iterations=args.iterations,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        limit=args.limit,
+        device=args.device,
+        select=args.select,
+        validate_every=args.validate_every,
+        log=_log,
+    )
     print(summarise(result))
     _write(result, args.out)
     return 0
 
 
 def run_interactive(args: argparse.Namespace) -> int:
-    from napari_mcsc.benchmark.interactive import run_interactive as run
+    from napari_mcsc.evaluation.interactive import run_interactive as run
 
     _check_data(args.data)
-    result = run(args.data, split=args.split, painted=args.painted, iterations=args.iterations,
-                 max_seconds=args.max_seconds, limit=args.limit, every=args.every, offset=args.offset,
-                 device=args.device, method=profile_method(args.method, args.profile),
-                 profile_name=args.profile,
-                 unlabelled_volumes=args.unlabelled_volumes, classes=args.classes,
-                 curve_at=args.curve_at, seed=args.seed, log=_log,
-                 on_volume=lambda partial: _write(partial, args.out, quiet=True))
-    line = (f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} (CNN)"
-            + (f", {result['ensemble_dice_mean']:.3f} (ensemble)" if "ensemble_dice_mean" in result else "")
-            + f" on {result['n_volumes']} volumes")
+    result = run(
+        args.data,
+        split=args.split,
+        painted=args.painted,
+        iterations=args.iterations,
+        max_seconds=args.max_seconds,
+        limit=args.limit,
+        every=args.every,
+        offset=args.offset,
+        device=args.device,
+        method=profile_method(args.method, args.profile),
+        profile_name=args.profile,
+        unlabelled_volumes=args.unlabelled_volumes,
+        classes=args.classes,
+        curve_at=args.curve_at,
+        seed=args.seed,
+        log=_log,
+        on_volume=lambda partial: _write(partial, args.out, quiet=True),
+    )
+    line = (
+        f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} (CNN)"
+        + (f", {result['ensemble_dice_mean']:.3f} (ensemble)" if "ensemble_dice_mean" in result else "")
+        + f" on {result['n_volumes']} volumes"
+    )
     if "interp_dice_mean" in result:
         line += f"; contour interpolation {result['interp_dice_mean']:.3f}"
     print(line)
@@ -147,27 +189,37 @@ def run_interactive(args: argparse.Namespace) -> int:
 
 
 def run_loop(args: argparse.Namespace) -> int:
-    from napari_mcsc.benchmark.loop import CHOOSERS
-    from napari_mcsc.benchmark.loop import run_loop as run
+    from napari_mcsc.evaluation.loop import CHOOSERS
+    from napari_mcsc.evaluation.loop import run_loop as run
 
     _check_data(args.data)
     if args.rounds < 0 or args.painted < 1:
         raise UsageError("--rounds must be >= 0 and --painted >= 1")
-    result = run(args.data, split=args.split, painted=args.painted, rounds=args.rounds,
-                 iterations=args.iterations, retrain_iterations=args.retrain_iterations,
-                 limit=args.limit, every=args.every, offset=args.offset, device=args.device,
-                 method=profile_method(args.method, DEFAULT_PROFILE), profile_name=DEFAULT_PROFILE,
-                 seed=args.seed, log=_log)
+    result = run(
+        args.data,
+        split=args.split,
+        painted=args.painted,
+        rounds=args.rounds,
+        iterations=args.iterations,
+        retrain_iterations=args.retrain_iterations,
+        limit=args.limit,
+        every=args.every,
+        offset=args.offset,
+        device=args.device,
+        method=profile_method(args.method, DEFAULT_PROFILE),
+        profile_name=DEFAULT_PROFILE,
+        seed=args.seed,
+        log=_log,
+    )
     for arm in (*CHOOSERS, "interp"):
         if f"{arm}_dice_by_round" in result:
-            print(f"{arm:12s} Dice by round: "
-                  + " ".join(f"{v:.3f}" for v in result[f"{arm}_dice_by_round"]))
+            print(f"{arm:12s} Dice by round: " + " ".join(f"{v:.3f}" for v in result[f"{arm}_dice_by_round"]))
     _write(result, args.out)
     return 0
 
 
 def run_speed(args: argparse.Namespace) -> int:
-    from napari_mcsc.benchmark.speed import run_speed as run
+    from napari_mcsc.evaluation.speed import run_speed as run
 
     profiles = tuple(sorted(PROFILES)) if args.profile == "both" else (args.profile,)
     result = run(device=args.device, log=_log, profiles=profiles)
@@ -177,7 +229,7 @@ def run_speed(args: argparse.Namespace) -> int:
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from napari_mcsc.benchmark.ui import run_ui as run
+    from napari_mcsc.evaluation.ui import run_ui as run
 
     result = run(seconds=args.seconds, log=_log)
     print(json.dumps(result["lateness_ms"]))

@@ -20,16 +20,18 @@ from napari_mcsc.training.outcome import RunOutcome
 from napari_mcsc.training.speed_memory import describe_run_length
 
 
-def add_profile_argument(parser, *, extra: tuple[str, ...] = (), default: str = DEFAULT_PROFILE,
-                         help: str | None = None) -> None:
+def add_profile_argument(
+    parser, *, extra: tuple[str, ...] = (), default: str = DEFAULT_PROFILE, help: str | None = None
+) -> None:
     """``--profile``: one of the training profiles (plus ``extra`` choices)."""
     parser.add_argument("--profile", choices=[*sorted(PROFILES), *extra], default=default, help=help)
 
 
-METHOD_HELP = ("mcsc: the full method (CNN + Swin-UNet, cross teaching, contrastive), ct: cross "
-               "teaching only, sup: the CNN on painted slices only; default: the profile's "
-               "method (" + ", ".join(f"{name}: {profile(name).method}" for name in sorted(PROFILES))
-               + ")")
+METHOD_HELP = (
+    "mcsc: the full method (CNN + Swin-UNet, cross teaching, contrastive), ct: cross "
+    "teaching only, sup: the CNN on painted slices only; default: the profile's "
+    "method (" + ", ".join(f"{name}: {profile(name).method}" for name in sorted(PROFILES)) + ")"
+)
 
 
 def add_method_argument(parser, help: str | None = None) -> None:
@@ -48,15 +50,20 @@ def add_seed_argument(parser, *, default: int | None = TrainConfig.seed, help: s
 
 
 def add_device_argument(parser) -> None:
-    parser.add_argument("--device", default="auto",
-                        help="cuda, cuda:N, mps, cpu or auto (CUDA, then MPS, then CPU); default auto")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cuda, cuda:N, mps, cpu or auto (CUDA, then MPS, then CPU); default auto",
+    )
 
 
 def add_geometry_argument(parser) -> None:
     parser.add_argument(
-        "--ignore-geometry", action="store_true",
+        "--ignore-geometry",
+        action="store_true",
         help="accept volumes whose spacing, origin or direction differ (voxels are then "
-        "matched by index, which is right only if the header of one of them is wrong)")
+        "matched by index, which is right only if the header of one of them is wrong)",
+    )
 
 
 def existing_path(value: str, what: str) -> Path:
@@ -79,8 +86,7 @@ def _check_can_create_in(path: Path, option: str, value: str) -> None:
     base = _nearest_existing(path.parent)
     if not base.is_dir():
         raise UsageError(
-            f"{option} {value} cannot be created: {base} is a file, not a folder; "
-            "choose a path in a folder"
+            f"{option} {value} cannot be created: {base} is a file, not a folder; choose a path in a folder"
         )
     if not os.access(base, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {value} cannot be written: no permission to write in {base}")
@@ -94,9 +100,7 @@ def check_output_file(value: str, option: str = "--out") -> Path:
     """
     path = Path(value).expanduser()
     if path.is_dir():
-        raise UsageError(
-            f"{option} {value} is a folder; give a file name, e.g. {path / 'model.pt'}"
-        )
+        raise UsageError(f"{option} {value} is a folder; give a file name, e.g. {path / 'model.pt'}")
     _check_can_create_in(path, option, value)
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"{option} {value} exists and cannot be overwritten (no permission)")
@@ -174,8 +178,11 @@ def run_training(
                 if isinstance(item, TrainingStarted):
                     trainer = job.trainer
                     if announce and main:
-                        print(f"{announce(item, trainer)}; "
-                              f"{describe_run_length(trainer.config, trainer.device.type)}", file=sys.stderr)
+                        print(
+                            f"{announce(item, trainer)}; "
+                            f"{describe_run_length(trainer.config, trainer.device.type)}",
+                            file=sys.stderr,
+                        )
                     if graceful:
                         signals.enter_context(stop_on_signals(job, quiet=not main))
                 elif isinstance(item, ProgressEvent):
@@ -203,8 +210,11 @@ def run_training(
         if checkpoint.last != outcome.done:
             checkpoint.save(trainer, outcome.done)
         if main:
-            print(f"checkpoint at iteration {outcome.done} in {checkpoint.path}: rerun the same "
-                  "command with --resume to continue", file=sys.stderr)
+            print(
+                f"checkpoint at iteration {outcome.done} in {checkpoint.path}: rerun the same "
+                "command with --resume to continue",
+                file=sys.stderr,
+            )
     warning = outcome.warning()
     if warning and main:
         print(f"warning: {warning}", file=sys.stderr)

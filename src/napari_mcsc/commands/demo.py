@@ -28,16 +28,22 @@ def add_parser(sub) -> None:
         help="train and predict on a built-in synthetic phantom (no data, no download)",
         description=__doc__,
     )
-    p.add_argument("--out", default="mcsc-demo", metavar="DIR",
-                   help="output folder (default: ./mcsc-demo)")
+    p.add_argument("--out", default="mcsc-demo", metavar="DIR", help="output folder (default: ./mcsc-demo)")
     add_device_argument(p)
-    p.add_argument("--max-seconds", type=float, default=None,
-                   help="optional cap on the training time in seconds; a capped run is "
-                   "incomplete and the demo then exits with status 1 (default: no cap)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="optional cap on the training time in seconds; a capped run is "
+        "incomplete and the demo then exits with status 1 (default: no cap)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the phantom and the training")
     add_method_argument(p)
-    p.add_argument("--gui", action="store_true",
-                   help="open napari with the phantom loaded and the plugin's widget docked")
+    p.add_argument(
+        "--gui",
+        action="store_true",
+        help="open napari with the phantom loaded and the plugin's widget docked",
+    )
     p.set_defaults(handler=run)
 
 
@@ -57,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
     return run_headless(Path(args.out), args.device, args.max_seconds, args.seed, args.method)
 
 
-def run_headless(out: Path, device: str, max_seconds: float | None = None, seed: int = 0,
-                 method: str | None = None) -> int:
+def run_headless(
+    out: Path, device: str, max_seconds: float | None = None, seed: int = 0, method: str | None = None
+) -> int:
     """The headless demo; ``method`` None: the fast profile's."""
     from napari_mcsc.checkpoint import save_model
     from napari_mcsc.commands.errors import UsageError
@@ -79,17 +86,23 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
     phantoms = make_phantom_set(3, shape=DEMO_SHAPE, seed=seed)
     painted_volume = phantoms[0]
     painted = evenly_spaced_slices(DEMO_SHAPE[0], 2)
-    config = profile("fast", max_seconds=max_seconds, device=device, seed=seed,
-                     **({"method": method} if method else {}))
+    config = profile(
+        "fast", max_seconds=max_seconds, device=device, seed=seed, **({"method": method} if method else {})
+    )
     job = TrainingJob(
         config,
-        [AnnotatedVolume(painted_volume.image, paint_slices(painted_volume.labels, painted),
-                         name=painted_volume.name)],
+        [
+            AnnotatedVolume(
+                painted_volume.image, paint_slices(painted_volume.labels, painted), name=painted_volume.name
+            )
+        ],
         [p.image for p in phantoms[1:]],
         predict=False,  # below, with the scores
     )
-    announce = (f"demo: painted slices {painted} of {painted_volume.name}; training "
-                f"{config.method} (fast profile) on {pick_device(device)}")
+    announce = (
+        f"demo: painted slices {painted} of {painted_volume.name}; training "
+        f"{config.method} (fast profile) on {pick_device(device)}"
+    )
     model, outcome = run_training(job, announce=lambda *_: announce)
     train_seconds = time.perf_counter() - start
     save_model(model, out / "model.pt")
@@ -102,12 +115,19 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
         write_volume(out / f"uncertainty_{index}.nii.gz", pred.uncertainty, geometry)
         write_volume(out / f"image_{index}.nii.gz", phantom.image, geometry)
         keep = [s for s in range(phantom.labels.shape[0]) if index != 0 or s not in painted]
-        scores = evaluate_volume(pred.labels[keep], phantom.labels[keep], classes=[1, 2, 3],
-                                 spacing=phantom.spacing)
-        rows.append({"volume": index, "painted": painted if index == 0 else [],
-                     "dice_mean": scores["mean"]["dice"], "hd95_mean": scores["mean"]["hd95"],
-                     "dice_per_class": {k: v["dice"] for k, v in scores["per_class"].items()},
-                     "most_uncertain_slices": pred.ranking[:3]})
+        scores = evaluate_volume(
+            pred.labels[keep], phantom.labels[keep], classes=[1, 2, 3], spacing=phantom.spacing
+        )
+        rows.append(
+            {
+                "volume": index,
+                "painted": painted if index == 0 else [],
+                "dice_mean": scores["mean"]["dice"],
+                "hd95_mean": scores["mean"]["hd95"],
+                "dice_per_class": {k: v["dice"] for k, v in scores["per_class"].items()},
+                "most_uncertain_slices": pred.ranking[:3],
+            }
+        )
     summary = {
         "dice_mean": rows[0]["dice_mean"],
         "dice_mean_note": "mean Dice of classes 1-3 on the unpainted slices of the painted volume",
@@ -128,10 +148,14 @@ def run_headless(out: Path, device: str, max_seconds: float | None = None, seed:
     print(f"\n{'volume':<8}{'painted':<12}{'Dice RV':>9}{'Dice MYO':>10}{'Dice LV':>9}{'mean':>8}")
     for r in rows:
         d = r["dice_per_class"]
-        print(f"{r['volume']:<8}{r['painted']!s:<12}{d['1']:>9.3f}{d['2']:>10.3f}"
-              f"{d['3']:>9.3f}{r['dice_mean']:>8.3f}")
-    print(f"\n{model.trained_iterations} iterations in {train_seconds:.0f} s; "
-          f"outputs in {out}/ (summary.json, model.pt, prediction_*.nii.gz, uncertainty_*.nii.gz)")
+        print(
+            f"{r['volume']:<8}{r['painted']!s:<12}{d['1']:>9.3f}{d['2']:>10.3f}"
+            f"{d['3']:>9.3f}{r['dice_mean']:>8.3f}"
+        )
+    print(
+        f"\n{model.trained_iterations} iterations in {train_seconds:.0f} s; "
+        f"outputs in {out}/ (summary.json, model.pt, prediction_*.nii.gz, uncertainty_*.nii.gz)"
+    )
     problem = _shortfall(outcome, rows[0]["dice_mean"])
     if problem:
         print(f"demo failed: {problem}", file=sys.stderr)
@@ -144,6 +168,8 @@ def _shortfall(outcome, dice_mean: float) -> str | None:
     if not outcome.complete:
         return outcome.warning()
     if not dice_mean >= EXPECTED_DICE:
-        return (f"mean Dice {dice_mean:.3f} on the unpainted slices is below the {EXPECTED_DICE} a "
-                "complete run reaches; please report it with summary.json (it holds the settings)")
+        return (
+            f"mean Dice {dice_mean:.3f} on the unpainted slices is below the {EXPECTED_DICE} a "
+            "complete run reaches; please report it with summary.json (it holds the settings)"
+        )
     return None

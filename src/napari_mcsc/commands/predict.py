@@ -18,19 +18,34 @@ def add_parser(sub) -> None:
         "the geometry of each input, <name> being the input's file name without extension.",
     )
     p.add_argument("--model", required=True, metavar="MODEL.pt")
-    p.add_argument("--image", action="append", default=[], metavar="IMG",
-                   help="an image volume; repeat for more")
-    p.add_argument("--data", action="append", default=[], metavar="DIR",
-                   help="every image of a folder or quoted glob; of a Medical Segmentation "
-                   "Decathlon folder, its imagesTs (or imagesTr). Rerun to resume: images whose "
-                   "outputs exist are skipped (see --overwrite)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="with --data: predict again images whose outputs already exist in --out")
+    p.add_argument(
+        "--image", action="append", default=[], metavar="IMG", help="an image volume; repeat for more"
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="every image of a folder or quoted glob; of a Medical Segmentation "
+        "Decathlon folder, its imagesTs (or imagesTr). Rerun to resume: images whose "
+        "outputs exist are skipped (see --overwrite)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --data: predict again images whose outputs already exist in --out",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    p.add_argument("--uncertainty", action="store_true",
-                   help="also write the uncertainty map (ensemble predictive entropy, 0..1)")
-    p.add_argument("--ensemble", action="store_true",
-                   help="average the CNN and Transformer (default: the CNN alone, as in the paper)")
+    p.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also write the uncertainty map (ensemble predictive entropy, 0..1)",
+    )
+    p.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="average the CNN and Transformer (default: the CNN alone, as in the paper)",
+    )
     add_device_argument(p)
     p.set_defaults(handler=run)
 
@@ -58,12 +73,17 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model = load_model(existing_path(args.model, "model"), device=device)
     from_data = len(args.image)  # --data images (a folder's worth) resume; --image ones are redone
-    todo = [(path, name, shown)
-            for index, (path, name, shown) in enumerate(zip(paths, names, given, strict=True))
-            if index < from_data or args.overwrite or not _outputs_exist(out, name, args.uncertainty)]
+    todo = [
+        (path, name, shown)
+        for index, (path, name, shown) in enumerate(zip(paths, names, given, strict=True))
+        if index < from_data or args.overwrite or not _outputs_exist(out, name, args.uncertainty)
+    ]
     if len(todo) < len(paths):
-        print(f"{len(paths) - len(todo)} of {len(paths)} images already predicted in {out}: skipped "
-              "(--overwrite to predict them again)", file=sys.stderr)
+        print(
+            f"{len(paths) - len(todo)} of {len(paths)} images already predicted in {out}: skipped "
+            "(--overwrite to predict them again)",
+            file=sys.stderr,
+        )
     for number, (path, name, given) in enumerate(todo, start=1):
         if len(todo) > 1:
             print(f"[{number}/{len(todo)}] {given}", file=sys.stderr)
@@ -73,12 +93,14 @@ def run(args: argparse.Namespace) -> int:
                 f"{given} is a {volume.ndim}-D image of shape {volume.shape}; predict segments "
                 "3-D volumes: give a 3-D scan (for a 4-D series, export one 3-D frame first)"
             )
-        pred = predict_volume(model, volume.array, ensemble=args.ensemble,
-                              uncertainty=args.uncertainty, device=device)
+        pred = predict_volume(
+            model, volume.array, ensemble=args.ensemble, uncertainty=args.uncertainty, device=device
+        )
         written = [write_volume(out / f"{name}_prediction.nii.gz", pred.labels, volume.geometry)]
         if args.uncertainty and pred.uncertainty is not None:
-            written.append(write_volume(out / f"{name}_uncertainty.nii.gz",
-                                        pred.uncertainty, volume.geometry))
+            written.append(
+                write_volume(out / f"{name}_uncertainty.nii.gz", pred.uncertainty, volume.geometry)
+            )
         print("\n".join(str(w) for w in written))
     return 0
 
@@ -108,8 +130,12 @@ def _output_names(paths: list[Path], given: list[str]) -> list[str]:
                 f"{given[other]} and {given[index]} "
                 + ("are the same file" if same else f"both have the name {name!r}")
                 + f", so both predictions would be written to {name}_prediction.nii.gz and the "
-                "first would be lost; " + ("give it once" if same else
-                "rename one, or predict them in separate runs with different --out folders")
+                "first would be lost; "
+                + (
+                    "give it once"
+                    if same
+                    else "rename one, or predict them in separate runs with different --out folders"
+                )
             )
         first[key] = index
     return names

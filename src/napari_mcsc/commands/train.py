@@ -30,50 +30,102 @@ def add_parser(sub) -> None:
         "this run length); with --method mcsc, the paper profile's method, the CNN + Swin-UNet "
         "pair also learns from every other slice as unlabelled data.",
     )
-    p.add_argument("--image", action="append", default=[], metavar="IMG",
-                   help="an image volume (NIfTI, MHA/MHD, NRRD or a DICOM folder); repeat for more")
-    p.add_argument("--labels", action="append", default=[], metavar="LAB",
-                   help="the sparse label volume of the matching --image, in the same order")
-    p.add_argument("--data", metavar="DIR",
-                   help="instead of --image/--labels: a Medical Segmentation Decathlon folder "
-                   "(imagesTr/, labelsTr/, dataset.json, optional splits.json); see --labelled")
-    p.add_argument("--labelled", metavar="K|painted",
-                   help="with --data: K = the first K training cases are fully labelled and the "
-                   "rest unlabelled; painted = the label files hold a few painted slices each")
-    p.add_argument("--unlabelled", action="append", nargs="+", default=[], metavar="IMG",
-                   help="extra images without any labels, used as unlabelled data: files, DICOM "
-                   "folders, folders of volumes or quoted globs ('scans/*.nii.gz'); repeatable")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="IMG",
+        help="an image volume (NIfTI, MHA/MHD, NRRD or a DICOM folder); repeat for more",
+    )
+    p.add_argument(
+        "--labels",
+        action="append",
+        default=[],
+        metavar="LAB",
+        help="the sparse label volume of the matching --image, in the same order",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="instead of --image/--labels: a Medical Segmentation Decathlon folder "
+        "(imagesTr/, labelsTr/, dataset.json, optional splits.json); see --labelled",
+    )
+    p.add_argument(
+        "--labelled",
+        metavar="K|painted",
+        help="with --data: K = the first K training cases are fully labelled and the "
+        "rest unlabelled; painted = the label files hold a few painted slices each",
+    )
+    p.add_argument(
+        "--unlabelled",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="IMG",
+        help="extra images without any labels, used as unlabelled data: files, DICOM "
+        "folders, folders of volumes or quoted globs ('scans/*.nii.gz'); repeatable",
+    )
     p.add_argument("--out", required=True, metavar="MODEL.pt", help="where to write the model")
-    add_profile_argument(p, help=f"fast: CPU-friendly, paper: the paper's settings, for a GPU "
-                         f"(default: {DEFAULT_PROFILE})")
-    p.add_argument("--iterations", type=int,
-                   help="run length in iterations (default: the profile's, which its quality needs)")
-    p.add_argument("--max-seconds", type=float,
-                   help="optional cap in seconds: training stops there even if incomplete, "
-                   "with a warning (default: no cap)")
-    p.add_argument("--axis", type=int, default=0, choices=(0, 1, 2),
-                   help="slice axis in numpy order (0 = the file's last axis, z); default 0")
+    add_profile_argument(
+        p, help=f"fast: CPU-friendly, paper: the paper's settings, for a GPU (default: {DEFAULT_PROFILE})"
+    )
+    p.add_argument(
+        "--iterations",
+        type=int,
+        help="run length in iterations (default: the profile's, which its quality needs)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        help="optional cap in seconds: training stops there even if incomplete, "
+        "with a warning (default: no cap)",
+    )
+    p.add_argument(
+        "--axis",
+        type=int,
+        default=0,
+        choices=(0, 1, 2),
+        help="slice axis in numpy order (0 = the file's last axis, z); default 0",
+    )
     add_device_argument(p)
     p.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting anew")
     add_seed_argument(p, default=None, help=f"random seed (default: {TrainConfig.seed})")
     add_method_argument(p)
-    p.add_argument("--ct-window", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                   help="CT: clip intensities to this window (e.g. -125 275 HU) instead of the "
-                   "MRI default (per-volume 0.5-99.5 percentiles)")
-    p.add_argument("--swin-weights", metavar="FILE",
-                   help="ImageNet-pretrained Swin Transformer weights (.pth/.safetensors), or "
-                   "'timm' for timm's swin_tiny weights if they are in your local cache, or "
-                   "'imagenet' to download those once (needs internet) into the Hugging Face cache")
+    p.add_argument(
+        "--ct-window",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="CT: clip intensities to this window (e.g. -125 275 HU) instead of the "
+        "MRI default (per-volume 0.5-99.5 percentiles)",
+    )
+    p.add_argument(
+        "--swin-weights",
+        metavar="FILE",
+        help="ImageNet-pretrained Swin Transformer weights (.pth/.safetensors), or "
+        "'timm' for timm's swin_tiny weights if they are in your local cache, or "
+        "'imagenet' to download those once (needs internet) into the Hugging Face cache",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--checkpoint-every", type=int, metavar="N",
-                   help="every N iterations, write a checkpoint the run can resume from, next to "
-                   "--out as NAME.checkpoint.pt (also when Ctrl-C, SIGTERM or the time cap stop it)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run from its checkpoint (--checkpoint-every) if there is one, "
-                   "else start it: rerun the same command line with --resume added")
-    p.add_argument("--per-process-batch", action="store_true",
-                   help="under torchrun: each process takes the profile's whole batch (global batch "
-                   "x processes) instead of its share of the profile's batch")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="every N iterations, write a checkpoint the run can resume from, next to "
+        "--out as NAME.checkpoint.pt (also when Ctrl-C, SIGTERM or the time cap stop it)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run from its checkpoint (--checkpoint-every) if there is one, "
+        "else start it: rerun the same command line with --resume added",
+    )
+    p.add_argument(
+        "--per-process-batch",
+        action="store_true",
+        help="under torchrun: each process takes the profile's whole batch (global batch "
+        "x processes) instead of its share of the profile's batch",
+    )
     add_geometry_argument(p)
     p.set_defaults(handler=run)
 
@@ -98,8 +150,10 @@ def config_from_args(args: argparse.Namespace):
         existing_path(args.swin_weights, "Swin weights file")
     config = profile(args.profile, **overrides)
     if args.swin_weights and config.method == "sup":
-        raise UsageError(f"--swin-weights is for the Swin-UNet, which method sup (the {config.profile} "
-                         "profile's default) does not train: add --method mcsc")
+        raise UsageError(
+            f"--swin-weights is for the Swin-UNet, which method sup (the {config.profile} "
+            "profile's default) does not train: add --method mcsc"
+        )
     return config.with_pretrained_swin(args.swin_weights)
 
 
@@ -171,31 +225,47 @@ def _train(args: argparse.Namespace, distributed) -> int:
         ]
         extra = []
     extra = itertools.chain(extra, (_read_unlabelled(p) for p in unlabelled_paths))  # read when used
-    job = TrainingJob(config, volumes, extra, axis=args.axis, init=init, mapping=mapping,
-                      normalisation=_normalisation(args, init), predict=False, resume=resume,
-                      distributed=distributed)
+    job = TrainingJob(
+        config,
+        volumes,
+        extra,
+        axis=args.axis,
+        init=init,
+        mapping=mapping,
+        normalisation=_normalisation(args, init),
+        predict=False,
+        resume=resume,
+        distributed=distributed,
+    )
 
     def announce(started, trainer) -> str:
-        text = (f"training {config.method} ({config.profile} profile) on {started.num_labelled} "
-                f"painted and {started.num_unlabelled} unlabelled slices, classes "
-                f"{list(trainer.data.mapping.values)}")
+        text = (
+            f"training {config.method} ({config.profile} profile) on {started.num_labelled} "
+            f"painted and {started.num_unlabelled} unlabelled slices, classes "
+            f"{list(trainer.data.mapping.values)}"
+        )
         if distributed is not None:
-            text += (f", in {distributed.world_size} processes ({distributed.backend}, batch "
-                     f"{trainer.config.batch_size} each)")
+            text += (
+                f", in {distributed.world_size} processes ({distributed.backend}, batch "
+                f"{trainer.config.batch_size} each)"
+            )
         if resume is not None:
             text += f"; resuming from {checkpoint_file} at iteration {resume.iteration}"
         return text
 
-    checkpoint = (Checkpointing(checkpoint_file, args.checkpoint_every, writer=main)
-                  if args.checkpoint_every else None)
-    model, outcome = run_training(job, show_progress=not args.quiet, announce=announce,
-                                  checkpoint=checkpoint)
+    checkpoint = (
+        Checkpointing(checkpoint_file, args.checkpoint_every, writer=main) if args.checkpoint_every else None
+    )
+    model, outcome = run_training(job, show_progress=not args.quiet, announce=announce, checkpoint=checkpoint)
     if not main:
         return 0
     path, error = save_or_rescue(lambda p: save_model(model, p), out)
     if error is not None:
-        print(f"napari-mcsc train: error: could not write {out} ({error.strerror or error}); "
-              f"the trained model was saved to {path} instead", file=sys.stderr)
+        print(
+            f"napari-mcsc train: error: could not write {out} ({error.strerror or error}); "
+            f"the trained model was saved to {path} instead",
+            file=sys.stderr,
+        )
         return 1
     print(f"model written to {path} ({model.trained_iterations} iterations in all)")
     if outcome.complete and checkpoint_file.is_file():
@@ -209,20 +279,25 @@ def _check_data_arguments(args) -> int | str | None:
         if args.labelled is not None:
             raise UsageError("--labelled goes with --data DIR; with --image give each --labels file")
         if not args.image:
-            raise UsageError("give the training data: --image IMG --labels LAB (repeatable), "
-                             "or --data DIR with --labelled K|painted")
+            raise UsageError(
+                "give the training data: --image IMG --labels LAB (repeatable), "
+                "or --data DIR with --labelled K|painted"
+            )
         return None
     if args.image or args.labels:
         raise UsageError("give either --data DIR or --image/--labels, not both")
     if not args.labelled:
-        raise UsageError("--data needs --labelled: K (the first K training cases fully labelled) "
-                         "or painted (sparse label files)")
+        raise UsageError(
+            "--data needs --labelled: K (the first K training cases fully labelled) "
+            "or painted (sparse label files)"
+        )
     existing_path(args.data, "data folder")
     if args.labelled == "painted":
         return "painted"
     if not args.labelled.isdigit() or int(args.labelled) < 1:
-        raise UsageError(f"--labelled must be a number of cases (1 or more) or 'painted', "
-                         f"got {args.labelled!r}")
+        raise UsageError(
+            f"--labelled must be a number of cases (1 or more) or 'painted', got {args.labelled!r}"
+        )
     return int(args.labelled)
 
 
@@ -266,7 +341,7 @@ def _read_unlabelled(path: str):
 def _check_timm_weights_cached() -> None:
     """Refuse ``--swin-weights timm`` at once, without touching the network, when the
     weights are not in the local Hugging Face cache."""
-    from napari_mcsc.models.swin_unet import timm_weights_in_cache
+    from napari_mcsc.networks.swin_unet import timm_weights_in_cache
 
     if timm_weights_in_cache() is None:
         raise UsageError(
@@ -288,4 +363,3 @@ def _normalisation(args, init):
     if not low < high:
         raise UsageError(f"--ct-window LOW HIGH needs LOW < HIGH, got {low:g} {high:g}")
     return Normalisation(mode="ct", window=(low, high))
-

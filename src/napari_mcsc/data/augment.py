@@ -76,8 +76,9 @@ def augment_batch(
     theta = _rotation_flip_matrices(n, aug.style, aug.max_angle, aug.scale_range, generator)
     theta = theta.to(images.device, images.dtype)
     grid = F.affine_grid(theta, (n, 1, *images.shape[-2:]), align_corners=False)
-    out = F.grid_sample(images[:, None], grid, mode=aug.image_mode, padding_mode="zeros",
-                        align_corners=False)[:, 0]
+    out = F.grid_sample(
+        images[:, None], grid, mode=aug.image_mode, padding_mode="zeros", align_corners=False
+    )[:, 0]
     warped_targets = None
     if targets is not None:
         warped_targets = F.grid_sample(

@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from napari_mcsc.benchmark.dataset import class_names, load_split, read_case
+from napari_mcsc.data.decathlon import class_names, load_split, read_case
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.slices import AnnotatedVolume, AnnotationError
 from napari_mcsc.io import expand_volume_paths, read_volume, volume_name
@@ -53,8 +53,10 @@ def training_cases(root: str | Path) -> list[str]:
     """The training split's case names, in order."""
     root = Path(root)
     if not (root / "imagesTr").is_dir():
-        raise FileNotFoundError(f"{root} has no imagesTr folder: expected a Medical Segmentation "
-                                "Decathlon folder (imagesTr/, labelsTr/, dataset.json)")
+        raise FileNotFoundError(
+            f"{root} has no imagesTr folder: expected a Medical Segmentation "
+            "Decathlon folder (imagesTr/, labelsTr/, dataset.json)"
+        )
     if (root / "splits.json").is_file():
         return load_split(root, "train")
     cases = sorted(_volumes_in(root / "imagesTr"))
@@ -89,8 +91,9 @@ class FolderData:
     cases: list[str]
 
 
-def read_training_data(root: str | Path, labelled: int | str, axis: int = 0,
-                       lazy: bool = False) -> FolderData:
+def read_training_data(
+    root: str | Path, labelled: int | str, axis: int = 0, lazy: bool = False
+) -> FolderData:
     """The training split of ``root`` with ``labelled`` cases (an int K or ``"painted"``);
     ``axis``: the slice axis (every slice along it of a fully labelled case is labelled).
 
@@ -108,15 +111,19 @@ def read_training_data(root: str | Path, labelled: int | str, axis: int = 0,
     else:
         k = int(labelled)
         if not 1 <= k <= len(cases):
-            raise AnnotationError(f"--labelled {k}: the training split of {root} has {len(cases)} "
-                                  f"cases; give a number from 1 to {len(cases)}")
+            raise AnnotationError(
+                f"--labelled {k}: the training split of {root} has {len(cases)} "
+                f"cases; give a number from 1 to {len(cases)}"
+            )
         with_labels = cases[:k]
         missing = [c for c in with_labels if c not in labels_present]
         if missing:
             raise FileNotFoundError(f"no label file in {root / 'labelsTr'} for case(s) {missing[:3]}")
     if not with_labels:
-        raise AnnotationError(f"no label file in {root / 'labelsTr'} for any training case: paint "
-                              "some slices, or use --labelled K for fully labelled cases")
+        raise AnnotationError(
+            f"no label file in {root / 'labelsTr'} for any training case: paint "
+            "some slices, or use --labelled K for fully labelled cases"
+        )
     images = _volumes_in(root / "imagesTr")
     chosen = set(with_labels)
     without_labels = [c for c in cases if c not in chosen]
@@ -136,8 +143,9 @@ def read_training_data(root: str | Path, labelled: int | str, axis: int = 0,
     unlabelled = LazyVolumes(without_labels, image_only)
     if lazy:
         # the classes from the label files alone (not the images), one at a time
-        labels = LazyVolumes(volumes.cases,
-                             lambda case: read_volume(label_files[case]).array.astype(np.int64))
+        labels = LazyVolumes(
+            volumes.cases, lambda case: read_volume(label_files[case]).array.astype(np.int64)
+        )
     else:
         volumes, unlabelled = list(volumes), list(unlabelled)
         labels = [v.labels for v in volumes]

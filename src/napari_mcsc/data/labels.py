@@ -54,9 +54,7 @@ def check_label_array(labels: np.ndarray, where: str = "label volume") -> np.nda
             "0 is background and classes are 1, 2, ..."
         )
     if high > MAX_LABEL_VALUE:
-        raise AnnotationError(
-            f"{where}: label value {_whole(high)} is too large (at most {MAX_LABEL_VALUE})"
-        )
+        raise AnnotationError(f"{where}: label value {_whole(high)} is too large (at most {MAX_LABEL_VALUE})")
     return array.astype(np.int64) if kind == "f" else array
 
 

@@ -113,9 +113,7 @@ def _ellipse_q(
     return (u / ax) ** 2 + (v / ay) ** 2
 
 
-def make_phantom(
-    shape: tuple[int, int, int] = (12, 96, 96), seed: int = 0, *, variant: int = 0
-) -> Phantom:
+def make_phantom(shape: tuple[int, int, int] = (12, 96, 96), seed: int = 0, *, variant: int = 0) -> Phantom:
     """Make a cardiac-like short-axis volume and its labels (see the module docstring).
 
     Deterministic for a given ``(shape, seed, variant)``. ``shape`` is (z, y, x) with
@@ -243,9 +241,7 @@ def make_phantom(
     return Phantom(image=image, labels=labels, spacing=spacing, name=f"phantom-s{seed}-v{variant}")
 
 
-def make_phantom_set(
-    n: int = 3, shape: tuple[int, int, int] = (12, 96, 96), seed: int = 0
-) -> list[Phantom]:
+def make_phantom_set(n: int = 3, shape: tuple[int, int, int] = (12, 96, 96), seed: int = 0) -> list[Phantom]:
     """``n`` phantoms with variants 0..n-1 (different anatomy and intensity protocol)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")

@@ -21,8 +21,13 @@ from napari_mcsc.data.labels import AnnotationError, LabelMapping, check_label_a
 from napari_mcsc.data.normalise import Normalisation, normalise_volume
 
 __all__ = [
-    "AnnotatedVolume", "AnnotationError", "SliceSet", "build_slice_set", "check_image_array",
-    "image_content_problem", "resize_slices",
+    "AnnotatedVolume",
+    "AnnotationError",
+    "SliceSet",
+    "build_slice_set",
+    "check_image_array",
+    "image_content_problem",
+    "resize_slices",
 ]
 
 
@@ -30,9 +35,7 @@ def check_image_array(image: np.ndarray, where: str) -> np.ndarray:
     """``image`` as a 3-D real-valued array, or :class:`AnnotationError` saying why not."""
     array = np.asarray(image)
     if array.dtype.kind not in "biuf":
-        raise AnnotationError(
-            f"{where}: image voxels must be numbers, got values of type {array.dtype}"
-        )
+        raise AnnotationError(f"{where}: image voxels must be numbers, got values of type {array.dtype}")
     if array.ndim != 3:
         raise AnnotationError(
             f"{where}: expected a 3D image, got shape {array.shape}; "

@@ -181,9 +181,7 @@ def multi_scale_cross_contrastive_loss(
     taking the label at the centre of each feature cell.
     """
     losses = []
-    for scale, (f_cnn, f_swin, sampler) in enumerate(
-        zip(cnn_features, swin_features, samplers, strict=True)
-    ):
+    for scale, (f_cnn, f_swin, sampler) in enumerate(zip(cnn_features, swin_features, samplers, strict=True)):
         b, _, h, w = f_cnn.shape
         labels = _resize_labels(torch.cat([cnn_labels, swin_labels]).to(f_cnn.device), (h, w))
         idx, set_labels = sampler.sample_indices(labels, generator)

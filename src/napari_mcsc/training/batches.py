@@ -50,8 +50,10 @@ class TwoStreamBatches:
         return self.labelled_stream.take(self.n_labelled), self.unlabelled_stream.take(self.n_unlabelled)
 
     def state_dict(self) -> dict:
-        return {"labelled": self.labelled_stream.state_dict(),
-                "unlabelled": self.unlabelled_stream.state_dict()}
+        return {
+            "labelled": self.labelled_stream.state_dict(),
+            "unlabelled": self.unlabelled_stream.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.labelled_stream.load_state_dict(state["labelled"])

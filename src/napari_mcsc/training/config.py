@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from napari_mcsc.models.config import NETWORK_FIELDS, NetworkConfig
+from napari_mcsc.networks.config import NETWORK_FIELDS, NetworkConfig
 
 #: The full method, then its ablations. None of them is "the" default: each profile names
 #: its method (``PROFILES[name]["method"]``): sup for fast, mcsc for paper.

@@ -122,8 +122,9 @@ class DistributedRun:
         return self.rank == 0
 
     # ------------------------------------------------------------------ setup
-    def start(self, requested_device: str | None, *, init_method: str | None = None,
-              timeout_s: float = 1800.0) -> torch.device:
+    def start(
+        self, requested_device: str | None, *, init_method: str | None = None, timeout_s: float = 1800.0
+    ) -> torch.device:
         """Join the process group; return this process's device (its own GPU on CUDA)."""
         device = pick_device(requested_device)
         if device.type == "cuda":
@@ -138,18 +139,27 @@ class DistributedRun:
         elif device.type == "cpu":
             self.backend = "gloo"
             if not available():
-                raise DeviceError("this PyTorch has no gloo backend: distributed CPU training "
-                                  "is not possible here; run one process")
+                raise DeviceError(
+                    "this PyTorch has no gloo backend: distributed CPU training "
+                    "is not possible here; run one process"
+                )
             # Share the cores between the processes of this node (no thread probing).
             cores = os.cpu_count() or 1
             os.environ.setdefault(TORCH_THREADS_ENV, str(max(1, cores // self.local_world_size)))
         else:
-            raise DeviceError(f"distributed training runs on CUDA GPUs or the CPU, not {device.type}; "
-                              "pass --device cuda or --device cpu")
+            raise DeviceError(
+                f"distributed training runs on CUDA GPUs or the CPU, not {device.type}; "
+                "pass --device cuda or --device cpu"
+            )
         self.device = device
         if not dist.is_initialized():
-            dist.init_process_group(self.backend, init_method=init_method, rank=self.rank,
-                                    world_size=self.world_size, timeout=timedelta(seconds=timeout_s))
+            dist.init_process_group(
+                self.backend,
+                init_method=init_method,
+                rank=self.rank,
+                world_size=self.world_size,
+                timeout=timedelta(seconds=timeout_s),
+            )
         if not self.is_main:
             warnings.filterwarnings("ignore")  # rank 0 says it once
         return device
@@ -168,8 +178,7 @@ class DistributedRun:
         if per_process:
             return config
         if labelled % n or unlabelled % n:
-            works = [k for k in range(2, config.batch_size + 1)
-                     if labelled % k == 0 and unlabelled % k == 0]
+            works = [k for k in range(2, config.batch_size + 1) if labelled % k == 0 and unlabelled % k == 0]
             raise ValueError(
                 f"the {config.profile} profile's batch of {config.batch_size} slices ({labelled} "
                 f"labelled, {unlabelled} unlabelled) cannot be split evenly over {n} processes; "
@@ -198,8 +207,7 @@ class DistributedRun:
 
         Building it broadcasts rank 0's weights and buffers, so every process starts equal.
         """
-        return DistributedDataParallel(_ForwardPass(networks), device_ids=None,
-                                       find_unused_parameters=True)
+        return DistributedDataParallel(_ForwardPass(networks), device_ids=None, find_unused_parameters=True)
 
     def _comm_device(self) -> torch.device:
         return self.device if self.backend == "nccl" else torch.device("cpu")
@@ -218,8 +226,7 @@ class DistributedRun:
     def average(self, report: dict[str, float]) -> dict[str, float]:
         """The mean of each reported number over the processes."""
         keys = sorted(report)
-        values = torch.tensor([report[k] for k in keys], dtype=torch.float64,
-                              device=self._comm_device())
+        values = torch.tensor([report[k] for k in keys], dtype=torch.float64, device=self._comm_device())
         dist.all_reduce(values)
         values /= self.world_size
         return {k: float(v) for k, v in zip(keys, values.tolist(), strict=True)}

@@ -31,8 +31,7 @@ class RunOutcome:
         if self.complete:
             return None
         why = {"time cap": "the time cap ended it", "stop": "it was stopped"}.get(self.ended_by, "it ended")
-        speed = (f" at {self.seconds_per_iteration:.2f} s/iteration" if self.seconds_per_iteration
-                 else "")
+        speed = f" at {self.seconds_per_iteration:.2f} s/iteration" if self.seconds_per_iteration else ""
         return (
             f"training is incomplete: {why} after {self.done} of the {self.planned} iterations "
             f"the profile needs{speed}. The model may be much worse than usual: train again "
@@ -41,6 +40,11 @@ class RunOutcome:
 
     def to_dict(self) -> dict:
         """Plain fields for summary.json and the checkpoint's history."""
-        return {"iterations": self.done, "planned_iterations": self.planned, "ended_by": self.ended_by,
-                "complete": self.complete, "seconds": self.seconds,
-                "seconds_per_iteration": self.seconds_per_iteration}
+        return {
+            "iterations": self.done,
+            "planned_iterations": self.planned,
+            "ended_by": self.ended_by,
+            "complete": self.complete,
+            "seconds": self.seconds,
+            "seconds_per_iteration": self.seconds_per_iteration,
+        }

@@ -78,8 +78,12 @@ def _rank_state(trainer, iteration: int) -> dict:
     state = {
         "generator": trainer.generator.get_state(),
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "gauss": float(np_state[4]),
+        },
         "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
         "streams": [s.state_dict() for s in trainer._live["streams"]],
         "slices": [trainer.data.num_labelled, trainer.data.num_unlabelled],
@@ -144,8 +148,9 @@ def check_resume(trainer, resume: Resume) -> None:
             f"process's random state and data shard is in it (this run has {processes})"
         )
     if not 0 <= resume.iteration <= trainer.config.iterations:
-        raise ResumeError(f"{resume.path} is at iteration {resume.iteration}, beyond this run's "
-                          f"{trainer.config.iterations}")
+        raise ResumeError(
+            f"{resume.path} is at iteration {resume.iteration}, beyond this run's {trainer.config.iterations}"
+        )
 
 
 def restore(trainer, resume: Resume) -> int:
@@ -166,8 +171,10 @@ def restore(trainer, resume: Resume) -> int:
     model.history = list(resume.model.history)
     live = trainer._live
     if set(state["optimizers"]) != set(live["optimizers"]):
-        raise ResumeError(f"{resume.path} holds optimisers {sorted(state['optimizers'])}, this run "
-                          f"has {sorted(live['optimizers'])}")
+        raise ResumeError(
+            f"{resume.path} holds optimisers {sorted(state['optimizers'])}, this run "
+            f"has {sorted(live['optimizers'])}"
+        )
     for name, opt in live["optimizers"].items():
         opt.load_state_dict(state["optimizers"][name])
     if state["scaler"]:
@@ -179,8 +186,15 @@ def restore(trainer, resume: Resume) -> int:
     if "cuda" in rank and trainer.device.type == "cuda":
         torch.cuda.set_rng_state(rank["cuda"], trainer.device)
     np_state = rank["numpy"]
-    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["gauss"]))
+    np.random.set_state(
+        (
+            "MT19937",
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["gauss"],
+        )
+    )
     py = rank["python"]
     random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
     trainer.run_notes["resumed_at"] = resume.iteration

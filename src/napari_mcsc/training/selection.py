@@ -46,6 +46,9 @@ class BestCheckpoint:
             model.networks.load_state_dict(self._best_state)
 
     def summary(self) -> dict:
-        return {"rule": "best validation", "best_iteration": self.best_iteration,
-                "best_score": self.best_score if self.scores else None,
-                "scores": [[i, round(v, 4)] for i, v in self.scores]}
+        return {
+            "rule": "best validation",
+            "best_iteration": self.best_iteration,
+            "best_score": self.best_score if self.scores else None,
+            "scores": [[i, round(v, 4)] for i, v in self.scores],
+        }

@@ -22,13 +22,20 @@ CACHE_ENV = "NAPARI_MCSC_CACHE"
 
 def _cache_file() -> Path:
     root = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "napari-mcsc")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "napari-mcsc"
+    )
     return Path(root) / "speed.json"
 
 
 def _key(config: TrainConfig, device_type: str) -> str:
-    shape = (config.method, config.image_size, config.batch_size, config.network.swin_embed_dim,
-             config.network.unet_channels, config.max_pixels_per_set)
+    shape = (
+        config.method,
+        config.image_size,
+        config.batch_size,
+        config.network.swin_embed_dim,
+        config.network.unet_channels,
+        config.max_pixels_per_set,
+    )
     return f"{platform.node()}|{os.cpu_count()}|{device_type}|{shape}"
 
 

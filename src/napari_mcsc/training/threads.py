@@ -109,12 +109,16 @@ class ThreadTuner:
             return
         self._since_choice += 1
         recent = self._times[-self.window :]
-        slower = (len(recent) == self.window
-                  and statistics.median(recent) > self.slowdown * self.measured[self.current])
+        slower = (
+            len(recent) == self.window
+            and statistics.median(recent) > self.slowdown * self.measured[self.current]
+        )
         if slower or self._since_choice >= self.recheck:
             self._start_probe()
 
     def summary(self) -> dict:
         """What was measured, for logs and the checkpoint's history."""
-        return {"threads": self.current,
-                "seconds_per_step_by_threads": {str(k): round(v, 4) for k, v in self.measured.items()}}
+        return {
+            "threads": self.current,
+            "seconds_per_step_by_threads": {str(k): round(v, 4) for k, v in self.measured.items()},
+        }

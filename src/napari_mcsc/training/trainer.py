@@ -27,7 +27,7 @@ from napari_mcsc.losses import (
 )
 from napari_mcsc.losses.contrastive import IGNORE
 from napari_mcsc.model import SegmentationModel
-from napari_mcsc.models import load_pretrained_swin
+from napari_mcsc.networks import load_pretrained_swin
 from napari_mcsc.training.batches import TwoStreamBatches
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import Preview, ProgressEvent
@@ -115,8 +115,11 @@ class Trainer:
             raise ValueError(f"the model was trained on slices along axis {init.axis}, not {data.axis}")
         # Keep the old weights; layers whose shape changed (new classes) start fresh.
         current = fresh.networks.state_dict()
-        kept = {k: v for k, v in init.networks.state_dict().items()
-                if k in current and current[k].shape == v.shape}
+        kept = {
+            k: v
+            for k, v in init.networks.state_dict().items()
+            if k in current and current[k].shape == v.shape
+        }
         fresh.networks.load_state_dict(kept, strict=False)
         fresh.trained_iterations = init.trained_iterations
         fresh.history = list(init.history)
@@ -165,13 +168,17 @@ class Trainer:
         amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
         batches = TwoStreamBatches(
-            self.data.num_labelled, self.data.num_unlabelled if cfg.method != "sup" else 0,
-            cfg.batch_size, cfg.labelled_batch_size, self.generator,
+            self.data.num_labelled,
+            self.data.num_unlabelled if cfg.method != "sup" else 0,
+            cfg.batch_size,
+            cfg.labelled_batch_size,
+            self.generator,
         )
         # During the supervised warm-up both networks see painted slices only: their
         # predictions on unlabelled slices are still noise, not worth the compute.
-        warmup_batches = TwoStreamBatches(self.data.num_labelled, 0, cfg.batch_size,
-                                          cfg.labelled_batch_size, self.generator)
+        warmup_batches = TwoStreamBatches(
+            self.data.num_labelled, 0, cfg.batch_size, cfg.labelled_batch_size, self.generator
+        )
         self._live = {"optimizers": optimizers, "streams": (warmup_batches, batches), "scaler": scaler}
         iteration = 0
         if self.resume is not None:
@@ -187,8 +194,11 @@ class Trainer:
         try:
             while iteration < cfg.iterations:
                 elapsed = time.perf_counter() - start
-                verdict = "stop" if self._stop else (
-                    "time cap" if cfg.max_seconds is not None and elapsed >= cfg.max_seconds else None)
+                verdict = (
+                    "stop"
+                    if self._stop
+                    else ("time cap" if cfg.max_seconds is not None and elapsed >= cfg.max_seconds else None)
+                )
                 if self.distributed is not None:
                     verdict = self.distributed.agree(verdict)  # one decision for every process
                 if verdict is not None:
@@ -214,8 +224,7 @@ class Trainer:
                     self._back_to_train_mode()
                 elapsed = time.perf_counter() - start
                 preview = None
-                if (self.preview_request is not None
-                        and elapsed - last_preview >= cfg.preview_every_seconds):
+                if self.preview_request is not None and elapsed - last_preview >= cfg.preview_every_seconds:
                     preview = self._preview()
                     last_preview = elapsed
                 yield self._event(iteration, elapsed, step_times, losses, lrs, preview)
@@ -227,13 +236,20 @@ class Trainer:
                 selector.restore_best(self.model)
             nets.eval()
             self.outcome = RunOutcome(
-                planned=cfg.iterations, done=iteration, ended_by=ended_by,
+                planned=cfg.iterations,
+                done=iteration,
+                ended_by=ended_by,
                 seconds=round(time.perf_counter() - start, 2),
                 seconds_per_iteration=round(float(np.median(step_times)), 4) if step_times else None,
             )
-            entry = {"method": cfg.method, "profile": cfg.profile, **self.outcome.to_dict(),
-                     "labelled_slices": self.data.num_labelled,
-                     "unlabelled_slices": self.data.num_unlabelled, **self.run_notes}
+            entry = {
+                "method": cfg.method,
+                "profile": cfg.profile,
+                **self.outcome.to_dict(),
+                "labelled_slices": self.data.num_labelled,
+                "unlabelled_slices": self.data.num_unlabelled,
+                **self.run_notes,
+            }
             if tuner is not None:
                 entry.update(tuner.summary())
             if selector is not None:
@@ -254,9 +270,15 @@ class Trainer:
         if cfg.max_seconds is not None:
             eta = min(eta, max(0.0, cfg.max_seconds - elapsed))
         return ProgressEvent(
-            iteration=iteration, total=cfg.iterations, progress=min(1.0, iteration / cfg.iterations),
-            losses=losses, learning_rates={k: lrs[k] for k in self._optimizer_names},
-            seconds_per_iteration=per_iter, elapsed=elapsed, eta_seconds=eta, preview=preview,
+            iteration=iteration,
+            total=cfg.iterations,
+            progress=min(1.0, iteration / cfg.iterations),
+            losses=losses,
+            learning_rates={k: lrs[k] for k in self._optimizer_names},
+            seconds_per_iteration=per_iter,
+            elapsed=elapsed,
+            eta_seconds=eta,
+            preview=preview,
         )
 
     # ------------------------------------------------------------------ step
@@ -268,12 +290,13 @@ class Trainer:
         n_lab, n_unlab = len(lab_idx), len(unlab_idx)
         # Labelled and unlabelled slices are warped together; unlabelled targets are dummies.
         dummy = torch.zeros((n_unlab, *targets.shape[1:]), dtype=targets.dtype)
-        images, all_targets = augment_batch(images, torch.cat([targets, dummy]), self.augmentation,
-                                            self.generator)
+        images, all_targets = augment_batch(
+            images, torch.cat([targets, dummy]), self.augmentation, self.generator
+        )
         targets = all_targets[:n_lab].to(self.device)
         x = images[:, None].to(self.device, non_blocking=True)
 
-        autocast = (torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext())
+        autocast = torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext()
         with autocast:  # through ``_forward``: DistributedDataParallel needs the forward pass
             total, losses = self._forward(lambda: self._losses(x, targets, n_lab, n_unlab, progress))
         for opt in optimizers.values():
@@ -331,9 +354,14 @@ class Trainer:
         labels_a = torch.cat([targets, pred_b])
         labels_b = torch.cat([targets, pred_a])
         per_scale = multi_scale_cross_contrastive_loss(
-            list(out_a.features), list(out_b.features), labels_a, labels_b, self.samplers,
+            list(out_a.features),
+            list(out_b.features),
+            labels_a,
+            labels_b,
+            self.samplers,
             nets.projector.project_vectors,
-            num_classes=self.model.num_classes, temperature=cfg.temperature,
+            num_classes=self.model.num_classes,
+            temperature=cfg.temperature,
             generator=self.generator,
         )
         for name, value in zip(("con_full", "con_low"), per_scale, strict=False):
@@ -353,7 +381,9 @@ class Trainer:
         if not (0 <= volume_index < len(volumes) and 0 <= slice_index < volumes[volume_index].shape[0]):
             return None
         classes = predict_slices(
-            self.model, volumes[volume_index][slice_index : slice_index + 1], normalised=True,
+            self.model,
+            volumes[volume_index][slice_index : slice_index + 1],
+            normalised=True,
             device=self.device,
         ).labels[0]
         self._back_to_train_mode()
@@ -363,4 +393,3 @@ class Trainer:
 def _call(compute: Callable[[], tuple]) -> tuple:
     """The forward pass of a single-process run: just compute the losses."""
     return compute()
-

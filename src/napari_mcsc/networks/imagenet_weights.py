@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from napari_mcsc.models.swin_unet import (
+from napari_mcsc.networks.swin_unet import (
     TIMM_SWIN_TINY,
     PretrainedWeightsError,
     _timm_weights_repo,
@@ -37,13 +37,16 @@ def imagenet_swin_weights(download=None) -> str:
     if cached is not None:
         return cached
     repo = _timm_weights_repo()
-    manual = (f"download {_WEIGHTS_FILE} from https://huggingface.co/{repo} on a machine that is "
-              "online and pass the file's path as the Swin weights instead")
+    manual = (
+        f"download {_WEIGHTS_FILE} from https://huggingface.co/{repo} on a machine that is "
+        "online and pass the file's path as the Swin weights instead"
+    )
     if _offline():
         raise PretrainedWeightsError(
             f"the ImageNet Swin-T weights ({TIMM_SWIN_TINY}) are not in the local Hugging Face "
             f"cache and HF_HUB_OFFLINE is set, so they cannot be downloaded: unset HF_HUB_OFFLINE, "
-            f"or {manual}")
+            f"or {manual}"
+        )
     if download is None:
         from huggingface_hub import hf_hub_download as download
     try:
@@ -51,4 +54,5 @@ def imagenet_swin_weights(download=None) -> str:
     except Exception as exc:  # no network, proxy, Hub error: all say the same to a user
         raise PretrainedWeightsError(
             f"could not download the ImageNet Swin-T weights from the Hugging Face Hub "
-            f"({exc.__class__.__name__}); check the internet connection, or {manual}") from exc
+            f"({exc.__class__.__name__}); check the internet connection, or {manual}"
+        ) from exc

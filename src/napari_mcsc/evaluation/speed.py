@@ -31,8 +31,9 @@ def _peak(device: torch.device, baseline_mib: float) -> dict:
     return {"peak_rss_mib": _rss_mib(), "rss_before_mib": baseline_mib}
 
 
-def measure_train_step(method: str, profile_name: str, steps: int = 6, warmup: int = 2,
-                       device: str | None = None, **overrides) -> dict:
+def measure_train_step(
+    method: str, profile_name: str, steps: int = 6, warmup: int = 2, device: str | None = None, **overrides
+) -> dict:
     """Seconds per training iteration on phantom slices (all slices after the warm-up);
     ``overrides`` change the profile (e.g. ``amp=False``)."""
     from napari_mcsc.data.phantom import make_phantom_set, paint_slices
@@ -40,12 +41,20 @@ def measure_train_step(method: str, profile_name: str, steps: int = 6, warmup: i
     from napari_mcsc.training import Trainer, profile
 
     phantoms = make_phantom_set(3, shape=(12, 96, 96))
-    config = profile(profile_name, method=method, iterations=warmup + steps, max_seconds=None,
-                     device=device, contrastive_warmup=0.0, preview_every_seconds=1e9,
-                     **overrides)
+    config = profile(
+        profile_name,
+        method=method,
+        iterations=warmup + steps,
+        max_seconds=None,
+        device=device,
+        contrastive_warmup=0.0,
+        preview_every_seconds=1e9,
+        **overrides,
+    )
     data = build_slice_set(
         [AnnotatedVolume(phantoms[0].image, paint_slices(phantoms[0].labels, [3, 8]))],
-        image_size=config.image_size, image_interpolation=config.image_interpolation,
+        image_size=config.image_size,
+        image_interpolation=config.image_interpolation,
         unlabelled=[p.image for p in phantoms[1:]],
     )
     trainer = Trainer(config, data)
@@ -57,11 +66,18 @@ def measure_train_step(method: str, profile_name: str, steps: int = 6, warmup: i
         if event.iteration > warmup:
             times.append(now - last)
         last = now
-    return {"case": "train_step", "method": method, "profile": profile_name,
-            "batch": config.batch_size, "image_size": config.image_size,
-            "amp": config.amp and trainer.device.type == "cuda",
-            "seconds_per_iteration": float(np.median(times)), "threads": torch.get_num_threads(),
-            "device": str(trainer.device), **_peak(trainer.device, baseline)}
+    return {
+        "case": "train_step",
+        "method": method,
+        "profile": profile_name,
+        "batch": config.batch_size,
+        "image_size": config.image_size,
+        "amp": config.amp and trainer.device.type == "cuda",
+        "seconds_per_iteration": float(np.median(times)),
+        "threads": torch.get_num_threads(),
+        "device": str(trainer.device),
+        **_peak(trainer.device, baseline),
+    }
 
 
 def measure_contrastive(variant: str, device: str | None = None, repeats: int = 3) -> dict:
@@ -73,7 +89,7 @@ def measure_contrastive(variant: str, device: str | None = None, repeats: int = 
     """
     from napari_mcsc.devices import pick_device
     from napari_mcsc.losses import BlockSetSampler, balanced_supcon_loss, multi_scale_cross_contrastive_loss
-    from napari_mcsc.models import ProjectionHeads
+    from napari_mcsc.networks import ProjectionHeads
     from napari_mcsc.training import profile
 
     dev = pick_device(device)
@@ -81,10 +97,14 @@ def measure_contrastive(variant: str, device: str | None = None, repeats: int = 
     torch.manual_seed(0)
     b, size = cfg.batch_size, cfg.image_size
     heads = ProjectionHeads((16, 128), (96, 192)).to(dev)
-    feats_a = [torch.randn(b, 16, size, size, device=dev, requires_grad=True),
-               torch.randn(b, 128, size // 8, size // 8, device=dev, requires_grad=True)]
-    feats_b = [torch.randn(b, 96, size, size, device=dev, requires_grad=True),
-               torch.randn(b, 192, size // 8, size // 8, device=dev, requires_grad=True)]
+    feats_a = [
+        torch.randn(b, 16, size, size, device=dev, requires_grad=True),
+        torch.randn(b, 128, size // 8, size // 8, device=dev, requires_grad=True),
+    ]
+    feats_b = [
+        torch.randn(b, 96, size, size, device=dev, requires_grad=True),
+        torch.randn(b, 192, size // 8, size // 8, device=dev, requires_grad=True),
+    ]
     labels = torch.randint(0, 4, (b, size, size), device=dev)
     baseline = _rss_mib()
     if dev.type == "cuda":
@@ -94,28 +114,38 @@ def measure_contrastive(variant: str, device: str | None = None, repeats: int = 
         _sync(dev)
         start = time.perf_counter()
         if variant == "ours":
-            samplers = [BlockSetSampler(s, m, cfg.max_pixels_per_set)
-                        for s, m in zip(cfg.block_sizes, cfg.max_sets, strict=True)]
+            samplers = [
+                BlockSetSampler(s, m, cfg.max_pixels_per_set)
+                for s, m in zip(cfg.block_sizes, cfg.max_sets, strict=True)
+            ]
             losses = multi_scale_cross_contrastive_loss(
-                feats_a, feats_b, labels, labels, samplers, heads.project_vectors, num_classes=4)
+                feats_a, feats_b, labels, labels, samplers, heads.project_vectors, num_classes=4
+            )
         else:
             za, zb = heads(feats_a, feats_b)
             losses = []
             for scale, sampler in enumerate([BlockSetSampler(16, 100), BlockSetSampler(14)]):
                 h = za[scale].shape[-1]
                 lab = torch.nn.functional.interpolate(
-                    torch.cat([labels, labels])[:, None].float(), size=(h, h))[:, 0].long()
+                    torch.cat([labels, labels])[:, None].float(), size=(h, h)
+                )[:, 0].long()
                 sets, y = sampler.sample(torch.cat([za[scale], zb[scale]]), lab)
                 losses.append(balanced_supcon_loss(sets, y, num_classes=4).mean())
         sum(losses).backward()
         _sync(dev)
         times.append(time.perf_counter() - start)
-    return {"case": "contrastive", "variant": variant, "seconds": float(np.median(times)),
-            "device": str(dev), **_peak(dev, baseline)}
+    return {
+        "case": "contrastive",
+        "variant": variant,
+        "seconds": float(np.median(times)),
+        "device": str(dev),
+        **_peak(dev, baseline),
+    }
 
 
-def measure_inference(uncertainty: bool, shape=(10, 256, 256), device: str | None = None,
-                      repeats: int = 3) -> dict:
+def measure_inference(
+    uncertainty: bool, shape=(10, 256, 256), device: str | None = None, repeats: int = 3
+) -> dict:
     """Whole-volume prediction time with the fast profile's networks."""
     from napari_mcsc.data.labels import LabelMapping
     from napari_mcsc.data.normalise import Normalisation
@@ -132,22 +162,26 @@ def measure_inference(uncertainty: bool, shape=(10, 256, 256), device: str | Non
         start = time.perf_counter()
         predict_volume(model, volume, uncertainty=uncertainty, device=device)
         times.append(time.perf_counter() - start)
-    return {"case": "inference", "uncertainty": uncertainty, "shape": list(shape),
-            "seconds": float(np.median(times)), "threads": torch.get_num_threads()}
+    return {
+        "case": "inference",
+        "uncertainty": uncertainty,
+        "shape": list(shape),
+        "seconds": float(np.median(times)),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def run_isolated(function: str, **kwargs) -> dict:
     """Run ``function(**kwargs)`` of this module in a fresh interpreter; return its dict."""
     code = (
         "import json, sys\n"
-        "from napari_mcsc.benchmark import speed\n"
+        "from napari_mcsc.evaluation import speed\n"
         f"print('RESULT' + json.dumps(speed.{function}(**json.loads(sys.argv[1]))))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT"):
-            return json.loads(line[len("RESULT"):])
+            return json.loads(line[len("RESULT") :])
     return {"case": function, **kwargs, "error": (proc.stderr or proc.stdout).strip()[-500:]}
 
 
@@ -156,8 +190,9 @@ def run_speed(device: str | None = None, log=print, profiles=("fast", "paper")) 
     for name in profiles:
         for method in ("sup", "ct", "mcsc"):
             steps = 6 if name == "fast" else 3
-            r = run_isolated("measure_train_step", method=method, profile_name=name, steps=steps,
-                             device=device)
+            r = run_isolated(
+                "measure_train_step", method=method, profile_name=name, steps=steps, device=device
+            )
             results.append(r)
             log(json.dumps(r))
     for variant in ("ours", "naive"):
@@ -170,8 +205,11 @@ def run_speed(device: str | None = None, log=print, profiles=("fast", "paper")) 
         log(json.dumps(r))
     ratios = {}
     for name in profiles:
-        by = {r["method"]: r.get("seconds_per_iteration") for r in results
-              if r.get("case") == "train_step" and r.get("profile") == name}
+        by = {
+            r["method"]: r.get("seconds_per_iteration")
+            for r in results
+            if r.get("case") == "train_step" and r.get("profile") == name
+        }
         if by.get("ct") and by.get("mcsc"):
             ratios[name] = by["mcsc"] / by["ct"]
     return {"scenario": "speed", "results": results, "mcsc_over_ct": ratios}

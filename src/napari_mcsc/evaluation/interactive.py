@@ -20,10 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from napari_mcsc.benchmark.baselines import contour_interpolation_available, interpolate_contours
-from napari_mcsc.benchmark.dataset import Case, load_split, read_case, select_cases
+from napari_mcsc.data.decathlon import Case, load_split, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.metrics import dice
 from napari_mcsc.model import SegmentationModel
@@ -62,8 +62,10 @@ def train_on_painted(
     trainer and the CNN's Dice on the unpainted slices at the ``curve_at`` iterations."""
     sparse = paint_slices(truth, list(painted))
     data = build_slice_set(
-        [AnnotatedVolume(case.image, sparse, name=case.name)], image_size=config.image_size,
-        image_interpolation=config.image_interpolation, unlabelled=list(extra),
+        [AnnotatedVolume(case.image, sparse, name=case.name)],
+        image_size=config.image_size,
+        image_interpolation=config.image_interpolation,
+        unlabelled=list(extra),
         mapping=init.mapping if init is not None else None,
         normalisation=init.normalisation if init is not None else None,
     )
@@ -104,15 +106,34 @@ def run_interactive(
     names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
     with_interp = contour_interpolation_available()
     run_length = {"iterations": iterations} if iterations else {}
-    config = profile(profile_name, max_seconds=max_seconds, device=device, method=method,
-                     seed=seed, **run_length, **overrides)
+    config = profile(
+        profile_name,
+        max_seconds=max_seconds,
+        device=device,
+        method=method,
+        seed=seed,
+        **run_length,
+        **overrides,
+    )
     settings = {
-        "scenario": "interactive", "data": str(data_dir), "split": split, "painted": painted,
-        "method": method, "profile": profile_name, "iterations": config.iterations,
-        "max_seconds": max_seconds, "classes": list(classes) if classes else "all",
-        "unlabelled_volumes": unlabelled_volumes, "seed": seed, "overrides": overrides,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "device": str(device or "auto")},
+        "scenario": "interactive",
+        "data": str(data_dir),
+        "split": split,
+        "painted": painted,
+        "method": method,
+        "profile": profile_name,
+        "iterations": config.iterations,
+        "max_seconds": max_seconds,
+        "classes": list(classes) if classes else "all",
+        "unlabelled_volumes": unlabelled_volumes,
+        "seed": seed,
+        "overrides": overrides,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+            "device": str(device or "auto"),
+        },
     }
     rows = []
     for index, name in enumerate(names):
@@ -125,19 +146,25 @@ def run_interactive(
         others = [n for n in load_split(data_dir, split) if n != name][:unlabelled_volumes]
         extra = [read_case(data_dir, other).image for other in others]
         start = time.perf_counter()
-        trainer, curve = train_on_painted(case, chosen, config, truth=truth, extra=extra,
-                                          curve_at=curve_at, device=device)
+        trainer, curve = train_on_painted(
+            case, chosen, config, truth=truth, extra=extra, curve_at=curve_at, device=device
+        )
         train_seconds = time.perf_counter() - start
         model = trainer.model
         cnn = predict_volume(model, case.image, uncertainty=False, device=device).labels
         ours = dice_on_slices(cnn, truth, keep, present)
-        row = {"case": name, "shape": list(case.image.shape), "painted": chosen,
-               "iterations": trainer.outcome.done, "complete": trainer.outcome.complete,
-               "threads": model.history[-1].get("threads"),
-               "train_seconds": round(train_seconds, 1),
-               "seconds_per_iteration": trainer.outcome.seconds_per_iteration,
-               "dice": {str(c): v for c, v in ours.items()},
-               "dice_mean": float(np.mean(list(ours.values())))}
+        row = {
+            "case": name,
+            "shape": list(case.image.shape),
+            "painted": chosen,
+            "iterations": trainer.outcome.done,
+            "complete": trainer.outcome.complete,
+            "threads": model.history[-1].get("threads"),
+            "train_seconds": round(train_seconds, 1),
+            "seconds_per_iteration": trainer.outcome.seconds_per_iteration,
+            "dice": {str(c): v for c, v in ours.items()},
+            "dice_mean": float(np.mean(list(ours.values()))),
+        }
         if model.has_trained_transformer:
             both = predict_volume(model, case.image, ensemble=True, uncertainty=False, device=device)
             row["ensemble_dice_mean"] = mean_dice(both.labels, truth, keep, present)
@@ -149,11 +176,13 @@ def run_interactive(
             row["interp_dice"] = {str(c): v for c, v in interp.items()}
             row["interp_dice_mean"] = float(np.mean(list(interp.values())))
         rows.append(row)
-        log(f"[{index + 1}/{len(names)}] {name} z={z} painted={chosen} it={row['iterations']} "
+        log(
+            f"[{index + 1}/{len(names)}] {name} z={z} painted={chosen} it={row['iterations']} "
             f"dice={row['dice_mean']:.3f}"
             + (f" ens={row['ensemble_dice_mean']:.3f}" if "ensemble_dice_mean" in row else "")
             + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else "")
-            + f" ({train_seconds:.0f} s)")
+            + f" ({train_seconds:.0f} s)"
+        )
         if on_volume is not None:
             on_volume(_summary(settings, rows))
     return _summary(settings, rows)

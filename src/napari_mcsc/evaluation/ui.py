@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from napari_mcsc.benchmark.display import virtual_display
+from napari_mcsc.evaluation.display import virtual_display
 
 
 def run_ui(seconds: float = 30.0, interval_ms: int = 10, log=print) -> dict:
@@ -45,8 +45,9 @@ def _measure(seconds: float, interval_ms: int, log) -> dict:
     widget.train()
     # Measure from the first training iteration on (slice preparation excluded).
     deadline = time.perf_counter() + 120
-    while (widget.job is None or widget.job.model is None
-           or widget.job.model.trained_iterations < 1) and time.perf_counter() < deadline:
+    while (
+        widget.job is None or widget.job.model is None or widget.job.model.trained_iterations < 1
+    ) and time.perf_counter() < deadline:
         app.processEvents()
         time.sleep(0.005)
     start = time.perf_counter()
@@ -62,11 +63,19 @@ def _measure(seconds: float, interval_ms: int, log) -> dict:
         time.sleep(0.01)
     viewer.close()
     values = np.asarray(lateness)
-    result = {"scenario": "ui", "seconds": seconds, "interval_ms": interval_ms,
-              "ticks": int(values.size), "expected_ticks": int(seconds * 1000 / interval_ms),
-              "lateness_ms": {"p50": float(np.percentile(values, 50)),
-                              "p95": float(np.percentile(values, 95)),
-                              "max": float(values.max())},
-              "training_iterations": iterations, "napari": napari.__version__}
+    result = {
+        "scenario": "ui",
+        "seconds": seconds,
+        "interval_ms": interval_ms,
+        "ticks": int(values.size),
+        "expected_ticks": int(seconds * 1000 / interval_ms),
+        "lateness_ms": {
+            "p50": float(np.percentile(values, 50)),
+            "p95": float(np.percentile(values, 95)),
+            "max": float(values.max()),
+        },
+        "training_iterations": iterations,
+        "napari": napari.__version__,
+    }
     log(result)
     return result

@@ -53,8 +53,11 @@ def interpolate_contours(sparse_labels: np.ndarray, axis: int = 0) -> np.ndarray
         np.save(src, labels)
         errors = []
         for _ in range(_TRIES):
-            proc = subprocess.run([sys.executable, "-c", _CHILD, str(src), str(dst), str(itk_axis)],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(src), str(dst), str(itk_axis)],
+                capture_output=True,
+                text=True,
+            )
             if dst.is_file():  # written atomically: complete even if the child died after
                 filled = np.load(dst)
                 if filled.shape == labels.shape:

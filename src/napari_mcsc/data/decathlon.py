@@ -38,8 +38,9 @@ def load_split(data_dir: str | Path, split: str) -> list[str]:
     return list(splits[split])
 
 
-def select_cases(data_dir: str | Path, split: str, *, every: int = 1, offset: int = 0,
-                 limit: int | None = None) -> list[str]:
+def select_cases(
+    data_dir: str | Path, split: str, *, every: int = 1, offset: int = 0, limit: int | None = None
+) -> list[str]:
     """Every ``every``-th case of ``split`` from ``offset`` on, at most ``limit`` of them."""
     names = load_split(data_dir, split)[offset::every]
     return names[:limit] if limit else names

@@ -30,9 +30,7 @@ class Networks(nn.Module):
         """Parameter counts per part and in total: ``{"cnn", "swin", "projector", "total"}``."""
 
         def count(module: nn.Module) -> int:
-            return sum(
-                p.numel() for p in module.parameters() if p.requires_grad or not trainable_only
-            )
+            return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
         counts = {name: count(getattr(self, name)) for name in ("cnn", "swin", "projector")}
         counts["total"] = sum(counts.values())

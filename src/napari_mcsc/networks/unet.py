@@ -87,9 +87,7 @@ class UNet(nn.Module):
         channels = tuple(int(c) for c in channels)
         dropout = tuple(float(p) for p in dropout)
         if len(channels) != 5 or len(dropout) != 5:
-            raise ValueError(
-                f"UNet needs 5 channel counts and 5 dropout rates, got {channels} and {dropout}"
-            )
+            raise ValueError(f"UNet needs 5 channel counts and 5 dropout rates, got {channels} and {dropout}")
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.channels = channels
@@ -113,9 +111,7 @@ class UNet(nn.Module):
 
     def forward(self, x: Tensor) -> SegOutput:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"UNet expects input (B, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"UNet expects input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         if h % 16 or w % 16:
             raise ValueError(f"UNet input height and width must be divisible by 16, got {h}x{w}")

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from napari_mcsc.benchmark.dataset import class_names, load_split, read_case
+from napari_mcsc.data.decathlon import class_names, load_split, read_case
 from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.metrics import dice, evaluate_many
@@ -83,29 +83,41 @@ def run_protocol(
         overrides["max_seconds"] = max_seconds
     config = profile(profile_name, **overrides)
     start = time.perf_counter()
-    volumes = [AnnotatedVolume(c.image, c.labels, name=c.name)
-               for c in (read_case(data_dir, n) for n in labelled)]
+    volumes = [
+        AnnotatedVolume(c.image, c.labels, name=c.name) for c in (read_case(data_dir, n) for n in labelled)
+    ]
     extra = [read_case(data_dir, n).image for n in unlabelled]
-    data = build_slice_set(volumes, image_size=config.image_size,
-                           image_interpolation=config.image_interpolation, unlabelled=extra)
-    log(f"{method}: {len(labelled)} labelled volumes ({data.num_labelled} slices), "
-        f"{len(unlabelled)} unlabelled volumes ({data.num_unlabelled} slices)")
+    data = build_slice_set(
+        volumes,
+        image_size=config.image_size,
+        image_interpolation=config.image_interpolation,
+        unlabelled=extra,
+    )
+    log(
+        f"{method}: {len(labelled)} labelled volumes ({data.num_labelled} slices), "
+        f"{len(unlabelled)} unlabelled volumes ({data.num_unlabelled} slices)"
+    )
     names = load_split(data_dir, split)[: limit or None]
     selector = None
     if select == "best":
-        held_out = load_split(data_dir, split)[len(names):]
+        held_out = load_split(data_dir, split)[len(names) :]
         if not held_out:
-            raise ValueError(f"best-validation selection needs volumes of {split!r} that are not "
-                             "scored: pass limit (--limit N) below the split's size")
+            raise ValueError(
+                f"best-validation selection needs volumes of {split!r} that are not "
+                "scored: pass limit (--limit N) below the split's size"
+            )
         select_cases = [read_case(data_dir, n) for n in held_out]
         select_classes = [int(v) for v in data.mapping.values if v != 0]
-        selector = BestCheckpoint(lambda m: mean_cnn_dice(m, select_cases, select_classes),
-                                  every=validate_every)
+        selector = BestCheckpoint(
+            lambda m: mean_cnn_dice(m, select_cases, select_classes), every=validate_every
+        )
     trainer = Trainer(config, data, validation=selector)
     for event in trainer.run():
         if event.iteration % 100 == 0:
-            log(f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
-                f"{event.seconds_per_iteration:.2f} s/it")
+            log(
+                f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
+                f"{event.seconds_per_iteration:.2f} s/it"
+            )
     train_seconds = time.perf_counter() - start
     model = trainer.model
     cases = [read_case(data_dir, n) for n in names]
@@ -115,18 +127,33 @@ def run_protocol(
     for mode, ensemble in (("cnn", False), ("ensemble", True)):
         if ensemble and method == "sup":
             continue
-        preds = [predict_volume(model, c.image, ensemble=ensemble, uncertainty=False).labels
-                 for c in cases]
-        results[mode] = evaluate_many(preds, [c.labels for c in cases], classes=labels_of_classes,
-                                      class_names=class_names(data_dir) or None)
+        preds = [predict_volume(model, c.image, ensemble=ensemble, uncertainty=False).labels for c in cases]
+        results[mode] = evaluate_many(
+            preds,
+            [c.labels for c in cases],
+            classes=labels_of_classes,
+            class_names=class_names(data_dir) or None,
+        )
     return {
-        "scenario": "protocol", "data": str(data_dir), "split": split,
-        "labelled_patients": labelled_patients, "labelled_volumes": len(labelled),
-        "unlabelled_volumes": len(unlabelled), "method": method, "profile": profile_name,
-        "iterations": model.trained_iterations, "train_seconds": round(train_seconds, 1),
-        "seed": seed, "evaluated_volumes": len(cases), "config": config.to_dict(),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "device": str(trainer.device)},
+        "scenario": "protocol",
+        "data": str(data_dir),
+        "split": split,
+        "labelled_patients": labelled_patients,
+        "labelled_volumes": len(labelled),
+        "unlabelled_volumes": len(unlabelled),
+        "method": method,
+        "profile": profile_name,
+        "iterations": model.trained_iterations,
+        "train_seconds": round(train_seconds, 1),
+        "seed": seed,
+        "evaluated_volumes": len(cases),
+        "config": config.to_dict(),
+        "machine": {
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "device": str(trainer.device),
+        },
         "selection": selector.summary() if selector else {"rule": "last iteration"},
         "results": results,
         "dice_mean_cnn": results["cnn"]["mean"]["dice"],
@@ -139,7 +166,9 @@ def summarise(result: dict) -> str:
     lines = []
     for mode, res in result["results"].items():
         mean = res["mean"]
-        lines.append(f"{result['method']:>5} K={result['labelled_patients']} {mode:<8} "
-                     f"Dice {mean['dice']:.3f}  HD95 {mean.get('hd95', np.nan):.1f}  "
-                     f"ASD {mean.get('asd', np.nan):.2f}")
+        lines.append(
+            f"{result['method']:>5} K={result['labelled_patients']} {mode:<8} "
+            f"Dice {mean['dice']:.3f}  HD95 {mean.get('hd95', np.nan):.1f}  "
+            f"ASD {mean.get('asd', np.nan):.2f}"
+        )
     return "\n".join(lines)

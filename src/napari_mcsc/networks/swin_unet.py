@@ -158,8 +158,7 @@ class SwinUNet(nn.Module):
         reduction = patch_size * 2 ** (num_stages - 1)
         if img_size % reduction:
             raise ValueError(
-                f"img_size ({img_size}) must be divisible by "
-                f"patch_size * 2**(stages-1) = {reduction}"
+                f"img_size ({img_size}) must be divisible by patch_size * 2**(stages-1) = {reduction}"
             )
         self.img_size = int(img_size)
         self.in_channels = int(in_channels)
@@ -222,9 +221,7 @@ class SwinUNet(nn.Module):
 
     def forward(self, x: Tensor) -> SegOutput:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"SwinUNet expects input (B, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"SwinUNet expects input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if tuple(x.shape[-2:]) != (self.img_size, self.img_size):
             raise ValueError(
                 f"SwinUNet was built for {self.img_size}x{self.img_size} inputs, got "
@@ -264,7 +261,7 @@ def _read_checkpoint(source: str | os.PathLike) -> Mapping[str, object]:
     if str(source) == "timm":
         return _read_timm_cache()
     if str(source) == "imagenet":
-        from napari_mcsc.models.imagenet_weights import imagenet_swin_weights
+        from napari_mcsc.networks.imagenet_weights import imagenet_swin_weights
 
         return _read_checkpoint(imagenet_swin_weights())
     path = Path(source).expanduser()
@@ -342,7 +339,7 @@ def _unwrap(state: object, source: str) -> dict[str, Tensor]:
     anchor = next((k for k in out if k.endswith("patch_embed.proj.weight")), None)
     if anchor and anchor != "patch_embed.proj.weight":
         prefix = anchor[: -len("patch_embed.proj.weight")]
-        out = {k[len(prefix):]: v for k, v in out.items() if k.startswith(prefix)}
+        out = {k[len(prefix) :]: v for k, v in out.items() if k.startswith(prefix)}
     return out
 
 

@@ -18,10 +18,10 @@ import time
 import numpy as np
 import torch
 
-from napari_mcsc.benchmark.baselines import contour_interpolation_available, interpolate_contours
-from napari_mcsc.benchmark.dataset import read_case, select_cases
-from napari_mcsc.benchmark.interactive import mean_dice, train_on_painted
+from napari_mcsc.data.decathlon import read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
+from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
+from napari_mcsc.evaluation.interactive import mean_dice, train_on_painted
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
 from napari_mcsc.training import profile
@@ -48,8 +48,14 @@ def run_loop(
     **overrides,
 ) -> dict:
     names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
-    config = profile(profile_name, device=device, method=method, seed=seed,
-                     **({"iterations": iterations} if iterations else {}), **overrides)
+    config = profile(
+        profile_name,
+        device=device,
+        method=method,
+        seed=seed,
+        **({"iterations": iterations} if iterations else {}),
+        **overrides,
+    )
     retrain = config.replace(iterations=retrain_iterations or max(1, config.iterations // 2))
     with_interp = contour_interpolation_available()
     rows = []
@@ -63,16 +69,23 @@ def run_loop(
             chosen = evenly_spaced_slices(z, painted)
             model, per_round = None, []
             for _ in range(rounds + 1):
-                trainer, _ = train_on_painted(case, chosen, config if model is None else retrain,
-                                              truth=truth, init=model, device=device)
+                trainer, _ = train_on_painted(
+                    case, chosen, config if model is None else retrain, truth=truth, init=model, device=device
+                )
                 model = trainer.model
                 pred = predict_volume(model, case.image, uncertainty=True, device=device)
                 keep = [s for s in range(z) if s not in chosen]
-                per_round.append({"painted": list(chosen),
-                                  "dice_mean": mean_dice(pred.labels, truth, keep, classes) if keep
-                                  else 1.0})
-                nxt = (next_uncertain_slice(pred.ranking or [], chosen) if chooser == "uncertain"
-                       else largest_gap_slice(z, chosen))
+                per_round.append(
+                    {
+                        "painted": list(chosen),
+                        "dice_mean": mean_dice(pred.labels, truth, keep, classes) if keep else 1.0,
+                    }
+                )
+                nxt = (
+                    next_uncertain_slice(pred.ranking or [], chosen)
+                    if chooser == "uncertain"
+                    else largest_gap_slice(z, chosen)
+                )
                 if nxt is None:
                     break
                 chosen = sorted([*chosen, nxt])
@@ -86,15 +99,30 @@ def run_loop(
                 row["interp"].append({"painted": even, "dice_mean": mean_dice(filled, truth, keep, classes)})
         row["seconds"] = round(time.perf_counter() - start, 1)
         rows.append(row)
-        log(f"[{index + 1}/{len(names)}] {name} " + "  ".join(
-            f"{arm}: " + " ".join(f"{r['dice_mean']:.3f}" for r in row[arm])
-            for arm in (*CHOOSERS, "interp") if arm in row) + f" ({row['seconds']:.0f} s)")
-    summary = {"scenario": "loop", "data": str(data_dir), "split": split, "painted": painted,
-               "rounds": rounds, "method": method, "profile": profile_name,
-               "iterations": config.iterations, "retrain_iterations": retrain.iterations,
-               "seed": seed, "n_volumes": len(rows),
-               "machine": {"platform": platform.platform(), "torch": torch.__version__},
-               "volumes": rows}
+        log(
+            f"[{index + 1}/{len(names)}] {name} "
+            + "  ".join(
+                f"{arm}: " + " ".join(f"{r['dice_mean']:.3f}" for r in row[arm])
+                for arm in (*CHOOSERS, "interp")
+                if arm in row
+            )
+            + f" ({row['seconds']:.0f} s)"
+        )
+    summary = {
+        "scenario": "loop",
+        "data": str(data_dir),
+        "split": split,
+        "painted": painted,
+        "rounds": rounds,
+        "method": method,
+        "profile": profile_name,
+        "iterations": config.iterations,
+        "retrain_iterations": retrain.iterations,
+        "seed": seed,
+        "n_volumes": len(rows),
+        "machine": {"platform": platform.platform(), "torch": torch.__version__},
+        "volumes": rows,
+    }
     for arm in (*CHOOSERS, "interp"):
         curves = [[r["dice_mean"] for r in row[arm]] for row in rows if arm in row]
         if curves and all(len(c) == rounds + 1 for c in curves):

@@ -28,8 +28,8 @@ TOOLTIPS = {
     "weights once (needs internet; kept in the Hugging Face cache). Optional.",
     "method": "sup (the Fast profile's default, which MCSC did not beat at this run length on 20 "
     "ACDC volumes) trains the CNN on the painted slices only; choose mcsc (the Paper profile's, "
-    "the full semi-supervised method) when you add other unpainted scans as unlabelled data or "
-    "follow the paper's protocol. ct: cross teaching only.",
+    "the full semi-supervised method) to follow the paper's protocol or try it on your data; "
+    "in our tests other unpainted scans did not make it beat sup. ct: cross teaching only.",
     "cnn_lr": "Initial learning rate of the CNN (AdamW, polynomial decay).",
     "swin_lr": "Initial learning rate of the Swin-UNet (AdamW, warm-up then polynomial decay).",
     "contrastive_weight": "Weight of the multi-scale cross contrastive loss in each network's loss.",

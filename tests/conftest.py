@@ -9,27 +9,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded in tes
 import numpy as np
 import pytest
 
+from tiny import TINY_SETTINGS
+
 
 @pytest.fixture(scope="session")
 def phantoms():
     from napari_mcsc.data.phantom import make_phantom_set
 
     return make_phantom_set(3, shape=(8, 64, 64), seed=3)
-
-
-#: Networks and contrastive sampling small enough for a few CPU iterations per second.
-TINY_SETTINGS = dict(
-    image_size=64,
-    unet_channels=(8, 16, 32, 64, 128),
-    swin_embed_dim=24,
-    swin_heads=(1, 2, 4, 8),
-    swin_window=4,
-    projection_dim=32,
-    block_sizes=(16, 8),
-    max_sets=(4, 2),
-    max_pixels_per_set=256,
-    preview_every_seconds=0.0,
-)
 
 
 @pytest.fixture()

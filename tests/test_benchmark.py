@@ -11,20 +11,9 @@ from napari_mcsc.data.decathlon import load_split, read_case
 from napari_mcsc.evaluation.interactive import dice_on_slices, run_interactive
 from napari_mcsc.evaluation.protocol import first_patients, run_protocol
 from napari_mcsc.io import write_volume
+from tiny import TINY_SETTINGS
 
-TINY = dict(
-    image_size=64,
-    unet_channels=(8, 16, 32, 64, 128),
-    swin_embed_dim=24,
-    swin_heads=(1, 2, 4, 8),
-    swin_window=4,
-    projection_dim=32,
-    block_sizes=(16, 8),
-    max_sets=(4, 2),
-    max_pixels_per_set=256,
-    batch_size=4,
-    labelled_batch_size=2,
-)
+TINY = dict(TINY_SETTINGS, batch_size=4, labelled_batch_size=2)
 
 
 @pytest.fixture()

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from napari_mcsc.training import distributed
+from tiny import TINY_SETTINGS
 
 pytestmark = pytest.mark.skipif(
     not distributed.available(), reason="torch.distributed with gloo is not available here"
@@ -26,20 +27,11 @@ def _tiny_config(**changes):
 
     # tests/conftest.py's tiny_config, for processes that have no fixtures
     values = dict(
-        image_size=64,
+        TINY_SETTINGS,
         batch_size=4,
         labelled_batch_size=2,
         max_seconds=None,
         iterations=3,
-        unet_channels=(8, 16, 32, 64, 128),
-        swin_embed_dim=24,
-        swin_heads=(1, 2, 4, 8),
-        swin_window=4,
-        projection_dim=32,
-        block_sizes=(16, 8),
-        max_sets=(4, 2),
-        max_pixels_per_set=256,
-        preview_every_seconds=0.0,
         device="cpu",
         supervised_warmup=0.0,
         method="mcsc",

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.gui
 from napari_mcsc._qt.widget import MCSCWidget  # noqa: E402
 from napari_mcsc._sample_data import make_sample_layers  # noqa: E402
 from napari_mcsc.data.phantom import make_phantom  # noqa: E402
+from tiny import TINY_SETTINGS  # noqa: E402
 
 
 @pytest.fixture()
@@ -31,19 +32,7 @@ def _shrink(widget, monkeypatch, **changes):
     original = widget.settings.config
 
     def small():
-        return original().replace(
-            image_size=64,
-            unet_channels=(8, 16, 32, 64, 128),
-            swin_embed_dim=24,
-            swin_heads=(1, 2, 4, 8),
-            swin_window=4,
-            projection_dim=32,
-            block_sizes=(16, 8),
-            max_sets=(4, 2),
-            max_pixels_per_set=256,
-            preview_every_seconds=0.0,
-            **changes,
-        )
+        return original().replace(**TINY_SETTINGS, **changes)
 
     monkeypatch.setattr(widget.settings, "config", small)
 

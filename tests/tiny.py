@@ -1,0 +1,17 @@
+"""Network and sampling sizes small enough for a few CPU iterations per second.
+
+A plain module rather than a fixture, so that the processes a test spawns can import it too.
+"""
+
+TINY_SETTINGS = dict(
+    image_size=64,
+    unet_channels=(8, 16, 32, 64, 128),
+    swin_embed_dim=24,
+    swin_heads=(1, 2, 4, 8),
+    swin_window=4,
+    projection_dim=32,
+    block_sizes=(16, 8),
+    max_sets=(4, 2),
+    max_pixels_per_set=256,
+    preview_every_seconds=0.0,
+)

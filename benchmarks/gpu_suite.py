@@ -13,10 +13,10 @@ writes each result the moment it exists, so whatever the deadline cuts still com
 3. Beside the pool, the protocol (K = 7 labelled patients) at the paper profile for as
    many iterations as fit, best validation checkpoint kept.
 
-On a machine without SimpleITK, ``--packed DIR`` reads cases written by
+On a machine without SimpleITK, ``--packed`` reads ``--data`` as the cases written by
 ``benchmarks/pack_cases.py``. Results: ``<out>/results.jsonl`` (one line per job),
 ``<out>/speed.json``, ``<out>/protocol_k7_paper.json``; summarise them with
-``benchmarks/gpu_report.py``.
+``benchmarks/plot_results.py --per-volume`` (docs/benchmarks.md, section 1).
 """
 
 from __future__ import annotations

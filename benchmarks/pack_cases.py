@@ -27,12 +27,11 @@ from napari_mcsc.evaluation.protocol import first_patients
 
 
 def _chosen(data: str, spec: str) -> list[str]:
-    """``split`` or ``split:start:stop:step`` -> case names."""
+    """``split`` or a Python slice of it, ``split:start[:stop[:step]]`` -> case names."""
     name, *bounds = spec.split(":")
     cases = load_split(data, name)
     if bounds:
-        start, stop, step = (int(b) if b else None for b in bounds)
-        cases = cases[start:stop:step]
+        cases = cases[slice(*(int(b) if b else None for b in bounds))]
     return cases
 
 

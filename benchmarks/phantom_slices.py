@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
             f"phantom{args.slices}_seed{seed}",
             phantom.image,
             truth,
-            Geometry((1.0,) * 3, (0.0,) * 3, tuple(float(v) for v in np.eye(3).ravel())),
+            Geometry.identity(3),
         )
         painted = evenly_spaced_slices(args.slices, args.painted)
         keep = [s for s in range(args.slices) if s not in painted]

@@ -25,6 +25,14 @@ import numpy as np
 COLOURS = {"mcsc": "tab:blue", "ct": "tab:green", "sup": "tab:orange"}
 
 
+def _save(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG for the docs and free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_curves(files: list[Path], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     interp = []
@@ -61,11 +69,7 @@ def plot_curves(files: list[Path], out: Path) -> Path:
     ax.set_title("ACDC val, interactive scenario")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    path = out / "dice_vs_iterations.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "dice_vs_iterations.png")
 
 
 def plot_loop(file: Path, out: Path) -> Path:
@@ -88,11 +92,7 @@ def plot_loop(file: Path, out: Path) -> Path:
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    path = out / "correction_loop.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "correction_loop.png")
 
 
 def plot_per_volume(file: Path, out: Path) -> Path:
@@ -138,11 +138,7 @@ def plot_per_volume(file: Path, out: Path) -> Path:
         right.set_xlabel("mean Dice, 10 train-split volumes, K=2")
         right.set_title("MCSC settings tried on the tuning volumes (orange: supervised)", fontsize=9)
         right.grid(alpha=0.3, axis="x")
-    path = out / "val20_sup_vs_mcsc.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "val20_sup_vs_mcsc.png")
 
 
 def main() -> None:

@@ -8,8 +8,11 @@ writes each result the moment it exists, so whatever the deadline cuts still com
 2. A pool of worker processes sharing the GPU runs interactive-scenario jobs (one volume,
    one method, one K, one seed each) in priority order: val K=2 sup vs mcsc; MCSC
    variants on train-split volumes (the tuning set); val K=3; the variant that won on
-   train (if not the default) on val; second seed; ct; other run lengths; the correction
-   loop with MCSC. Jobs that would not finish before the deadline are not started.
+   train (if not the default) on val; second seed; ct; the correction loop with MCSC;
+   other run lengths (150 / 600 / 1200 iterations, sup, ct and mcsc: the curves of
+   docs/benchmarks.md). Jobs that would not finish before the deadline are not started;
+   ``--only`` picks blocks, e.g. what the 2026-11-26 run left out:
+   ``--no-speed --only val_k2_ct val_k3_ct loop_mcsc len150 len600 len1200``.
 3. Beside the pool, the protocol (K = 7 labelled patients) at the paper profile for as
    many iterations as fit, best validation checkpoint kept.
 
@@ -218,6 +221,7 @@ def _jobs(data: str, device: str, iterations: int, cases: int | None = None) -> 
     jobs += block("val_k2_s2", val, "val", ("sup", "mcsc"), 2, 2)
     jobs += block("val_k3_s2", val, "val", ("sup", "mcsc"), 3, 2)
     jobs += block("val_k2_ct", val, "val", ("ct",), 2, 1337)
+    jobs += block("val_k3_ct", val, "val", ("ct",), 3, 1337)
     jobs += block(
         "loop_mcsc",
         val[::4],
@@ -229,8 +233,8 @@ def _jobs(data: str, device: str, iterations: int, cases: int | None = None) -> 
         rounds=3,
         retrain_iterations=iterations // 2,
     )
-    for length in (150, 1200):
-        jobs += block(f"len{length}", val[::2], "val", ("sup", "mcsc"), 2, 1337, iterations=length)
+    for length in (150, 600, 1200):
+        jobs += block(f"len{length}", val[::2], "val", ("sup", "ct", "mcsc"), 2, 1337, iterations=length)
     return jobs
 
 

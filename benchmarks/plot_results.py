@@ -1,11 +1,12 @@
-"""Pictures of the benchmark results: Dice against iterations, the correction loop, and
-MCSC against supervised training per volume.
+"""Pictures of the benchmark results: Dice against iterations (interactive and protocol),
+the correction loop, and MCSC against supervised training per volume.
 
-Reads the JSON files that ``napari-mcsc benchmark interactive --curve-at ...`` and
+Reads the JSON files that ``napari-mcsc benchmark interactive|acdc --curve-at ...`` and
 ``napari-mcsc benchmark loop`` wrote, and the JSON lines of ``benchmarks/gpu_suite.py``,
 and saves matplotlib PNGs into docs/images.
 
     python benchmarks/plot_results.py --curves benchmarks/results/curve_k2_*.json \
+        --protocol-curves benchmarks/results/acdc_k*_1200it.json \
         --loop benchmarks/results/loop_k2.json \
         --per-volume benchmarks/results/gpu_2026-11-26/interactive.jsonl --out docs/images
 """
@@ -70,6 +71,40 @@ def plot_curves(files: list[Path], out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, out / "dice_vs_iterations.png")
+
+
+def plot_protocol_curves(files: list[Path], out: Path) -> Path:
+    """One panel per number of labelled patients: Dice on the scored split against
+    iterations, one line per method (dashed: the ensemble of the two-network methods)."""
+    results = [json.loads(path.read_text()) for path in files]
+    results = [r for r in results if r.get("curve")]
+    ks = sorted({r["labelled_patients"] for r in results})
+    fig, axes = plt.subplots(1, len(ks), figsize=(5.5 * len(ks), 4), squeeze=False)
+    for ax, k in zip(axes[0], ks, strict=True):
+        for r in sorted((r for r in results if r["labelled_patients"] == k), key=lambda r: r["method"]):
+            points = [p[0] for p in r["curve"]]
+            ax.plot(
+                points,
+                [p[1] for p in r["curve"]],
+                marker="o",
+                color=COLOURS.get(r["method"]),
+                label=f"{r['method']}, CNN ({r['unlabelled_volumes']} unlabelled vol.)",
+            )
+            if all(len(p) > 2 for p in r["curve"]):
+                ax.plot(
+                    points,
+                    [p[2] for p in r["curve"]],
+                    marker=".",
+                    linestyle="--",
+                    color=COLOURS.get(r["method"]),
+                    label=f"{r['method']}, CNN + Transformer ensemble",
+                )
+        ax.set_title(f"ACDC protocol, first {k} training patients labelled", fontsize=9)
+        ax.set_xlabel("training iterations (within one run of the longest length)")
+        ax.set_ylabel(f"mean Dice, {r['evaluated_volumes']} {r['split']} volumes")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, out / "protocol_dice_vs_iterations.png")
 
 
 def plot_loop(file: Path, out: Path) -> Path:
@@ -144,6 +179,7 @@ def plot_per_volume(file: Path, out: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--curves", nargs="*", type=Path, default=[])
+    parser.add_argument("--protocol-curves", nargs="*", type=Path, default=[])
     parser.add_argument("--loop", type=Path)
     parser.add_argument("--per-volume", type=Path, help="JSON lines of benchmarks/gpu_suite.py")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
@@ -151,6 +187,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.curves:
         print(plot_curves(args.curves, args.out))
+    if args.protocol_curves:
+        print(plot_protocol_curves(args.protocol_curves, args.out))
     if args.loop:
         print(plot_loop(args.loop, args.out))
     if args.per_volume:

@@ -66,10 +66,13 @@ def test_protocol_run_reports_cnn_and_ensemble(msd_folder):
         method="mcsc",
         iterations=2,
         device="cpu",
+        curve_at=[1],
         log=lambda *_: None,
         **TINY,
     )
     assert result["labelled_volumes"] == 2 and result["unlabelled_volumes"] == 2
+    (point,) = result["curve"]
+    assert point[0] == 1 and len(point) == 3 and all(0.0 <= v <= 1.0 for v in point[1:])
     assert set(result["results"]) == {"cnn", "ensemble"}
     mean = result["results"]["cnn"]["mean"]
     assert 0.0 <= mean["dice"] <= 1.0 and "hd95" in mean and "asd" in mean

@@ -62,3 +62,18 @@ def test_supervised_model_gives_cnn_entropy_only(tiny_config, tiny_slice_set, rn
 def test_rejects_2d_input(trained):
     with pytest.raises(ValueError, match="3D"):
         predict_volume(trained, np.zeros((8, 8)))
+
+
+@pytest.mark.parametrize("method, uses_transformer", [("mcsc", True), ("sup", False)])
+def test_scoring_during_a_first_run_uses_the_transformer_being_trained(
+    tiny_config, tiny_slice_set, rng, method, uses_transformer
+):
+    """A curve scored mid-run (before the run is in the model's history) must score the
+    ensemble with both networks of a two-network run, and never with an untrained Swin."""
+    trainer = Trainer(tiny_config.replace(method=method, iterations=2), tiny_slice_set)
+    run = trainer.run()
+    next(run)
+    assert trainer.model.history == []
+    pred = predict_volume(trainer.model, rng.uniform(size=(2, 16, 16)), uncertainty=True)
+    assert (pred.disagreement is not None) is uses_transformer
+    list(run)

@@ -44,5 +44,7 @@ class SegmentationModel:
 
     @property
     def has_trained_transformer(self) -> bool:
-        """False for supervised-only models, whose Swin-UNet was never trained."""
-        return any(run.get("method") != "sup" for run in self.history)
+        """False for supervised-only models, whose Swin-UNet was never trained; true from
+        the first iteration of a two-network run (a curve scored during it uses both)."""
+        in_progress = self.config.method != "sup" and self.trained_iterations > 0
+        return in_progress or any(run.get("method") != "sup" for run in self.history)

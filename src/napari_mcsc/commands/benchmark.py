@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
         "volumes after --limit (never the scored ones)",
     )
     a.add_argument("--validate-every", type=int, default=200, metavar="N")
+    _add_curve_argument(a)
     add_device_argument(a)
     a.add_argument("--out", required=True, metavar="FILE.json")
     a.set_defaults(handler=run_acdc)
@@ -69,14 +70,7 @@ def add_parser(sub) -> None:
         metavar="C",
         help="keep only these label values (e.g. 3: ACDC's LV alone)",
     )
-    i.add_argument(
-        "--curve-at",
-        type=int,
-        nargs="+",
-        default=[],
-        metavar="IT",
-        help="also score the CNN at these iterations during the run",
-    )
+    _add_curve_argument(i)
     add_seed_argument(i)
     add_device_argument(i)
     i.add_argument("--out", required=True, metavar="FILE.json")
@@ -108,6 +102,18 @@ def add_parser(sub) -> None:
     u.add_argument("--seconds", type=float, default=30.0)
     u.add_argument("--out", required=True, metavar="FILE.json")
     u.set_defaults(handler=run_ui)
+
+
+def _add_curve_argument(parser) -> None:
+    parser.add_argument(
+        "--curve-at",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="IT",
+        help="also score the CNN on the scored volumes at these iterations during the run "
+        "(a curve; never used to choose)",
+    )
 
 
 def _write(result: dict, out: str, quiet: bool = False) -> None:
@@ -146,6 +152,7 @@ def run_acdc(args: argparse.Namespace) -> int:
         device=args.device,
         select=args.select,
         validate_every=args.validate_every,
+        curve_at=args.curve_at,
         log=_log,
     )
     print(summarise(result))

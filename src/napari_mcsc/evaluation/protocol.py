@@ -9,12 +9,16 @@ Model selection: ``select="last"`` keeps the last iteration (CTCT's paper);
 ``select="best"`` keeps the best of evaluations every ``validate_every`` iterations (the
 MCSC code's rule). The volumes it selects on are those of ``split`` that are *not*
 scored (the ones after ``limit``), so selection never sees the scored volumes.
+``curve_at`` also scores the CNN (and, with a Transformer, the ensemble) on the scored
+volumes at those iterations: ``[iteration, cnn, ensemble]`` points of a Dice-versus-iterations
+curve inside one schedule, recorded and never used to choose.
 """
 
 from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,11 +33,12 @@ from napari_mcsc.training.selection import BestCheckpoint
 SELECTION_RULES = ("last", "best")
 
 
-def mean_cnn_dice(model, cases, classes: list[int]) -> float:
-    """Mean Dice of ``classes`` over ``cases`` with the CNN (the selection score)."""
+def mean_cnn_dice(model, cases, classes: list[int], *, ensemble: bool = False) -> float:
+    """Mean Dice of ``classes`` over ``cases`` with the CNN (the selection score), or with
+    the CNN + Transformer ensemble."""
     scores = []
     for case in cases:
-        pred = predict_volume(model, case.image, uncertainty=False).labels
+        pred = predict_volume(model, case.image, ensemble=ensemble, uncertainty=False).labels
         scores.extend(dice(pred == c, case.labels == c) for c in classes)
     return float(np.mean(scores)) if scores else 0.0
 
@@ -67,6 +72,7 @@ def run_protocol(
     device: str | None = None,
     select: str = "last",
     validate_every: int = 200,
+    curve_at: Sequence[int] = (),
     log=print,
     **config_overrides,
 ) -> dict:
@@ -111,18 +117,28 @@ def run_protocol(
         selector = BestCheckpoint(
             lambda m: mean_cnn_dice(m, select_cases, select_classes), every=validate_every
         )
+    cases = [read_case(data_dir, n) for n in names]
+    classes = sorted(set(range(1, data.mapping.num_classes)))
+    labels_of_classes = [data.mapping.values[c] for c in classes]
     trainer = Trainer(config, data, validation=selector)
+    curve, curve_seconds = [], 0.0
     for event in trainer.run():
+        if event.iteration in curve_at:
+            scoring = time.perf_counter()
+            point = [event.iteration, round(mean_cnn_dice(trainer.model, cases, labels_of_classes), 4)]
+            if method != "sup":
+                both = mean_cnn_dice(trainer.model, cases, labels_of_classes, ensemble=True)
+                point.append(round(both, 4))
+            curve.append(point)
+            log(f"  it {event.iteration}: Dice (CNN, ensemble) {point[1:]} on {len(cases)} {split} volumes")
+            curve_seconds += time.perf_counter() - scoring
         if event.iteration % 100 == 0:
             log(
                 f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
                 f"{event.seconds_per_iteration:.2f} s/it"
             )
-    train_seconds = time.perf_counter() - start
+    train_seconds = time.perf_counter() - start - curve_seconds
     model = trainer.model
-    cases = [read_case(data_dir, n) for n in names]
-    classes = sorted(set(range(1, data.mapping.num_classes)))
-    labels_of_classes = [data.mapping.values[c] for c in classes]
     results = {}
     for mode, ensemble in (("cnn", False), ("ensemble", True)):
         if ensemble and method == "sup":
@@ -155,6 +171,7 @@ def run_protocol(
             "device": str(trainer.device),
         },
         "selection": selector.summary() if selector else {"rule": "last iteration"},
+        "curve": curve,
         "results": results,
         "dice_mean_cnn": results["cnn"]["mean"]["dice"],
         "dice_mean_ensemble": results.get("ensemble", {}).get("mean", {}).get("dice", float("nan")),

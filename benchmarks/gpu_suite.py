@@ -42,6 +42,9 @@ VARIANTS: dict[str, dict] = {
     "warmup0.2": {"supervised_warmup": 0.2},
     "con0.1": {"contrastive_weight": 0.1},
     "swinlr1e-3": {"swin_lr": 1e-3},
+    # as many painted slices a batch as supervised training (6), the unlabelled ones added:
+    # after its warm-up MCSC's CNN otherwise sees 4 painted slices an iteration to sup's 6
+    "labelled6": {"batch_size": 8, "labelled_batch_size": 6},
 }
 
 

@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded in tes
 import numpy as np
 import pytest
 
-from tiny import TINY_SETTINGS
+from tiny import TINY_SETTINGS, tiny_mcsc_config
 
 
 @pytest.fixture(scope="session")
@@ -27,22 +27,10 @@ def tiny_settings():
 
 
 @pytest.fixture()
-def tiny_config(tiny_settings):
+def tiny_config():
     """A fast-profile configuration small enough for a few CPU iterations per second, with
     method MCSC (not the fast profile's default, sup): most tests are about MCSC's training."""
-    from napari_mcsc.training import profile
-
-    return profile(
-        "fast",
-        **tiny_settings,
-        batch_size=4,
-        labelled_batch_size=2,
-        max_seconds=None,
-        iterations=3,
-        device="cpu",
-        supervised_warmup=0.0,
-        method="mcsc",
-    )
+    return tiny_mcsc_config()
 
 
 @pytest.fixture()

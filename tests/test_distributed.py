@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from napari_mcsc.training import distributed
-from tiny import TINY_SETTINGS
+from tiny import tiny_mcsc_config
 
 pytestmark = pytest.mark.skipif(
     not distributed.available(), reason="torch.distributed with gloo is not available here"
@@ -20,23 +20,6 @@ pytestmark = pytest.mark.skipif(
 
 WORLD = 2
 TIMEOUT_S = 240
-
-
-def _tiny_config(**changes):
-    from napari_mcsc.training import profile
-
-    # tests/conftest.py's tiny_config, for processes that have no fixtures
-    values = dict(
-        TINY_SETTINGS,
-        batch_size=4,
-        labelled_batch_size=2,
-        max_seconds=None,
-        iterations=3,
-        device="cpu",
-        supervised_warmup=0.0,
-        method="mcsc",
-    )
-    return profile("fast", **{**values, **changes})
 
 
 def _slice_set():
@@ -68,7 +51,7 @@ def _worker(rank: int, store: str, out: str, resume_from: str | None) -> None:
     run = DistributedRun.from_environment()
     run.start("cpu", init_method=f"file://{store}", timeout_s=TIMEOUT_S)
     try:
-        config = run.split_batch(_tiny_config())
+        config = run.split_batch(tiny_mcsc_config())
         data = run.shard(_slice_set(), config.seed)
         resume = load_resume(resume_from) if resume_from else None
         trainer = Trainer(config, data, distributed=run, resume=resume)
@@ -171,7 +154,7 @@ def test_first_loss_matches_one_process_at_the_same_global_batch(two_processes, 
 
     monkeypatch.setenv("NAPARI_MCSC_TORCH_THREADS", "1")
     results, _ = two_processes
-    single = next(iter(Trainer(_tiny_config(), _slice_set()).run()))
+    single = next(iter(Trainer(tiny_mcsc_config(), _slice_set()).run()))
     # Same initial weights (rank 0's seed), same global batch; different slices and
     # augmentations per process, so the value agrees only within noise.
     assert results[0]["first_losses"]["sup_cnn"] == pytest.approx(single.losses["sup_cnn"], rel=0.25)
@@ -187,13 +170,13 @@ def test_shards_are_disjoint_and_cover_everything():
 
 def test_batch_split_over_processes():
     run = distributed.DistributedRun(rank=0, world_size=2)
-    config = run.split_batch(_tiny_config())
+    config = run.split_batch(tiny_mcsc_config())
     assert (config.batch_size, config.labelled_batch_size) == (2, 1)
     with pytest.raises(ValueError, match=r"cannot be split evenly over 4 processes.*--per-process-batch"):
         distributed.DistributedRun(rank=0, world_size=4).split_batch(
-            _tiny_config(batch_size=6, labelled_batch_size=4)
+            tiny_mcsc_config(batch_size=6, labelled_batch_size=4)
         )
-    whole = distributed.DistributedRun(rank=0, world_size=4).split_batch(_tiny_config(), per_process=True)
+    whole = distributed.DistributedRun(rank=0, world_size=4).split_batch(tiny_mcsc_config(), per_process=True)
     assert whole.batch_size == 4
 
 

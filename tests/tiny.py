@@ -15,3 +15,21 @@ TINY_SETTINGS = dict(
     max_pixels_per_set=256,
     preview_every_seconds=0.0,
 )
+
+
+def tiny_mcsc_config(**changes):
+    """A fast-profile MCSC configuration at ``TINY_SETTINGS`` (batch 4, 2 labelled, 3
+    iterations, no warm-up, CPU), with ``changes`` applied: the ``tiny_config`` fixture."""
+    from napari_mcsc.training import profile
+
+    values = dict(
+        TINY_SETTINGS,
+        batch_size=4,
+        labelled_batch_size=2,
+        max_seconds=None,
+        iterations=3,
+        device="cpu",
+        supervised_warmup=0.0,
+        method="mcsc",
+    )
+    return profile("fast", **{**values, **changes})

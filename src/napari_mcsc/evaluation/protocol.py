@@ -33,9 +33,9 @@ from napari_mcsc.training.selection import BestCheckpoint
 SELECTION_RULES = ("last", "best")
 
 
-def mean_cnn_dice(model, cases, classes: list[int], *, ensemble: bool = False) -> float:
-    """Mean Dice of ``classes`` over ``cases`` with the CNN (the selection score), or with
-    the CNN + Transformer ensemble."""
+def mean_dice_over(model, cases, classes: list[int], *, ensemble: bool = False) -> float:
+    """Mean Dice of the label values ``classes`` over ``cases`` with the CNN (the selection
+    score), or with the CNN + Transformer ensemble."""
     scores = []
     for case in cases:
         pred = predict_volume(model, case.image, ensemble=ensemble, uncertainty=False).labels
@@ -104,6 +104,7 @@ def run_protocol(
         f"{len(unlabelled)} unlabelled volumes ({data.num_unlabelled} slices)"
     )
     names = load_split(data_dir, split)[: limit or None]
+    foreground = [int(v) for v in data.mapping.values[1:]]  # label values; class 0 is background
     selector = None
     if select == "best":
         held_out = load_split(data_dir, split)[len(names) :]
@@ -113,22 +114,16 @@ def run_protocol(
                 "scored: pass limit (--limit N) below the split's size"
             )
         select_cases = [read_case(data_dir, n) for n in held_out]
-        select_classes = [int(v) for v in data.mapping.values if v != 0]
-        selector = BestCheckpoint(
-            lambda m: mean_cnn_dice(m, select_cases, select_classes), every=validate_every
-        )
+        selector = BestCheckpoint(lambda m: mean_dice_over(m, select_cases, foreground), every=validate_every)
     cases = [read_case(data_dir, n) for n in names]
-    classes = sorted(set(range(1, data.mapping.num_classes)))
-    labels_of_classes = [data.mapping.values[c] for c in classes]
     trainer = Trainer(config, data, validation=selector)
     curve, curve_seconds = [], 0.0
     for event in trainer.run():
         if event.iteration in curve_at:
             scoring = time.perf_counter()
-            point = [event.iteration, round(mean_cnn_dice(trainer.model, cases, labels_of_classes), 4)]
-            if method != "sup":
-                both = mean_cnn_dice(trainer.model, cases, labels_of_classes, ensemble=True)
-                point.append(round(both, 4))
+            point = [event.iteration, round(mean_dice_over(trainer.model, cases, foreground), 4)]
+            if trainer.model.has_trained_transformer:
+                point.append(round(mean_dice_over(trainer.model, cases, foreground, ensemble=True), 4))
             curve.append(point)
             log(f"  it {event.iteration}: Dice (CNN, ensemble) {point[1:]} on {len(cases)} {split} volumes")
             curve_seconds += time.perf_counter() - scoring
@@ -147,7 +142,7 @@ def run_protocol(
         results[mode] = evaluate_many(
             preds,
             [c.labels for c in cases],
-            classes=labels_of_classes,
+            classes=foreground,
             class_names=class_names(data_dir) or None,
         )
     return {

@@ -12,7 +12,9 @@ from napari_mcsc.commands.common import (
     add_method_argument,
     add_profile_argument,
     add_seed_argument,
+    add_target_arguments,
     profile_method,
+    target_overrides,
 )
 from napari_mcsc.commands.errors import UsageError
 from napari_mcsc.training.config import DEFAULT_PROFILE, PROFILES
@@ -42,8 +44,22 @@ def add_parser(sub) -> None:
     )
     a.add_argument("--validate-every", type=int, default=200, metavar="N")
     _add_curve_argument(a)
+    add_target_arguments(a)
     add_device_argument(a)
-    a.add_argument("--out", required=True, metavar="FILE.json")
+    a.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.json",
+        help="the results; partial results go to FILE.jsonl as they come (curve points, "
+        "losses and pseudo-label figures every 100 iterations)",
+    )
+    a.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="write FILE.checkpoint.pt every N iterations, to continue with --resume",
+    )
+    a.add_argument("--resume", action="store_true", help="continue from FILE.checkpoint.pt if there is one")
     a.set_defaults(handler=run_acdc)
 
     i = kinds.add_parser("interactive", help="paint K slices per volume, train, score the rest")
@@ -136,10 +152,28 @@ def _check_data(path: str) -> None:
 
 
 def run_acdc(args: argparse.Namespace) -> int:
-    from napari_mcsc.evaluation.protocol import run_protocol, summarise
+    from napari_mcsc.evaluation.protocol import RunInterrupted, run_protocol, summarise
+    from napari_mcsc.training.resume import checkpoint_path
 
     _check_data(args.data)
-    result = run_protocol(
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be at least 1 iteration, got {args.checkpoint_every}")
+    try:
+        result = _run_protocol(args, run_protocol, checkpoint_path(args.out))
+    except RunInterrupted as stopped:
+        print(str(stopped), file=sys.stderr)
+        return 1
+    print(summarise(result))
+    _write(result, args.out)
+    checkpoint_path(args.out).unlink(missing_ok=True)  # complete: nothing left to resume
+    return 0
+
+
+def _run_protocol(args, run_protocol, checkpoint_file):
+    """``run_protocol`` with the options of ``benchmark acdc``; SIGTERM stops it as Ctrl-C."""
+    from napari_mcsc.commands.common import stop_on_signals
+
+    return run_protocol(
         args.data,
         split=args.split,
         labelled_patients=args.labelled_patients,
@@ -154,10 +188,13 @@ def run_acdc(args: argparse.Namespace) -> int:
         validate_every=args.validate_every,
         curve_at=args.curve_at,
         log=_log,
+        progress_file=Path(args.out).with_suffix(".jsonl"),
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_file=checkpoint_file,
+        resume=args.resume,
+        on_trainer=lambda trainer: stop_on_signals(trainer),
+        **target_overrides(args),
     )
-    print(summarise(result))
-    _write(result, args.out)
-    return 0
 
 
 def run_interactive(args: argparse.Namespace) -> int:

@@ -45,6 +45,49 @@ def profile_method(method: str | None, profile_name: str) -> str:
     return method or profile(profile_name).method
 
 
+def add_target_arguments(parser) -> None:
+    """How the two networks make each other's targets on unlabelled slices (ct and mcsc;
+    training/teachers.py). The defaults are the paper's."""
+    from napari_mcsc.training.teachers import TEACHERS
+
+    g = parser.add_argument_group("targets on unlabelled slices (ct, mcsc)")
+    g.add_argument(
+        "--teacher",
+        choices=TEACHERS,
+        default=None,
+        help="same_pass: the training pass's own argmax (the paper); no_grad: a separate "
+        "eval-mode pass without gradient; ema: moving-average copies of both networks",
+    )
+    g.add_argument(
+        "--pseudo-threshold",
+        type=float,
+        default=None,
+        metavar="TAU",
+        help="keep a target pixel only where the teacher's probability is at least TAU",
+    )
+    g.add_argument(
+        "--agreement", action="store_true", default=None, help="keep only pixels where both networks agree"
+    )
+    g.add_argument(
+        "--strong-view",
+        action="store_true",
+        default=None,
+        help="the teacher labels a geometry-only view; the student learns on intensity "
+        "jitter + blur + CutMix of it (needs --teacher no_grad or ema)",
+    )
+
+
+def target_overrides(args) -> dict:
+    """The ``TrainConfig`` fields set by ``add_target_arguments``' options."""
+    names = {
+        "teacher": "teacher",
+        "pseudo_threshold": "pseudo_threshold",
+        "agreement": "pseudo_agreement",
+        "strong_view": "strong_view",
+    }
+    return {field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg, None) is not None}
+
+
 def add_seed_argument(parser, *, default: int | None = TrainConfig.seed, help: str | None = None) -> None:
     parser.add_argument("--seed", type=int, default=default, help=help)
 

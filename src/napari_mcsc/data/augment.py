@@ -68,8 +68,14 @@ def augment_batch(
     targets: torch.Tensor | None,
     aug: Augmentation,
     generator: torch.Generator | None = None,
+    *,
+    intensity: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Augment (B, H, W) images and optional (B, H, W) class targets the same way."""
+    """Augment (B, H, W) images and optional (B, H, W) class targets the same way.
+
+    ``intensity=False`` leaves out the ``strong`` style's intensity jitter: the geometry-only
+    (weak) view that weak-to-strong training labels with its teacher (``jitter_intensity``
+    applies the rest later)."""
     if aug.style == "none" or images.shape[0] == 0:
         return images, targets
     n = images.shape[0]
@@ -84,12 +90,13 @@ def augment_batch(
         warped_targets = F.grid_sample(
             targets[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
         )[:, 0].long()
-    if aug.style == "strong":
-        out = _intensity_jitter(out, aug, generator)
+    if aug.style == "strong" and intensity:
+        out = jitter_intensity(out, aug, generator)
     return out, warped_targets
 
 
-def _intensity_jitter(images: torch.Tensor, aug: Augmentation, gen) -> torch.Tensor:
+def jitter_intensity(images: torch.Tensor, aug: Augmentation, gen) -> torch.Tensor:
+    """Random gamma, contrast and noise per (B, H, W) image, in [0, 1] (no geometry)."""
     n = images.shape[0]
     shape = (n, 1, 1)
 

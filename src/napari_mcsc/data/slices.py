@@ -131,6 +131,9 @@ class SliceSet:
     image_size: int
     labelled_sources: list[tuple[int, int]] = field(default_factory=list)
     volumes: list[np.ndarray] = field(default_factory=list, repr=False)
+    # The true classes of the unlabelled slices (U, S, S), where a benchmark knows them:
+    # only to measure the targets the networks teach each other, never to train.
+    unlabelled_truth: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def num_labelled(self) -> int:
@@ -229,3 +232,32 @@ def build_slice_set(
         labelled_sources=sources,
         volumes=normalised,
     )
+
+
+def unlabelled_truth(
+    volumes: Sequence[AnnotatedVolume],
+    truths: Sequence[np.ndarray],
+    extra_truths: Iterable[np.ndarray],
+    mapping: LabelMapping,
+    *,
+    axis: int = 0,
+    image_size: int,
+) -> torch.Tensor:
+    """The true classes of a ``build_slice_set`` result's unlabelled slices, in its order:
+    the unpainted slices of ``volumes`` (whose whole truths are ``truths``), then every
+    slice of the extra unlabelled volumes whose truths are ``extra_truths``. For
+    benchmarks that measure pseudo-labels; a value ``mapping`` does not know is background."""
+    parts = []
+
+    def classes_of(labels: np.ndarray) -> np.ndarray:
+        known = np.isin(labels, mapping.values)
+        return np.moveaxis(mapping.to_classes(np.where(known, labels, 0)), axis, 0)
+
+    for volume, truth in zip(volumes, truths, strict=True):
+        rest = sorted(set(range(volume.image.shape[axis])) - set(volume.labelled_slices(axis)))
+        if rest:
+            parts.append(torch.from_numpy(classes_of(np.asarray(truth))[rest]))
+    parts.extend(torch.from_numpy(classes_of(np.asarray(t))) for t in extra_truths)
+    if not parts:
+        return torch.zeros((0, image_size, image_size), dtype=torch.long)
+    return torch.cat([resize_slices(p, image_size, "nearest").long() for p in parts])

@@ -12,19 +12,29 @@ scored (the ones after ``limit``), so selection never sees the scored volumes.
 ``curve_at`` also scores the CNN (and, with a Transformer, the ensemble) on the scored
 volumes at those iterations: ``[iteration, cnn, ensemble]`` points of a Dice-versus-iterations
 curve inside one schedule, recorded and never used to choose.
+
+Long runs: ``progress_file`` receives JSON lines as they come (curve points, and every
+``monitor_every`` iterations the losses and the pseudo-label figures: the share of
+unlabelled pixels each teacher kept and their Dice against the truth, which the
+unlabelled training volumes have); ``checkpoint_every`` writes a checkpoint that
+``resume=True`` continues from (the same call again), the curve so far read back from
+``progress_file``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import platform
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from napari_mcsc.data.decathlon import class_names, load_split, read_case
-from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set, unlabelled_truth
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.metrics import dice, evaluate_many
 from napari_mcsc.training import Trainer, profile
@@ -74,6 +84,12 @@ def run_protocol(
     validate_every: int = 200,
     curve_at: Sequence[int] = (),
     log=print,
+    progress_file: str | Path | None = None,
+    monitor_every: int = 100,
+    checkpoint_every: int | None = None,
+    checkpoint_file: str | Path | None = None,
+    resume: bool = False,
+    on_trainer=None,
     **config_overrides,
 ) -> dict:
     if select not in SELECTION_RULES:
@@ -92,13 +108,22 @@ def run_protocol(
     volumes = [
         AnnotatedVolume(c.image, c.labels, name=c.name) for c in (read_case(data_dir, n) for n in labelled)
     ]
-    extra = [read_case(data_dir, n).image for n in unlabelled]
+    extra_cases = [read_case(data_dir, n) for n in unlabelled]
     data = build_slice_set(
         volumes,
         image_size=config.image_size,
         image_interpolation=config.image_interpolation,
-        unlabelled=extra,
+        unlabelled=[c.image for c in extra_cases],
     )
+    # Their truth, to measure the pseudo-labels (never trained on).
+    data.unlabelled_truth = unlabelled_truth(
+        volumes,
+        [v.labels for v in volumes],
+        [c.labels for c in extra_cases],
+        data.mapping,
+        image_size=config.image_size,
+    )
+    del extra_cases
     log(
         f"{method}: {len(labelled)} labelled volumes ({data.num_labelled} slices), "
         f"{len(unlabelled)} unlabelled volumes ({data.num_unlabelled} slices)"
@@ -116,23 +141,59 @@ def run_protocol(
         select_cases = [read_case(data_dir, n) for n in held_out]
         selector = BestCheckpoint(lambda m: mean_dice_over(m, select_cases, foreground), every=validate_every)
     cases = [read_case(data_dir, n) for n in names]
-    trainer = Trainer(config, data, validation=selector)
-    curve, curve_seconds = [], 0.0
-    for event in trainer.run():
-        if event.iteration in curve_at:
-            scoring = time.perf_counter()
-            point = [event.iteration, round(mean_dice_over(trainer.model, cases, foreground), 4)]
-            if trainer.model.has_trained_transformer:
-                point.append(round(mean_dice_over(trainer.model, cases, foreground, ensemble=True), 4))
-            curve.append(point)
-            log(f"  it {event.iteration}: Dice (CNN, ensemble) {point[1:]} on {len(cases)} {split} volumes")
-            curve_seconds += time.perf_counter() - scoring
-        if event.iteration % 100 == 0:
-            log(
-                f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
-                f"{event.seconds_per_iteration:.2f} s/it"
-            )
+    from napari_mcsc.training.resume import Checkpointing, load_resume
+
+    progress = _ProgressLines(progress_file, fresh=not resume)
+    checkpointing = None
+    if checkpoint_every:
+        if checkpoint_file is None:
+            raise ValueError("checkpoint_every needs a checkpoint_file")
+        checkpointing = Checkpointing(checkpoint_file, checkpoint_every)
+    resumed = None
+    if resume and checkpoint_file is not None and Path(checkpoint_file).is_file():
+        resumed = load_resume(checkpoint_file)
+        log(f"resuming from {checkpoint_file} at iteration {resumed.iteration}")
+    trainer = Trainer(config, data, validation=selector, resume=resumed)
+    done = resumed.iteration if resumed else 0
+    curve = [p["curve"] for p in progress.read() if "curve" in p and p["iteration"] <= done]
+    curve_seconds = 0.0
+    with on_trainer(trainer) if on_trainer else contextlib.nullcontext():
+        for event in trainer.run():
+            if event.iteration % monitor_every == 0:
+                progress.write(
+                    {
+                        "iteration": event.iteration,
+                        "losses": {k: round(v, 5) for k, v in event.losses.items()},
+                        "pseudo_labels": trainer.pseudo_labels.flush(),
+                        "seconds_per_iteration": round(event.seconds_per_iteration, 4),
+                    }
+                )
+            if checkpointing is not None and checkpointing.due(event.iteration):
+                checkpointing.save(trainer, event.iteration)
+            if event.iteration in curve_at:
+                scoring = time.perf_counter()
+                point = [event.iteration, round(mean_dice_over(trainer.model, cases, foreground), 4)]
+                if trainer.model.has_trained_transformer:
+                    point.append(round(mean_dice_over(trainer.model, cases, foreground, ensemble=True), 4))
+                curve.append(point)
+                progress.write({"iteration": event.iteration, "curve": point})
+                log(
+                    f"  it {event.iteration}: Dice (CNN, ensemble) {point[1:]} "
+                    f"on {len(cases)} {split} volumes"
+                )
+                curve_seconds += time.perf_counter() - scoring
+            if event.iteration % 100 == 0:
+                log(
+                    f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
+                    f"{event.seconds_per_iteration:.2f} s/it"
+                )
     train_seconds = time.perf_counter() - start - curve_seconds
+    if checkpointing is not None and not trainer.outcome.complete:
+        checkpointing.save(trainer, trainer.outcome.done)
+        raise RunInterrupted(
+            f"stopped at iteration {trainer.outcome.done}: checkpoint in {checkpoint_file}; rerun "
+            "the same command with --resume to continue"
+        )
     model = trainer.model
     results = {}
     for mode, ensemble in (("cnn", False), ("ensemble", True)):
@@ -171,6 +232,31 @@ def run_protocol(
         "dice_mean_cnn": results["cnn"]["mean"]["dice"],
         "dice_mean_ensemble": results.get("ensemble", {}).get("mean", {}).get("dice", float("nan")),
     }
+
+
+class RunInterrupted(RuntimeError):
+    """The run stopped before its last iteration and left a checkpoint to resume from."""
+
+
+class _ProgressLines:
+    """A JSON-lines file of partial results, appended as they come (or nothing)."""
+
+    def __init__(self, path: str | Path | None, *, fresh: bool) -> None:
+        self.path = Path(path) if path else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if fresh:
+                self.path.write_text("")
+
+    def write(self, record: dict) -> None:
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict]:
+        if self.path is None or not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
 
 def summarise(result: dict) -> str:

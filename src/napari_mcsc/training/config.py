@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from napari_mcsc.networks.config import NETWORK_FIELDS, NetworkConfig
+from napari_mcsc.training.teachers import TEACHERS
 
 #: The full method, then its ablations. None of them is "the" default: each profile names
 #: its method (``PROFILES[name]["method"]``): sup for fast, mcsc for paper.
@@ -70,6 +71,16 @@ class TrainConfig:
     block_sizes: tuple[int, ...] = (16, 16)  # full scale, 1/8 scale
     max_sets: tuple[int, ...] = (16, 4)
     max_pixels_per_set: int = 256
+    # targets on unlabelled slices (training/teachers.py). The paper's: "same_pass", no
+    # threshold, no agreement, one view. teacher "no_grad" | "ema" makes them in a separate
+    # pass without gradient; a pixel keeps its target where the teacher's probability is
+    # >= pseudo_threshold (and both networks agree, with pseudo_agreement); strong_view: the
+    # teacher labels a geometry-only view, the student learns on a strong view of it.
+    teacher: str = "same_pass"
+    pseudo_threshold: float = 0.0
+    pseudo_agreement: bool = False
+    strong_view: bool = False
+    ema_decay: float = 0.99
     # feedback
     preview_every_seconds: float = 3.0
 
@@ -87,6 +98,17 @@ class TrainConfig:
             raise ValueError("max_seconds must be a positive number of seconds (or None for no cap)")
         if not 0 <= self.supervised_warmup < 1:
             raise ValueError("supervised_warmup must be a fraction in [0, 1)")
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
+        if not 0 <= self.pseudo_threshold <= 1:
+            raise ValueError(f"pseudo_threshold must be a probability in [0, 1], got {self.pseudo_threshold}")
+        if self.strong_view and self.teacher == "same_pass":
+            raise ValueError(
+                "strong_view needs a teacher that labels the weak view in its own pass: "
+                "set teacher to 'no_grad' or 'ema'"
+            )
+        if not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
 
     def semi_progress(self, progress: float) -> float:
         """Progress through the semi-supervised part of the run (after the supervised

@@ -27,6 +27,7 @@ import torch
 
 from napari_mcsc.checkpoint import CheckpointError, model_from_payload, read_payload, save_model
 from napari_mcsc.model import SegmentationModel
+from napari_mcsc.training.config import TrainConfig
 
 STATE_VERSION = 1
 # Settings that may differ between a run and its resumption: they do not change the result.
@@ -109,6 +110,7 @@ def capture(trainer, iteration: int) -> dict:
         "config": trainer.config.to_dict(),
         "optimizers": {name: opt.state_dict() for name, opt in live["optimizers"].items()},
         "scaler": live["scaler"].state_dict(),
+        "ema": live["ema"].state_dict() if live.get("ema") is not None else None,
         "ranks": ranks,
         "processes": len(ranks),
     }
@@ -125,7 +127,8 @@ def check_resume(trainer, resume: Resume) -> None:
     """Refuse (``ResumeError``) a checkpoint of another run: other settings, classes or
     process count. ``Trainer`` checks this when built, before any work."""
     state, cfg = resume.state, trainer.config.to_dict()
-    before = state["config"]
+    # Read through TrainConfig: a setting added since the checkpoint takes its default.
+    before = TrainConfig.from_dict(state["config"]).to_dict()
     changed = sorted(k for k in cfg if k not in FREE_SETTINGS and before.get(k) != cfg[k])
     if changed:
         details = ", ".join(f"{k} {before.get(k)!r} then, {cfg[k]!r} now" for k in changed[:4])
@@ -179,6 +182,8 @@ def restore(trainer, resume: Resume) -> int:
         opt.load_state_dict(state["optimizers"][name])
     if state["scaler"]:
         live["scaler"].load_state_dict(state["scaler"])
+    if live.get("ema") is not None and state.get("ema") is not None:
+        live["ema"].load_state_dict(state["ema"])
     for stream, saved in zip(live["streams"], rank["streams"], strict=True):
         stream.load_state_dict(saved)
     trainer.generator.set_state(rank["generator"])

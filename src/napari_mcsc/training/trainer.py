@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from napari_mcsc._torch_env import keep_torch_from_importing_triton
-from napari_mcsc.data.augment import Augmentation, augment_batch
+from napari_mcsc.data.augment import Augmentation, augment_batch, jitter_intensity
 from napari_mcsc.data.slices import SliceSet
+from napari_mcsc.data.strong_view import cutmix, strong_view
 from napari_mcsc.devices import pick_device
 from napari_mcsc.losses import (
     BlockSetSampler,
@@ -35,6 +36,7 @@ from napari_mcsc.training.outcome import RunOutcome
 from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
 from napari_mcsc.training.selection import BestCheckpoint
 from napari_mcsc.training.speed_memory import remember_speed
+from napari_mcsc.training.teachers import CrossTargets, EmaTeachers, PseudoLabelMonitor, cross_targets
 from napari_mcsc.training.threads import ThreadTuner
 
 PreviewRequest = Callable[[], "tuple[int, int] | None"]
@@ -102,6 +104,9 @@ class Trainer:
             BlockSetSampler(size, sets, config.max_pixels_per_set)
             for size, sets in zip(config.block_sizes, config.max_sets, strict=True)
         ]
+        # The targets the networks teach each other, measured (training/teachers.py).
+        self.pseudo_labels = PseudoLabelMonitor(self.model.num_classes)
+        self.ema: EmaTeachers | None = None
 
     # ----------------------------------------------------------------- setup
     def _make_model(self, init: SegmentationModel | None) -> SegmentationModel:
@@ -179,7 +184,14 @@ class Trainer:
         warmup_batches = TwoStreamBatches(
             self.data.num_labelled, 0, cfg.batch_size, cfg.labelled_batch_size, self.generator
         )
-        self._live = {"optimizers": optimizers, "streams": (warmup_batches, batches), "scaler": scaler}
+        if cfg.method != "sup" and cfg.teacher == "ema":
+            self.ema = EmaTeachers(nets.cnn, nets.swin, cfg.ema_decay).to(self.device)
+        self._live = {
+            "optimizers": optimizers,
+            "streams": (warmup_batches, batches),
+            "scaler": scaler,
+            "ema": self.ema,
+        }
         iteration = 0
         if self.resume is not None:
             from napari_mcsc.training.resume import restore
@@ -288,17 +300,46 @@ class Trainer:
         images = torch.cat([data.labelled_images[lab_idx], data.unlabelled_images[unlab_idx]])
         targets = data.labelled_targets[lab_idx]
         n_lab, n_unlab = len(lab_idx), len(unlab_idx)
-        # Labelled and unlabelled slices are warped together; unlabelled targets are dummies.
-        dummy = torch.zeros((n_unlab, *targets.shape[1:]), dtype=targets.dtype)
+        # Labelled and unlabelled slices are warped together; the unlabelled rows' targets
+        # are their truth where a benchmark knows it (to measure pseudo-labels), else dummies.
+        truth = data.unlabelled_truth
+        unlab_targets = (
+            truth[unlab_idx]
+            if truth is not None
+            else torch.zeros((n_unlab, *targets.shape[1:]), dtype=targets.dtype)
+        )
+        two_views = cfg.strong_view and cfg.method != "sup" and n_unlab > 0
         images, all_targets = augment_batch(
-            images, torch.cat([targets, dummy]), self.augmentation, self.generator
+            images,
+            torch.cat([targets, unlab_targets]),
+            self.augmentation,
+            self.generator,
+            intensity=not two_views,
         )
         targets = all_targets[:n_lab].to(self.device)
-        x = images[:, None].to(self.device, non_blocking=True)
+        unlab_truth = all_targets[n_lab:].to(self.device) if truth is not None else None
 
         autocast = torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext()
+        cross = None
+        if cfg.method != "sup" and n_unlab and cfg.teacher != "same_pass":
+            weak = images[n_lab:]
+            with autocast:
+                cross = self._teacher_targets(weak[:, None].to(self.device), unlab_truth)
+            if two_views:
+                student = strong_view(weak, self.augmentation, self.generator)
+                maps = [cross.for_cnn.cpu(), cross.for_swin.cpu()]
+                student, maps = cutmix(student, maps, self.generator)
+                cross = CrossTargets(*(m.to(self.device) for m in maps))
+                labelled = images[:n_lab]
+                if self.augmentation.style == "strong":  # the labelled rows as without two views
+                    labelled = jitter_intensity(labelled, self.augmentation, self.generator)
+                images = torch.cat([labelled, student])
+        x = images[:, None].to(self.device, non_blocking=True)
+
         with autocast:  # through ``_forward``: DistributedDataParallel needs the forward pass
-            total, losses = self._forward(lambda: self._losses(x, targets, n_lab, n_unlab, progress))
+            total, losses = self._forward(
+                lambda: self._losses(x, targets, n_lab, n_unlab, progress, cross, unlab_truth)
+            )
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
         if not torch.isfinite(total):
@@ -310,49 +351,91 @@ class Trainer:
         for opt in optimizers.values():
             scaler.step(opt)
         scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model.networks.cnn, self.model.networks.swin)
         report = {k: float(v.detach()) for k, v in losses.items()}
         if cfg.method != "sup":
             report["ct_weight"] = self._consistency_weight(progress)
         return report
 
-    def _losses(self, x, targets, n_lab, n_unlab, progress) -> tuple[torch.Tensor, dict]:
-        """The forward pass: the total loss and its terms (tensors) for one batch."""
+    @torch.no_grad()
+    def _teacher_targets(self, weak: torch.Tensor, truth: torch.Tensor | None) -> CrossTargets:
+        """Each network's filtered labels of the unlabelled rows, from a pass without
+        gradient: the EMA copies, or the networks themselves in eval mode."""
+        cfg = self.config
+        teachers = self.ema if self.ema is not None else self.model.networks
+        if self.ema is None:
+            teachers.eval()
+        probs_a = torch.softmax(teachers.cnn(weak).logits.float(), dim=1)
+        probs_b = torch.softmax(teachers.swin(weak).logits.float(), dim=1)
+        if self.ema is None:
+            self._back_to_train_mode()
+        cross = cross_targets(probs_a, probs_b, cfg.pseudo_threshold, cfg.pseudo_agreement)
+        self.pseudo_labels.update("swin", cross.for_cnn, probs_b.argmax(dim=1), truth)
+        self.pseudo_labels.update("cnn", cross.for_swin, probs_a.argmax(dim=1), truth)
+        return cross
+
+    def _losses(
+        self, x, targets, n_lab, n_unlab, progress, cross=None, truth=None
+    ) -> tuple[torch.Tensor, dict]:
+        """The forward pass: the total loss and its terms (tensors) for one batch.
+
+        ``cross``: the targets of the unlabelled rows made by a separate teacher pass; None
+        makes them from this pass (the paper's ``same_pass``)."""
         cfg, nets = self.config, self.model.networks
         losses: dict[str, torch.Tensor] = {}
         out_a = nets.cnn(x)
         losses["sup_cnn"] = supervised_loss(out_a.logits[:n_lab].float(), targets)
         total = losses["sup_cnn"]
+        out_b = None
         if cfg.method != "sup":
             out_b = nets.swin(x)
             losses["sup_swin"] = supervised_loss(out_b.logits[:n_lab].float(), targets)
             total = total + losses["sup_swin"]
             weight = self._consistency_weight(progress)
-            # Each network's hard prediction on the unlabelled slices, computed once:
-            # the other network's target in cross teaching and its contrastive labels.
-            pred_a, pred_b = hard_labels(out_a.logits[n_lab:]), hard_labels(out_b.logits[n_lab:])
+            if cross is None:
+                cross = self._same_pass_targets(out_a.logits[n_lab:], out_b.logits[n_lab:], truth)
             if n_unlab:
                 la, lb = out_a.logits[n_lab:].float(), out_b.logits[n_lab:].float()
-                losses["ct_cnn"] = cross_teaching_loss(la, pred_b)
-                losses["ct_swin"] = cross_teaching_loss(lb, pred_a)
+                losses["ct_cnn"] = cross_teaching_loss(la, cross.for_cnn)
+                losses["ct_swin"] = cross_teaching_loss(lb, cross.for_swin)
                 total = total + weight * (losses["ct_cnn"] + losses["ct_swin"])
         if cfg.method == "mcsc":
-            total = total + self._contrastive(out_a, out_b, targets, pred_a, pred_b, progress, losses)
+            total = total + self._contrastive(out_a, out_b, targets, cross, progress, losses)
         losses["total"] = total
         return total, losses
+
+    def _same_pass_targets(self, logits_a, logits_b, truth) -> CrossTargets:
+        """Each network's hard prediction on the unlabelled rows from the training pass,
+        computed once: the other's cross-teaching target and its contrastive labels.
+        Unfiltered (the paper) unless a threshold or agreement is set."""
+        cfg = self.config
+        pred_a, pred_b = hard_labels(logits_a), hard_labels(logits_b)
+        if cfg.pseudo_threshold > 0 or cfg.pseudo_agreement:
+            probs_a = torch.softmax(logits_a.detach().float(), dim=1)
+            probs_b = torch.softmax(logits_b.detach().float(), dim=1)
+            cross = cross_targets(probs_a, probs_b, cfg.pseudo_threshold, cfg.pseudo_agreement)
+        else:
+            cross = CrossTargets(for_cnn=pred_b, for_swin=pred_a)
+        if len(pred_a):
+            self.pseudo_labels.update("swin", cross.for_cnn, pred_b, truth)
+            self.pseudo_labels.update("cnn", cross.for_swin, pred_a, truth)
+        return cross
 
     def _consistency_weight(self, progress: float) -> float:
         """Cross-teaching weight: ramps up over the semi-supervised part of the run."""
         cfg = self.config
         return cfg.consistency_max * sigmoid_rampup(cfg.semi_progress(progress), cfg.consistency_rampup)
 
-    def _contrastive(self, out_a, out_b, targets, pred_a, pred_b, progress, losses) -> torch.Tensor:
+    def _contrastive(self, out_a, out_b, targets, cross, progress, losses) -> torch.Tensor:
         cfg, nets = self.config, self.model.networks
+        for_cnn, for_swin = cross.for_cnn, cross.for_swin
         if cfg.semi_progress(progress) < cfg.contrastive_warmup:  # labelled slices only at first
-            pred_a = torch.full_like(pred_a, IGNORE)
-            pred_b = torch.full_like(pred_b, IGNORE)
+            for_cnn = torch.full_like(for_cnn, IGNORE)
+            for_swin = torch.full_like(for_swin, IGNORE)
         # Cross labels: CNN pixels take the Swin's prediction and vice versa.
-        labels_a = torch.cat([targets, pred_b])
-        labels_b = torch.cat([targets, pred_a])
+        labels_a = torch.cat([targets, for_cnn])
+        labels_b = torch.cat([targets, for_swin])
         per_scale = multi_scale_cross_contrastive_loss(
             list(out_a.features),
             list(out_b.features),

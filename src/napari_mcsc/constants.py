@@ -70,3 +70,16 @@ class ImageRole(str, Enum):
     TRAIN = "Train"  # its painted slices are labelled data, the others unlabelled
     UNLABELLED = "Unlabelled"  # every slice is unlabelled data
     IGNORE = "Ignore"  # not used
+
+
+class ScanState(str, Enum):
+    """Where a scan of a study stands (``study.Study``)."""
+
+    NEW = "new"  # not predicted yet by the study's model
+    PREDICTED = "predicted"  # the model's mask is there, nothing painted on the scan
+    CORRECTED = "corrected"  # slices painted or reviewed on it
+    ACCEPTED = "accepted"  # its mask is final and written
+
+
+#: The session file of a study, in its folder.
+STUDY_FILE = "study.json"

@@ -83,8 +83,9 @@ class TrainingJob:
 
     ``predict=False`` ends after training (the command line saves the model instead);
     otherwise every image is predicted after training, so give them as ``ImageInput``.
-    ``resume`` and ``distributed`` go to the ``Trainer`` (``training.resume``,
-    ``training.distributed``); a distributed run trains each process on its shard.
+    ``resume``, ``distributed`` and ``carry`` go to the ``Trainer`` (``training.resume``,
+    ``training.distributed``, ``training.state``); a distributed run trains each process
+    on its shard.
 
     ``request_stop()`` (from any thread) ends training after the current iteration; the
     job still predicts with the model trained so far and returns normally.
@@ -104,6 +105,7 @@ class TrainingJob:
         predict: bool = True,
         resume=None,
         distributed=None,
+        carry=None,
     ) -> None:
         self.config = config
         # Lists are copied; lazy sequences and generators are read when the slices are made.
@@ -117,6 +119,7 @@ class TrainingJob:
         self.predict = predict
         self.resume = resume
         self.distributed = distributed
+        self.carry = carry
         self._trainer: Trainer | None = None
         self._stop_requested = False
 
@@ -173,6 +176,7 @@ class TrainingJob:
             preview_request=self.preview_request,
             resume=self.resume,
             distributed=self.distributed,
+            carry=self.carry,
         )
         if self._stop_requested:
             self._trainer.request_stop()

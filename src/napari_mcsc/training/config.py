@@ -59,6 +59,11 @@ class TrainConfig:
     projector_lr: float = 1e-3
     weight_decay: float = 5e-4
     swin_warmup: float = 0.05
+    # Schedules (learning rates, warm-up, ramps) run over schedule_horizon iterations of
+    # training carried from run to run (a study's rounds, training/state.py); None: over
+    # this run's iterations. Learning rates never fall below lr_floor x their base.
+    schedule_horizon: int | None = None
+    lr_floor: float = 0.0
     # supervised warm-up: fraction of the run on painted slices only (0 in the paper)
     supervised_warmup: float = 0.4
     # cross teaching: lambda = max * exp(-5 (1 - min(t / rampup, 1))^2), t = semi_progress
@@ -98,6 +103,10 @@ class TrainConfig:
             raise ValueError("max_seconds must be a positive number of seconds (or None for no cap)")
         if not 0 <= self.supervised_warmup < 1:
             raise ValueError("supervised_warmup must be a fraction in [0, 1)")
+        if self.schedule_horizon is not None and self.schedule_horizon < 1:
+            raise ValueError("schedule_horizon must be at least 1 iteration (or None: the run's own)")
+        if not 0 <= self.lr_floor <= 1:
+            raise ValueError(f"lr_floor must be a fraction in [0, 1], got {self.lr_floor}")
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
         if not 0 <= self.pseudo_threshold <= 1:

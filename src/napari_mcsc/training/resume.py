@@ -28,6 +28,7 @@ import torch
 from napari_mcsc.checkpoint import CheckpointError, model_from_payload, read_payload, save_model
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training.config import TrainConfig
+from napari_mcsc.training.state import TrainState
 
 STATE_VERSION = 1
 # Settings that may differ between a run and its resumption: they do not change the result.
@@ -100,17 +101,18 @@ def capture(trainer, iteration: int) -> dict:
     Call it at a yield of ``Trainer.run()`` (or after the run ended by Stop or time cap).
     In a distributed run every process must call it: the random states are gathered.
     """
-    live = trainer._live
     rank = _rank_state(trainer, iteration)
     ranks = trainer.distributed.gather(rank) if trainer.distributed is not None else [rank]
+    carried = TrainState.capture(trainer)
     return {
         "version": STATE_VERSION,
         "iteration": int(iteration),
         "planned": int(trainer.config.iterations),
         "config": trainer.config.to_dict(),
-        "optimizers": {name: opt.state_dict() for name, opt in live["optimizers"].items()},
-        "scaler": live["scaler"].state_dict(),
-        "ema": live["ema"].state_dict() if live.get("ema") is not None else None,
+        "optimizers": carried.optimizers,
+        "scaler": carried.scaler,
+        "ema": carried.ema,
+        "schedule_start": int(trainer.schedule_start),
         "ranks": ranks,
         "processes": len(ranks),
     }
@@ -178,12 +180,16 @@ def restore(trainer, resume: Resume) -> int:
             f"{resume.path} holds optimisers {sorted(state['optimizers'])}, this run "
             f"has {sorted(live['optimizers'])}"
         )
-    for name, opt in live["optimizers"].items():
-        opt.load_state_dict(state["optimizers"][name])
-    if state["scaler"]:
-        live["scaler"].load_state_dict(state["scaler"])
-    if live.get("ema") is not None and state.get("ema") is not None:
-        live["ema"].load_state_dict(state["ema"])
+    carried = TrainState(
+        position=int(state.get("schedule_start", 0)),
+        optimizers=state["optimizers"],
+        scaler=state["scaler"],
+        ema=state.get("ema"),
+    )
+    try:
+        carried.restore(trainer, strict=True)
+    except ValueError as error:
+        raise ResumeError(f"{resume.path}: {error}") from error
     for stream, saved in zip(live["streams"], rank["streams"], strict=True):
         stream.load_state_dict(saved)
     trainer.generator.set_state(rank["generator"])

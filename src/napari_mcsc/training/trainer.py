@@ -54,6 +54,9 @@ class Trainer:
     stopped; ``training.resume.capture(trainer, iteration)`` captures one at any yield.
     ``distributed``: a started ``training.distributed.DistributedRun`` (torchrun): this
     process trains its shard of ``data`` under DistributedDataParallel.
+    ``carry``: a ``training.state.TrainState`` of an earlier run (a study's previous
+    round): its optimisers, EMA teachers and schedule position continue here;
+    ``TrainState.capture(trainer)`` takes the one to hand on.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class Trainer:
         validation: BestCheckpoint | None = None,
         resume=None,
         distributed=None,
+        carry=None,
     ) -> None:
         keep_torch_from_importing_triton()
         if init is not None:
@@ -84,6 +88,10 @@ class Trainer:
         self._stop = False
         self.resume = resume
         self.distributed = distributed
+        self.carry = carry
+        # Iterations done on the schedules before this run (a carried state's position).
+        self.schedule_start = 0
+        self.schedule_position = 0
         # Facts for the history entry: resumed at, processes, global batch and slice counts.
         self.run_notes: dict = {} if distributed is None else dict(distributed.notes)
         # Each process of a distributed run draws its own augmentations and samples.
@@ -143,12 +151,19 @@ class Trainer:
         return optimizers
 
     def _learning_rates(self, progress: float) -> dict[str, float]:
-        cfg = self.config
+        cfg, floor = self.config, self.config.lr_floor
         return {
-            "cnn": poly_lr(cfg.cnn_lr, progress),
-            "swin": warmup_poly_lr(cfg.swin_lr, progress, cfg.swin_warmup),
-            "projector": poly_lr(cfg.projector_lr, progress),
+            "cnn": poly_lr(cfg.cnn_lr, progress, floor=floor),
+            "swin": warmup_poly_lr(cfg.swin_lr, progress, cfg.swin_warmup, floor=floor),
+            "projector": poly_lr(cfg.projector_lr, progress, floor=floor),
         }
+
+    def schedule_progress(self, iteration: int) -> float:
+        """Where iteration ``iteration`` of this run stands on the schedules, in [0, 1]:
+        over the run itself, or over ``schedule_horizon`` counted from a carried position."""
+        cfg = self.config
+        horizon = cfg.schedule_horizon or cfg.iterations
+        return min(1.0, (self.schedule_start + iteration) / horizon)
 
     def request_stop(self) -> None:
         """Ask the run to end after the current iteration (thread-safe)."""
@@ -193,10 +208,16 @@ class Trainer:
             "ema": self.ema,
         }
         iteration = 0
+        if self.carry is not None:
+            fresh = self.carry.restore(self)
+            self.run_notes["carried_from"] = self.schedule_start
+            if fresh:
+                self.run_notes["fresh_optimizers"] = fresh
         if self.resume is not None:
             from napari_mcsc.training.resume import restore
 
             iteration = restore(self, self.resume)
+        self.schedule_position = self.schedule_start + iteration
         self._forward = self.distributed.wrap(nets) if self.distributed is not None else _call
         selector = self.validation
         start = time.perf_counter()
@@ -216,7 +237,7 @@ class Trainer:
                 if verdict is not None:
                     ended_by = verdict
                     break
-                progress = iteration / cfg.iterations
+                progress = self.schedule_progress(iteration)
                 lrs = self._learning_rates(progress)
                 for name, opt in optimizers.items():
                     for group in opt.param_groups:
@@ -230,6 +251,7 @@ class Trainer:
                 if tuner is not None:
                     tuner.record(step_times[-1])
                 iteration += 1
+                self.schedule_position += 1
                 self.model.trained_iterations += 1
                 if selector is not None and selector.due(iteration, cfg.iterations):
                     selector.evaluate(self.model, iteration)

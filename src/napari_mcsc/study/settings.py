@@ -1,0 +1,74 @@
+"""A study's training settings, and the run configuration of each of its rounds.
+
+The first round trains a model from scratch on the first scan's painted slices (the
+profile's usual run length). Every later round fine-tunes that model for a short, fixed
+number of iterations on all slices painted so far, continuing one schedule: the learning
+rates decay polynomially over ``schedule_horizon`` iterations (by default the first
+round's) and then stay at ``lr_floor`` of their base for every later round. So the first
+model is trained as a single scan's model is, corrections made late in a study still move
+the model (a poly schedule that reached zero would ignore them), and no round starts again
+at the peak or repeats a warm-up. See docs/benchmarks.md, "Studies", for the figures
+behind the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from napari_mcsc.training.config import TrainConfig, profile
+
+
+@dataclass
+class StudySettings:
+    """How a study trains; saved in its session file."""
+
+    profile: str = "fast"
+    method: str | None = None  # None: the profile's method
+    axis: int = 0
+    first_round_iterations: int | None = None  # None: the profile's run length
+    round_iterations: int = 120
+    schedule_horizon: int | None = None  # None: the first round's iterations
+    lr_floor: float = 0.25
+    unlabelled_scans: int = 6  # other scans of the study used as unlabelled data (ct, mcsc)
+    seed: int = 1337
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.round_iterations < 1:
+            raise ValueError(f"a round needs at least 1 iteration, got {self.round_iterations}")
+        if self.first_round_iterations is not None and self.first_round_iterations < 1:
+            raise ValueError("the first round needs at least 1 iteration")
+        if self.unlabelled_scans < 0:
+            raise ValueError("unlabelled_scans must be 0 or more")
+        self.train_config(first=True)  # any wrong choice fails now, not at the first round
+
+    def train_config(self, *, first: bool, **overrides) -> TrainConfig:
+        """The configuration of a round: the first (from scratch) or a later one."""
+        changes: dict = {
+            "schedule_horizon": self.schedule_horizon,
+            "lr_floor": self.lr_floor,
+            "seed": self.seed,
+            "device": self.device,
+        }
+        if self.method is not None:
+            changes["method"] = self.method
+        if first:
+            if self.first_round_iterations is not None:
+                changes["iterations"] = self.first_round_iterations
+        else:
+            changes["iterations"] = self.round_iterations
+        config = profile(self.profile, **{**changes, **overrides})
+        if first and self.schedule_horizon is None:
+            config = config.replace(schedule_horizon=config.iterations)
+        elif self.schedule_horizon is None:
+            first_length = self.first_round_iterations or profile(self.profile).iterations
+            config = config.replace(schedule_horizon=first_length)
+        return config
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StudySettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

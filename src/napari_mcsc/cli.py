@@ -1,4 +1,4 @@
-"""The ``napari-mcsc`` command line: demo, train, predict, evaluate, benchmark.
+"""The ``napari-mcsc`` command line: demo, train, predict, evaluate, study, benchmark.
 
 A user's mistake (missing file, shapes that differ, nothing painted, unknown device)
 ends with exit status 2 and one line on stderr, never a traceback.
@@ -20,7 +20,7 @@ USER_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from napari_mcsc.commands import benchmark, demo, evaluate, predict, train
+    from napari_mcsc.commands import benchmark, demo, evaluate, predict, study, train
 
     parser = argparse.ArgumentParser(
         prog="napari-mcsc",
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-mcsc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (demo, train, predict, evaluate, benchmark):
+    for module in (demo, train, predict, evaluate, study, benchmark):
         module.add_parser(sub)
     return parser
 

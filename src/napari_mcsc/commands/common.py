@@ -206,15 +206,15 @@ def run_training(
     took here last time. A run that ended short of its iterations prints a warning line;
     the outcome says so too. ``checkpoint`` (``training.resume.Checkpointing``) writes
     one periodically and when the run is stopped. In a distributed job (one process of a
-    torchrun job) only rank 0 prints. With a checkpoint or several processes, Ctrl-C and
-    SIGTERM stop cleanly after the current iteration (a second Ctrl-C quits at once).
+    torchrun job) only rank 0 prints. Ctrl-C, SIGTERM (a cluster's time limit) and SIGHUP
+    (a closed terminal) stop the run cleanly after the current iteration, so the caller
+    saves the model trained so far (a second Ctrl-C quits at once).
     """
     distributed = job.distributed
     main = distributed is None or distributed.is_main
     bar = ProgressLine() if show_progress and main else None
     event = None
     interrupted = False
-    graceful = checkpoint is not None or distributed is not None
     try:
         with contextlib.ExitStack() as signals:
             for item in job.run():
@@ -226,8 +226,7 @@ def run_training(
                             f"{describe_run_length(trainer.config, trainer.device.type)}",
                             file=sys.stderr,
                         )
-                    if graceful:
-                        signals.enter_context(stop_on_signals(job, quiet=not main))
+                    signals.enter_context(stop_on_signals(job, quiet=not main))
                 elif isinstance(item, ProgressEvent):
                     event = item
                     if bar:
@@ -265,10 +264,12 @@ def run_training(
 
 
 @contextlib.contextmanager
-def stop_on_signals(trainer: Trainer | TrainingJob, *, quiet: bool = False):
-    """Ctrl-C (SIGINT) or SIGTERM (SLURM's time limit, torchrun's shutdown): ``trainer``
-    (or job) stops after the current iteration. A second Ctrl-C, a second later or more, quits at once
-    (KeyboardInterrupt); further SIGTERMs (torchrun forwards the one it got) change nothing.
+def stop_on_signals(trainer, *, quiet: bool = False):
+    """Ctrl-C (SIGINT), SIGTERM (SLURM's time limit, torchrun's shutdown) or SIGHUP (the
+    terminal closed): ``trainer`` (a Trainer, job or study round: anything with
+    ``request_stop``) stops after the current iteration. A second Ctrl-C, a second later or
+    more, quits at once (KeyboardInterrupt); further SIGTERMs (torchrun forwards the one it
+    got) change nothing.
     """
     import signal
     import time
@@ -277,7 +278,8 @@ def stop_on_signals(trainer: Trainer | TrainingJob, *, quiet: bool = False):
         yield
         return
     first: list[float] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    wanted = [signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    previous = {sig: signal.getsignal(sig) for sig in wanted}
 
     def handler(signum, frame):
         now = time.monotonic()

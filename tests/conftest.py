@@ -59,3 +59,28 @@ def trained(tiny_config, tiny_slice_set):
 @pytest.fixture()
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture()
+def msd_folder(tmp_path):
+    """A tiny Medical-Segmentation-Decathlon-style folder of phantoms: 3 patients x 2
+    frames (6 slices of 48 x 48), train = the first 4 volumes, val = the last 2."""
+    import json
+
+    from napari_mcsc.data.phantom import make_phantom
+    from napari_mcsc.io import write_volume
+
+    (tmp_path / "imagesTr").mkdir()
+    (tmp_path / "labelsTr").mkdir()
+    names = []
+    for patient in range(3):
+        for frame in (1, 2):
+            name = f"patient{patient:03d}_frame{frame:02d}"
+            p = make_phantom((6, 48, 48), seed=patient * 10 + frame, variant=frame)
+            write_volume(tmp_path / "imagesTr" / f"{name}.nii.gz", p.image)
+            write_volume(tmp_path / "labelsTr" / f"{name}.nii.gz", p.labels)
+            names.append(name)
+    (tmp_path / "splits.json").write_text(json.dumps({"train": names[:4], "val": names[4:]}))
+    labels = {"0": "bg", "1": "RV", "2": "MYO", "3": "LV"}
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
+    return tmp_path

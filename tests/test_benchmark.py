@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from napari_mcsc.data.decathlon import load_split, read_case
 from napari_mcsc.evaluation.interactive import dice_on_slices, run_interactive
 from napari_mcsc.evaluation.protocol import first_patients, run_protocol
-from napari_mcsc.io import write_volume
 from tiny import TINY_SETTINGS
 
 TINY = dict(TINY_SETTINGS, batch_size=4, labelled_batch_size=2)
-
-
-@pytest.fixture()
-def msd_folder(tmp_path, phantoms):
-    from napari_mcsc.data.phantom import make_phantom
-
-    (tmp_path / "imagesTr").mkdir()
-    (tmp_path / "labelsTr").mkdir()
-    names = []
-    for patient in range(3):
-        for frame in (1, 2):
-            name = f"patient{patient:03d}_frame{frame:02d}"
-            p = make_phantom((6, 48, 48), seed=patient * 10 + frame, variant=frame)
-            write_volume(tmp_path / "imagesTr" / f"{name}.nii.gz", p.image)
-            write_volume(tmp_path / "labelsTr" / f"{name}.nii.gz", p.labels)
-            names.append(name)
-    (tmp_path / "splits.json").write_text(json.dumps({"train": names[:4], "val": names[4:]}))
-    labels = {"0": "bg", "1": "RV", "2": "MYO", "3": "LV"}
-    (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
-    return tmp_path
 
 
 def test_split_and_cases(msd_folder):

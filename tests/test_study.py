@@ -9,11 +9,11 @@ import pytest
 
 from napari_mcsc.constants import STUDY_FILE, ScanState
 from napari_mcsc.data.phantom import paint_slices
+from napari_mcsc.jobs import run_to_end
 from napari_mcsc.study import (
     Study,
     StudyError,
     StudyRound,
-    StudySettings,
     next_scan,
     next_slice_of,
     predict_scans,
@@ -21,23 +21,12 @@ from napari_mcsc.study import (
 )
 from napari_mcsc.training import Trainer
 from napari_mcsc.training.state import TrainState
-from tiny import TINY_SETTINGS
+from tiny import tiny_study_settings
 
 
 @pytest.fixture(autouse=True)
 def _one_thread(monkeypatch):
     monkeypatch.setenv("NAPARI_MCSC_TORCH_THREADS", "1")
-
-
-def tiny_study_settings(**changes) -> StudySettings:
-    """A study of the tiny networks: 3-iteration first round, 2-iteration rounds."""
-
-    class Tiny(StudySettings):
-        def train_config(self, *, first, **overrides):
-            return super().train_config(first=first, **{**TINY_SETTINGS, "device": "cpu", **overrides})
-
-    values = dict(first_round_iterations=3, round_iterations=2, method="sup")
-    return Tiny(**{**values, **changes})
 
 
 @pytest.fixture()
@@ -47,12 +36,7 @@ def study(tmp_path, phantoms):
 
 
 def _run(round_):
-    gen = round_.run()
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
+    return run_to_end(round_.run())
 
 
 def test_the_session_file_reopens_where_it_stopped(study, phantoms):

@@ -33,3 +33,16 @@ def tiny_mcsc_config(**changes):
         method="mcsc",
     )
     return profile("fast", **{**values, **changes})
+
+
+def tiny_study_settings(**changes):
+    """Study settings whose rounds train the ``TINY_SETTINGS`` networks on the CPU: method
+    sup, a 3-iteration first round and 2-iteration rounds, with ``changes`` applied."""
+    from napari_mcsc.study.settings import StudySettings
+
+    class TinyStudySettings(StudySettings):
+        def train_config(self, *, first, **overrides):
+            return super().train_config(first=first, **{**TINY_SETTINGS, "device": "cpu", **overrides})
+
+    values = dict(first_round_iterations=3, round_iterations=2, method="sup")
+    return TinyStudySettings(**{**values, **changes})

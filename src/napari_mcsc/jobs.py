@@ -200,6 +200,15 @@ class TrainingJob:
         return result
 
 
+def run_to_end(job: Generator):
+    """Drive a job's generator to its end without looking at its events; its return value."""
+    try:
+        while True:
+            next(job)
+    except StopIteration as done:
+        return done.value
+
+
 def _as_volume(item: ImageInput | AnnotatedVolume) -> AnnotatedVolume:
     if isinstance(item, AnnotatedVolume):
         return item

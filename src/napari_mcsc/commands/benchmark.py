@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from napari_mcsc.commands.common import (
     add_device_argument,
     add_method_argument,
@@ -107,6 +109,31 @@ def add_parser(sub) -> None:
     add_device_argument(lp)
     lp.add_argument("--out", required=True, metavar="FILE.json")
     lp.set_defaults(handler=run_loop)
+
+    st = kinds.add_parser("study", help="a simulated annotator through a study: painted slices per scan")
+    st.add_argument("--data", required=True, metavar="DIR")
+    st.add_argument("--split", default="val")
+    st.add_argument("--limit", type=int, help="only the first N scans of the split")
+    st.add_argument("--classes", type=int, nargs="+", metavar="C", help="keep only these label values")
+    st.add_argument("--target", type=float, default=0.85, help="Dice on the unpainted slices to reach")
+    st.add_argument("--max-slices", type=int, default=8, help="slices painted at most per scan")
+    st.add_argument(
+        "--arms",
+        nargs="+",
+        default=["sup:on:uncertain", "sup:on:even", "sup:off", "interp"],
+        metavar="ARM",
+        help="interp, or METHOD[:on|off[:uncertain|even]] (carry-over on/off, slice choice); "
+        "the first is the study's default",
+    )
+    st.add_argument("--round-iterations", type=int, metavar="N")
+    st.add_argument("--first-round-iterations", type=int, metavar="N")
+    st.add_argument("--lr-floor", type=float)
+    add_seed_argument(st)
+    add_device_argument(st)
+    st.add_argument(
+        "--out", required=True, metavar="FILE.json", help="also FILE.png: painted slices per scan"
+    )
+    st.set_defaults(handler=run_study)
 
     s = kinds.add_parser("speed", help="train-step time and memory, contrastive loss, inference")
     add_device_argument(s)
@@ -260,6 +287,67 @@ def run_loop(args: argparse.Namespace) -> int:
             print(f"{arm:12s} Dice by round: " + " ".join(f"{v:.3f}" for v in result[f"{arm}_dice_by_round"]))
     _write(result, args.out)
     return 0
+
+
+def run_study(args: argparse.Namespace) -> int:
+    from napari_mcsc.evaluation.study import Arm, run_study_benchmark
+    from napari_mcsc.study import StudySettings
+
+    _check_data(args.data)
+    try:
+        arms = [Arm.parse(text) for text in args.arms]
+        values = {"seed": args.seed, "device": None if args.device == "auto" else args.device}
+        for name in ("round_iterations", "first_round_iterations", "lr_floor"):
+            if getattr(args, name) is not None:
+                values[name] = getattr(args, name)
+        settings = StudySettings(**values)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    result = run_study_benchmark(
+        args.data,
+        arms,
+        split=args.split,
+        limit=args.limit,
+        classes=args.classes,
+        target=args.target,
+        max_slices=args.max_slices,
+        settings=settings,
+        log=_log,
+        on_scan=lambda partial: _write(partial, args.out, quiet=True),
+    )
+    for arm in result["arms"]:
+        print(
+            f"{arm['label']}: {arm.get('total_painted_slices', 0)} painted slices "
+            f"for {len(arm['scans'])} scans"
+        )
+    _write(result, args.out)
+    _plot_study(result, Path(args.out).with_suffix(".png"))
+    return 0
+
+
+def _plot_study(result: dict, path: Path) -> None:
+    """Cumulative painted slices against scans, one line per arm (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        _log("matplotlib is not installed (pip install napari-mcsc[benchmark]): no plot")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm in result["arms"]:
+        counts = [row["painted_slices"] for row in arm["scans"]]
+        ax.plot(range(1, len(counts) + 1), np.cumsum(counts), marker="o", ms=3, label=arm["label"])
+    ax.set_xlabel("scans annotated")
+    ax.set_ylabel("painted slices, cumulative")
+    ax.set_title(f"Study: slices painted to reach Dice {result['target']} on each scan")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    _log(f"plot written to {path}")
 
 
 def run_speed(args: argparse.Namespace) -> int:

@@ -55,6 +55,11 @@ def _find(root: Path, folders: tuple[str, ...], name: str) -> Path:
     raise FileNotFoundError(f"case {name!r} not found under {root} ({', '.join(folders)})")
 
 
+def case_image_path(data_dir: str | Path, name: str) -> Path:
+    """The image file of case ``name`` (FileNotFoundError, naming it, when absent)."""
+    return _find(Path(data_dir), ("imagesTr", "imagesTs", "imagesVal"), name)
+
+
 def read_case(data_dir: str | Path, name: str) -> Case:
     root = Path(data_dir)
     image = read_volume(_find(root, ("imagesTr", "imagesTs", "imagesVal"), name))

@@ -1,0 +1,246 @@
+"""A simulated annotator works through a study: how many painted slices does it cost?
+
+The scans of a split form one study, in the split's order. For each scan the annotator
+first looks at the current model's prediction (its Dice when first seen, nothing painted),
+then paints one slice at a time (copied from the truth; an empty slice counts as reviewed
+background) and runs a round, until the Dice on the scan's unpainted slices reaches
+``target`` or ``max_slices`` are painted; then it moves on. It drives the same
+``study.Study`` and ``StudyRound`` as the widget and ``napari-mcsc study``.
+
+Arms (``Arm``): the method; carry-over on (one model and one training for the study) or
+off (each scan from scratch with K evenly spaced slices, K = 1, 2, ... until the target:
+the per-scan workflow); the slice choice, ``uncertain`` (the tool's suggestion) or
+``even`` (the middle of the largest unpainted gap, a well-spread fixed choice); and
+``interp``: contour interpolation from K evenly spaced slices, no training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_mcsc.data.decathlon import case_image_path, read_case, select_cases
+from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
+from napari_mcsc.evaluation.interactive import keep_classes, mean_dice
+from napari_mcsc.jobs import run_to_end
+from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
+from napari_mcsc.study import Study, StudyRound, StudySettings, predict_scans
+
+CHOICES = ("uncertain", "even")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way through the study (see the module docstring)."""
+
+    method: str = "sup"
+    carry_over: bool = True
+    choice: str = "uncertain"
+    interpolation: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Arm:
+        """``interp`` or ``METHOD[:on|off[:uncertain|even]]``, e.g. ``sup:on:even``."""
+        if text == "interp":
+            return cls(method="none", carry_over=False, choice="even", interpolation=True)
+        parts = text.split(":")
+        method = parts[0]
+        carry = parts[1] if len(parts) > 1 else "on"
+        choice = parts[2] if len(parts) > 2 else ("uncertain" if carry == "on" else "even")
+        if method not in ("sup", "ct", "mcsc") or carry not in ("on", "off") or choice not in CHOICES:
+            raise ValueError(
+                f"arm {text!r}: write interp or METHOD[:on|off[:uncertain|even]] with METHOD sup, ct or mcsc"
+            )
+        if carry == "off" and choice != "even":
+            raise ValueError(f"arm {text!r}: without carry-over each scan starts with evenly spaced slices")
+        return cls(method=method, carry_over=carry == "on", choice=choice)
+
+    @property
+    def label(self) -> str:
+        if self.interpolation:
+            return "contour interpolation"
+        return f"{self.method}, carry-over {'on' if self.carry_over else 'off'}, {self.choice}"
+
+
+def run_study_benchmark(
+    data_dir: str,
+    arms: Sequence[Arm],
+    *,
+    split: str = "val",
+    limit: int | None = None,
+    classes: Sequence[int] | None = None,
+    target: float = 0.85,
+    max_slices: int = 8,
+    settings: StudySettings | None = None,
+    work: str | Path | None = None,
+    log=print,
+    on_scan=None,
+) -> dict:
+    """Run every arm over the split's scans; ``on_scan(result_so_far)`` after each scan."""
+    names = select_cases(data_dir, split, limit=limit)
+    settings = settings or StudySettings()
+    result = {
+        "scenario": "study",
+        "data": str(data_dir),
+        "split": split,
+        "order": names,
+        "classes": list(classes) if classes else "all",
+        "target": target,
+        "max_slices": max_slices,
+        "settings": settings.to_dict(),
+        "machine": {
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "arms": [],
+    }
+    with tempfile.TemporaryDirectory(dir=work) as scratch:
+        for number, arm in enumerate(arms):
+            record = {**asdict(arm), "label": arm.label, "scans": []}
+            result["arms"].append(record)
+            walker = _StudyWalk(
+                data_dir, names, arm, classes, target, max_slices, settings, Path(scratch) / str(number)
+            )
+            for row in walker.scans():
+                record["scans"].append(row)
+                record["total_painted_slices"] = sum(r["painted_slices"] for r in record["scans"])
+                log(
+                    f"[{arm.label}] {row['name']}: first seen {_fmt(row['dice_first_seen'])}, "
+                    f"{row['painted_slices']} painted, reached {_fmt(row['dice_reached'])} "
+                    f"({row['train_seconds']:.0f} s, {row['rounds']} rounds)"
+                )
+                if on_scan is not None:
+                    on_scan(result)
+    return result
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+class _StudyWalk:
+    """One arm's walk through the scans, yielding a row per scan."""
+
+    def __init__(self, data_dir, names, arm, classes, target, max_slices, settings, folder) -> None:
+        self.data_dir, self.names, self.arm = data_dir, names, arm
+        self.classes, self.target, self.max_slices = classes, target, max_slices
+        self.settings = dataclasses.replace(settings, method=arm.method)
+        self.folder = folder
+        self.study = None
+        if arm.carry_over:
+            paths = [case_image_path(data_dir, n) for n in names]
+            self.study = Study.create(folder, paths, self.settings)
+
+    def scans(self):
+        for name in self.names:
+            case = read_case(self.data_dir, name)
+            truth = keep_classes(case.labels, self.classes)
+            if self.arm.interpolation:
+                yield self._interpolate(name, truth)
+            elif self.arm.carry_over:
+                yield self._carried(name, case, truth)
+            else:
+                yield self._from_scratch(name, case, truth)
+
+    # ---------------------------------------------------------------- the arms
+    def _carried(self, name, case, truth) -> dict:
+        study = self.study
+        study.current = name
+        present = _present(truth)
+        first_seen, prediction = None, None
+        seconds, rounds = 0.0, 0
+        if study.model is not None:
+            start = time.perf_counter()
+            prediction = run_to_end(predict_scans(study, [name]))[0]
+            seconds += time.perf_counter() - start
+            first_seen = mean_dice(prediction.labels, truth, list(range(truth.shape[0])), present)
+        painted: list[int] = []
+        reached = first_seen
+        round_seconds = []
+        while (reached is None or reached < self.target) and len(painted) < self.max_slices:
+            if self.arm.choice == "uncertain" and prediction is not None:
+                chosen = next_uncertain_slice(prediction.ranking or [], painted)
+            else:
+                chosen = largest_gap_slice(truth.shape[0], painted)
+            if chosen is None:
+                break
+            painted.append(chosen)
+            _paint(study, name, truth, painted)
+            start = time.perf_counter()
+            result = run_to_end(StudyRound(study, predict=[name]).run())
+            round_seconds.append(result.seconds)
+            seconds += time.perf_counter() - start
+            rounds += 1
+            prediction = study.prediction(name)
+            reached = _dice_unpainted(prediction.labels, truth, painted, present)
+        return _row(name, first_seen, painted, reached, seconds, rounds, round_seconds)
+
+    def _from_scratch(self, name, case, truth) -> dict:
+        present = _present(truth)
+        seconds, rounds, round_seconds = 0.0, 0, []
+        reached, chosen = None, []
+        for k in range(1, self.max_slices + 1):
+            chosen = evenly_spaced_slices(truth.shape[0], k)
+            folder = self.folder / f"{name}-k{k}"
+            study = Study.create(folder, [case_image_path(self.data_dir, name)], self.settings)
+            _paint(study, study.names[0], truth, chosen)
+            start = time.perf_counter()
+            result = run_to_end(StudyRound(study, predict=study.names).run())
+            round_seconds.append(result.seconds)
+            seconds += time.perf_counter() - start
+            rounds += 1
+            reached = _dice_unpainted(study.prediction(study.names[0]).labels, truth, chosen, present)
+            if reached >= self.target:
+                break
+        return _row(name, None, chosen, reached, seconds, rounds, round_seconds)
+
+    def _interpolate(self, name, truth) -> dict:
+        from napari_mcsc.evaluation.baselines import interpolate_contours
+
+        present = _present(truth)
+        reached, chosen = None, []
+        for k in range(1, self.max_slices + 1):
+            chosen = evenly_spaced_slices(truth.shape[0], k)
+            filled = interpolate_contours(paint_slices(truth, chosen))
+            reached = _dice_unpainted(filled, truth, chosen, present)
+            if reached >= self.target:
+                break
+        return _row(name, None, chosen, reached, 0.0, 0, [])
+
+
+def _present(truth: np.ndarray) -> list[int]:
+    return [int(c) for c in np.unique(truth) if c != 0]
+
+
+def _dice_unpainted(pred, truth, painted, present) -> float:
+    keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
+    return mean_dice(pred, truth, keep, present) if keep else 1.0
+
+
+def _paint(study: Study, name: str, truth: np.ndarray, painted: list[int]) -> None:
+    """Copy the ``painted`` slices from the truth; empty ones are reviewed background."""
+    sparse = paint_slices(truth, painted)
+    empty = [s for s in painted if not truth[s].any()]
+    study.set_labels(name, sparse, reviewed=empty)
+
+
+def _row(name, first_seen, painted, reached, seconds, rounds, round_seconds) -> dict:
+    return {
+        "name": name,
+        "dice_first_seen": None if first_seen is None else round(first_seen, 4),
+        "painted_slices": len(painted),
+        "slices": list(painted),
+        "dice_reached": None if reached is None else round(reached, 4),
+        "train_seconds": round(seconds, 1),
+        "rounds": rounds,
+        "round_seconds": round_seconds,
+    }

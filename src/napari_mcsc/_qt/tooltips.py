@@ -49,4 +49,16 @@ TOOLTIPS = {
     "load": "Load a model saved earlier; Train then fine-tunes it, Predict uses it.",
     "predict": "Predict the chosen image with the current model (labels and uncertainty layers).",
     "predict_image": "The image layer to predict with the current model.",
+    "study_new": "Start a study: choose a folder of scans (NIfTI, MHA, NRRD or DICOM series "
+    "folders). The study's session (painted slices, predictions, the model) is kept in a "
+    "'napari-mcsc-study' folder beside them and saved after every change.",
+    "study_open": "Reopen a study folder where it stopped.",
+    "study_round": "Train one round on every slice painted in any scan of the study: the first "
+    "round trains from scratch, each later one continues the same model and schedule. "
+    "Then the scan in view and the next one are predicted.",
+    "study_next_slice": "Go to the most uncertain slice not painted yet, in any scan of the study.",
+    "study_next_scan": "Save this scan's painting and open the next scan (already predicted when "
+    "a round has run since).",
+    "study_accept": "This scan's mask is right: write it (painted slices over the prediction) in "
+    "the scan's geometry to the study's masks folder, and open the next scan.",
 }

@@ -15,6 +15,11 @@ writes each result the moment it exists, so whatever the deadline cuts still com
    ``--no-speed --only val_k2_ct val_k3_ct loop_mcsc len150 len600 len1200``.
 3. Beside the pool, the protocol (K = 7 labelled patients) at the paper profile for as
    many iterations as fit, best validation checkpoint kept.
+4. ``--long N``: instead of 3, the protocol at the fast profile for N iterations
+   (10 000-40 000) for every arm of ``LONG_ARMS`` (sup, ct, mcsc, filtered mcsc) at K = 3
+   and 7, one process per arm, the CNN's Dice on all 20 val volumes scored at ten points,
+   checkpointed every 500 iterations into ``<out>/long/`` (ignored files, which a lent
+   machine keeps between calls): the same command again continues every unfinished arm.
 
 On a machine without SimpleITK, ``--packed`` reads ``--data`` as the cases written by
 ``benchmarks/pack_cases.py``. Results: ``<out>/results.jsonl`` (one line per job),
@@ -45,7 +50,18 @@ VARIANTS: dict[str, dict] = {
     # as many painted slices a batch as supervised training (6), the unlabelled ones added:
     # after its warm-up MCSC's CNN otherwise sees 4 painted slices an iteration to sup's 6
     "labelled6": {"batch_size": 8, "labelled_batch_size": 6},
+    # issue 17: targets from an eval-mode pass without gradient, kept where the teacher's
+    # probability is >= 0.95 (UniMatch's value, not tuned here), learnt on a strong view
+    "filtered": {"teacher": "no_grad", "pseudo_threshold": 0.95, "strong_view": True},
 }
+
+#: The long protocol's arms: (name, method, TrainConfig overrides).
+LONG_ARMS = (
+    ("sup", "sup", {}),
+    ("ct", "ct", {}),
+    ("mcsc", "mcsc", {}),
+    ("mcsc_filtered", "mcsc", VARIANTS["filtered"]),
+)
 
 
 def use_packed(packed: str | None) -> None:
@@ -184,6 +200,50 @@ def run_protocol_process(
     (Path(out) / "protocol_k7_paper.json").write_text(json.dumps(result, indent=1, default=str))
 
 
+def run_long_protocol(
+    data: str, packed: str | None, device: str, arm: str, k: int, iterations: int, out: str
+) -> None:
+    """One arm of the long protocol, resumed from its checkpoint when there is one."""
+    _init_worker(packed)
+    from napari_mcsc.commands.common import stop_on_signals
+    from napari_mcsc.evaluation.protocol import RunInterrupted, run_protocol
+
+    method, overrides = next((m, o) for name, m, o in LONG_ARMS if name == arm)
+    folder = Path(out) / "long"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"k{k}_{arm}_{iterations}"
+    if stem.with_suffix(".json").is_file():
+        return  # finished in an earlier call
+    with open(stem.with_suffix(".log"), "a") as log_file:
+
+        def log(line):
+            print(line, file=log_file, flush=True)
+
+        try:
+            result = run_protocol(
+                data,
+                split="val",
+                labelled_patients=k,
+                method=method,
+                profile_name="fast",
+                iterations=iterations,
+                device=device,
+                curve_at=[iterations * i // 10 for i in range(1, 11)],
+                progress_file=stem.with_suffix(".jsonl"),
+                checkpoint_every=500,
+                checkpoint_file=stem.with_suffix(".checkpoint.pt"),
+                resume=True,
+                on_trainer=stop_on_signals,
+                log=log,
+                **overrides,
+            )
+        except RunInterrupted as stopped:
+            log(str(stopped))
+            return
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str))
+    stem.with_suffix(".checkpoint.pt").unlink(missing_ok=True)
+
+
 def _jobs(data: str, device: str, iterations: int, cases: int | None = None) -> list[tuple[str, dict]]:
     """(block name, job) in priority order; methods interleaved per volume within a block."""
     from napari_mcsc.data.decathlon import load_split
@@ -278,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--protocol", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--long", type=int, metavar="N", help="the long protocol at N iterations instead (see 4.)"
+    )
     parser.add_argument("--speed-steps", type=int, default=20)
     parser.add_argument("--max-jobs", type=int, default=None, help="a smoke test's limit")
     parser.add_argument("--only", nargs="*", help="run only these blocks (a smoke test)")
@@ -312,7 +375,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"speed done at {time.perf_counter() - t0:.0f} s", flush=True)
 
     protocol = None
-    if args.protocol:
+    long_runs = []
+    if args.long:  # every arm beside the pool; each stops by itself at the deadline
+        for k in (3, 7):
+            for arm, _, _ in LONG_ARMS:
+                process = ctx.Process(
+                    target=run_long_protocol,
+                    args=(args.data, packed, args.device, arm, k, args.long, str(out)),
+                )
+                process.start()
+                long_runs.append(process)
+    elif args.protocol:
         paper = [r for r in speed_rows if r["profile"] == "paper" and r["method"] == "mcsc" and r["amp"]]
         per_it = paper[0]["seconds_per_iteration"] if paper else 0.2
         cap = max(30.0, deadline - time.perf_counter() - 90)
@@ -398,6 +471,12 @@ def main(argv: list[str] | None = None) -> None:
                     queue[at:at] = picked
             time.sleep(0.5)
         pool.terminate()
+    for process in long_runs:  # SIGTERM: each writes its checkpoint and stops
+        process.join(timeout=max(1.0, deadline - time.perf_counter()))
+        if process.is_alive():
+            process.terminate()
+    for process in long_runs:
+        process.join(timeout=60)
     if protocol is not None:
         protocol.join(timeout=max(1.0, deadline + 60 - time.perf_counter()))
         if protocol.is_alive():

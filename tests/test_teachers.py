@@ -184,3 +184,28 @@ def test_the_trainer_measures_pseudo_labels_when_the_truth_is_known(tiny_config,
     figures = trainer.pseudo_labels.flush()
     assert {"kept_swin", "kept_cnn", "dice_all_swin", "dice_all_cnn"} <= set(figures)
     assert 0 <= figures["dice_all_cnn"] <= 1 and figures["kept_cnn"] == 1.0  # tau 0 keeps all
+
+
+def test_nearest_first_draws_unlabelled_slices_next_to_painted_ones_first(tiny_config, tiny_slice_set):
+    distances = tiny_slice_set.unlabelled_distance
+    # Slices 0 1 3 4 6 7 of the painted volume (2 and 5 painted), then a whole unpainted one.
+    assert distances[:6].tolist() == [2, 1, 1, 1, 1, 2] and (distances[6:] >= 10**6).all()
+    config = tiny_config.replace(
+        method="ct", unlabelled_order="nearest_first", iterations=8, supervised_warmup=0.0
+    )
+    trainer = Trainer(config, tiny_slice_set)
+    drawn = []
+    original = trainer._step
+
+    def record(batches, *args):
+        state = batches.generator.get_state()
+        _, unlabelled = batches.next()
+        batches.generator.set_state(state)
+        drawn.append((batches.reach, [int(distances[i]) for i in unlabelled]))
+        return original(batches, *args)
+
+    trainer._step = record
+    list(trainer.run())
+    assert drawn[0][0] == 1 and all(d <= 1 for d in drawn[0][1])  # only direct neighbours first
+    assert drawn[-1][0] >= 10**6  # everything from the middle of the run on
+    assert any(d > 2 for _, ds in drawn[4:] for d in ds)  # the unpainted volume enters later

@@ -113,7 +113,9 @@ def add_parser(sub) -> None:
     st = kinds.add_parser("study", help="a simulated annotator through a study: painted slices per scan")
     st.add_argument("--data", required=True, metavar="DIR")
     st.add_argument("--split", default="val")
-    st.add_argument("--limit", type=int, help="only the first N scans of the split")
+    st.add_argument("--limit", type=int, help="only the first N scans (after --every)")
+    st.add_argument("--every", type=int, default=1, help="take every N-th scan of the split")
+    st.add_argument("--offset", type=int, default=0, help="start at this scan of the split")
     st.add_argument("--classes", type=int, nargs="+", metavar="C", help="keep only these label values")
     st.add_argument("--target", type=float, default=0.85, help="Dice on the unpainted slices to reach")
     st.add_argument("--max-slices", type=int, default=8, help="slices painted at most per scan")
@@ -308,6 +310,8 @@ def run_study(args: argparse.Namespace) -> int:
         arms,
         split=args.split,
         limit=args.limit,
+        every=args.every,
+        offset=args.offset,
         classes=args.classes,
         target=args.target,
         max_slices=args.max_slices,

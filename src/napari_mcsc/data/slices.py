@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from napari_mcsc.data.labels import AnnotationError, LabelMapping, check_label_array
 from napari_mcsc.data.normalise import Normalisation, normalise_volume
 
+FAR = 1_000_000  # the distance of a slice of a volume with nothing painted
+
 __all__ = [
     "AnnotatedVolume",
     "AnnotationError",
@@ -131,6 +133,9 @@ class SliceSet:
     image_size: int
     labelled_sources: list[tuple[int, int]] = field(default_factory=list)
     volumes: list[np.ndarray] = field(default_factory=list, repr=False)
+    # Each unlabelled slice's distance (in slices) to the nearest painted slice of its
+    # volume; FAR for slices of volumes without any painted slice (U,).
+    unlabelled_distance: torch.Tensor | None = field(default=None, repr=False)
     # The true classes of the unlabelled slices (U, S, S), where a benchmark knows them:
     # only to measure the targets the networks teach each other, never to train.
     unlabelled_truth: torch.Tensor | None = field(default=None, repr=False)
@@ -187,6 +192,7 @@ def build_slice_set(
         mapping = LabelMapping.from_label_volumes(v.labels for v in volumes)
     size = image_size
     lab_images, lab_targets, unlab_images, sources, normalised = [], [], [], [], []
+    distances: list[int] = []
     # No enumerate(): its reused result tuple would keep the previous volume alive while
     # the next one is read.
     count = 0
@@ -205,6 +211,7 @@ def build_slice_set(
         rest = sorted(set(range(image.shape[0])) - set(labelled))
         if rest:
             unlab_images.append(resize_slices(torch.from_numpy(image[rest]), size, image_interpolation))
+            distances.extend(min((abs(r - p) for p in labelled), default=FAR) for r in rest)
         del volume, image  # before the next volume is read: one native volume at a time
     if not count:
         raise AnnotationError("no image to train on: give at least one image with its labels")
@@ -215,6 +222,7 @@ def build_slice_set(
         _warn_if_blank(extra, f"unlabelled image {number}")
         image = torch.from_numpy(np.moveaxis(normalise_volume(extra, norm), axis, 0))
         unlab_images.append(resize_slices(image, size, image_interpolation))
+        distances.extend([FAR] * image.shape[0])
         del extra, image
     if not lab_images:
         raise AnnotationError(
@@ -231,6 +239,7 @@ def build_slice_set(
         image_size=size,
         labelled_sources=sources,
         volumes=normalised,
+        unlabelled_distance=torch.tensor(distances, dtype=torch.long),
     )
 
 

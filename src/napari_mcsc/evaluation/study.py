@@ -76,6 +76,8 @@ def run_study_benchmark(
     *,
     split: str = "val",
     limit: int | None = None,
+    every: int = 1,
+    offset: int = 0,
     classes: Sequence[int] | None = None,
     target: float = 0.85,
     max_slices: int = 8,
@@ -85,7 +87,7 @@ def run_study_benchmark(
     on_scan=None,
 ) -> dict:
     """Run every arm over the split's scans; ``on_scan(result_so_far)`` after each scan."""
-    names = select_cases(data_dir, split, limit=limit)
+    names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
     settings = settings or StudySettings()
     result = {
         "scenario": "study",
@@ -133,7 +135,7 @@ class _StudyWalk:
     def __init__(self, data_dir, names, arm, classes, target, max_slices, settings, folder) -> None:
         self.data_dir, self.names, self.arm = data_dir, names, arm
         self.classes, self.target, self.max_slices = classes, target, max_slices
-        self.settings = dataclasses.replace(settings, method=arm.method)
+        self.settings = settings if arm.interpolation else dataclasses.replace(settings, method=arm.method)
         self.folder = folder
         self.study = None
         if arm.carry_over:

@@ -58,3 +58,26 @@ class TwoStreamBatches:
     def load_state_dict(self, state: dict) -> None:
         self.labelled_stream.load_state_dict(state["labelled"])
         self.unlabelled_stream.load_state_dict(state["unlabelled"])
+
+
+class NearestFirstBatches(TwoStreamBatches):
+    """Two-stream batches whose unlabelled slices are drawn only among those within
+    ``reach`` slices of a painted slice of their volume (``distances``, one per unlabelled
+    slice); the trainer widens the reach as the run goes, so confident labels spread
+    outward from what was painted. Slices of unpainted volumes enter last."""
+
+    def __init__(
+        self, n_labelled: int, distances: torch.Tensor, batch: int, labelled: int, generator: torch.Generator
+    ) -> None:
+        super().__init__(n_labelled, len(distances), batch, labelled, generator)
+        self.distances = distances
+        self.generator = generator
+        self.reach = 1
+
+    def next(self) -> tuple[list[int], list[int]]:
+        labelled = self.labelled_stream.take(self.n_labelled)
+        eligible = torch.nonzero(self.distances <= self.reach).flatten()
+        if len(eligible) == 0 or self.n_unlabelled == 0:
+            return labelled, []
+        picks = torch.randint(len(eligible), (self.n_unlabelled,), generator=self.generator)
+        return labelled, eligible[picks].tolist()

@@ -86,6 +86,10 @@ class TrainConfig:
     pseudo_agreement: bool = False
     strong_view: bool = False
     ema_decay: float = 0.99
+    # "random": unlabelled slices drawn from all of them; "nearest_first": at first only those
+    # next to a painted slice, the reach widening to all of them by the middle of the
+    # semi-supervised part of the run (slices of unpainted volumes last)
+    unlabelled_order: str = "random"
     # feedback
     preview_every_seconds: float = 3.0
 
@@ -115,6 +119,10 @@ class TrainConfig:
             raise ValueError(
                 "strong_view needs a teacher that labels the weak view in its own pass: "
                 "set teacher to 'no_grad' or 'ema'"
+            )
+        if self.unlabelled_order not in ("random", "nearest_first"):
+            raise ValueError(
+                f"unlabelled_order must be random or nearest_first, got {self.unlabelled_order!r}"
             )
         if not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")

@@ -198,6 +198,8 @@ class DistributedRun:
             labelled_images=data.labelled_images[lab].clone(),
             labelled_targets=data.labelled_targets[lab].clone(),
             unlabelled_images=data.unlabelled_images[unlab].clone(),
+            unlabelled_distance=None if data.unlabelled_distance is None else data.unlabelled_distance[unlab],
+            unlabelled_truth=None if data.unlabelled_truth is None else data.unlabelled_truth[unlab],
             labelled_sources=[data.labelled_sources[i] for i in lab] if data.labelled_sources else [],
         )
 

@@ -16,7 +16,7 @@ import torch
 
 from napari_mcsc._torch_env import keep_torch_from_importing_triton
 from napari_mcsc.data.augment import Augmentation, augment_batch, jitter_intensity
-from napari_mcsc.data.slices import SliceSet
+from napari_mcsc.data.slices import FAR, SliceSet
 from napari_mcsc.data.strong_view import cutmix, strong_view
 from napari_mcsc.devices import pick_device
 from napari_mcsc.losses import (
@@ -29,7 +29,7 @@ from napari_mcsc.losses import (
 from napari_mcsc.losses.contrastive import IGNORE
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.networks import load_pretrained_swin
-from napari_mcsc.training.batches import TwoStreamBatches
+from napari_mcsc.training.batches import NearestFirstBatches, TwoStreamBatches
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import Preview, ProgressEvent
 from napari_mcsc.training.outcome import RunOutcome
@@ -187,13 +187,28 @@ class Trainer:
         use_amp = cfg.amp and self.device.type == "cuda"
         amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-        batches = TwoStreamBatches(
-            self.data.num_labelled,
-            self.data.num_unlabelled if cfg.method != "sup" else 0,
-            cfg.batch_size,
-            cfg.labelled_batch_size,
-            self.generator,
+        nearest_first = (
+            cfg.unlabelled_order == "nearest_first"
+            and cfg.method != "sup"
+            and self.data.unlabelled_distance is not None
+            and self.data.num_unlabelled > 0
         )
+        if nearest_first:
+            batches = NearestFirstBatches(
+                self.data.num_labelled,
+                self.data.unlabelled_distance,
+                cfg.batch_size,
+                cfg.labelled_batch_size,
+                self.generator,
+            )
+        else:
+            batches = TwoStreamBatches(
+                self.data.num_labelled,
+                self.data.num_unlabelled if cfg.method != "sup" else 0,
+                cfg.batch_size,
+                cfg.labelled_batch_size,
+                self.generator,
+            )
         # During the supervised warm-up both networks see painted slices only: their
         # predictions on unlabelled slices are still noise, not worth the compute.
         warmup_batches = TwoStreamBatches(
@@ -244,6 +259,8 @@ class Trainer:
                         group["lr"] = lrs[name]
                 t0 = time.perf_counter()
                 stream = warmup_batches if progress < cfg.supervised_warmup else batches
+                if nearest_first:
+                    batches.reach = self._reach(progress)
                 losses = self._step(stream, optimizers, progress, scaler, use_amp, amp_dtype)
                 if self.distributed is not None:
                     losses = self.distributed.average(losses)  # report the mean over processes
@@ -443,6 +460,16 @@ class Trainer:
             self.pseudo_labels.update("swin", cross.for_cnn, pred_b, truth)
             self.pseudo_labels.update("cnn", cross.for_swin, pred_a, truth)
         return cross
+
+    def _reach(self, progress: float) -> int:
+        """How far from a painted slice unlabelled slices are drawn (``nearest_first``):
+        1 slice at the start of the semi-supervised part, every slice of a painted volume
+        by its middle, and slices of unpainted volumes only then."""
+        distances = self.data.unlabelled_distance
+        near = distances[distances < FAR]
+        widest = int(near.max()) if len(near) else 1
+        fraction = min(1.0, 2.0 * self.config.semi_progress(progress))
+        return FAR if fraction >= 1.0 else max(1, round(fraction * widest))
 
     def _consistency_weight(self, progress: float) -> float:
         """Cross-teaching weight: ramps up over the semi-supervised part of the run."""

@@ -182,19 +182,19 @@ def _check_data(path: str) -> None:
 
 def run_acdc(args: argparse.Namespace) -> int:
     from napari_mcsc.evaluation.protocol import RunInterrupted, run_protocol, summarise
-    from napari_mcsc.training.resume import checkpoint_path
 
     _check_data(args.data)
+    checkpoint = Path(args.out).with_suffix(".checkpoint.pt")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be at least 1 iteration, got {args.checkpoint_every}")
     try:
-        result = _run_protocol(args, run_protocol, checkpoint_path(args.out))
+        result = _run_protocol(args, run_protocol, checkpoint)
     except RunInterrupted as stopped:
         print(str(stopped), file=sys.stderr)
         return 1
     print(summarise(result))
     _write(result, args.out)
-    checkpoint_path(args.out).unlink(missing_ok=True)  # complete: nothing left to resume
+    checkpoint.unlink(missing_ok=True)  # complete: nothing left to resume
     return 0
 
 

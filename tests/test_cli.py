@@ -344,3 +344,29 @@ def test_capped_demo_writes_every_output_then_exits_1_saying_why(tmp_path, capsy
     assert summary["planned_iterations"] > summary["iterations"]
     captured = capsys.readouterr()
     assert "Dice" in captured.out and "demo failed: training is incomplete" in captured.err
+
+
+def test_train_takes_the_options_for_the_targets_of_unlabelled_slices():
+    from napari_mcsc.cli import build_parser
+    from napari_mcsc.commands.errors import UsageError
+    from napari_mcsc.commands.train import config_from_args
+
+    parse = build_parser().parse_args
+    common = ["train", "--image", "x", "--labels", "y", "--out", "m.pt", "--method", "mcsc"]
+    paper = config_from_args(parse(common))
+    assert (paper.teacher, paper.pseudo_threshold, paper.pseudo_agreement, paper.strong_view) == (
+        "same_pass",
+        0.0,
+        False,
+        False,
+    )
+    args = [*common, "--teacher", "ema", "--pseudo-threshold", "0.9", "--agreement", "--strong-view"]
+    filtered = config_from_args(parse(args))
+    assert (filtered.teacher, filtered.pseudo_threshold, filtered.pseudo_agreement, filtered.strong_view) == (
+        "ema",
+        0.9,
+        True,
+        True,
+    )
+    with pytest.raises(UsageError, match="no_grad"):
+        config_from_args(parse([*common, "--strong-view"]))

@@ -12,10 +12,12 @@ from napari_mcsc.commands.common import (
     add_method_argument,
     add_profile_argument,
     add_seed_argument,
+    add_target_arguments,
     check_output_file,
     existing_path,
     run_training,
     save_or_rescue,
+    target_overrides,
 )
 from napari_mcsc.commands.errors import UsageError
 from napari_mcsc.training.config import DEFAULT_PROFILE, TrainConfig
@@ -91,6 +93,7 @@ def add_parser(sub) -> None:
     p.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting anew")
     add_seed_argument(p, default=None, help=f"random seed (default: {TrainConfig.seed})")
     add_method_argument(p)
+    add_target_arguments(p)
     p.add_argument(
         "--ct-window",
         type=float,
@@ -148,7 +151,10 @@ def config_from_args(args: argparse.Namespace):
         overrides["seed"] = args.seed
     if args.swin_weights and args.swin_weights not in ("timm", "imagenet"):
         existing_path(args.swin_weights, "Swin weights file")
-    config = profile(args.profile, **overrides)
+    try:
+        config = profile(args.profile, **overrides, **target_overrides(args))
+    except ValueError as error:  # e.g. --strong-view without a separate teacher
+        raise UsageError(str(error)) from error
     if args.swin_weights and config.method == "sup":
         raise UsageError(
             f"--swin-weights is for the Swin-UNet, which method sup (the {config.profile} "

@@ -175,3 +175,8 @@ def test_predicted_scans_are_ranked_and_accepted_masks_keep_painted_voxels(study
     assert not mask[0].any()
     assert study.scan("scan0").state == ScanState.ACCEPTED
     assert all(s.scan != "scan0" for s in suggestions(study, limit=None))
+
+
+def test_a_decathlon_folder_stands_for_its_images(msd_folder, tmp_path):
+    study = Study.create(tmp_path / "s", [msd_folder])
+    assert study.names[:2] == ["patient000_frame01", "patient000_frame02"] and len(study.names) == 6

@@ -97,3 +97,18 @@ def test_painting_is_saved_without_a_round_and_the_study_reopens_there(panel, ph
     again.open_study(widget.study.folder)
     assert again.layers.name == "case2"
     np.testing.assert_array_equal(again.layers.labels.data[4], phantoms[2].labels[4])
+
+
+def test_a_study_of_the_open_images_keeps_their_painting(make_napari_viewer, phantoms, tmp_path, tiny_rounds):
+    viewer = make_napari_viewer()
+    for i, p in enumerate(phantoms[:2]):
+        viewer.add_image(p.image, name=f"open{i}", scale=(3.0, 1.5, 1.5))
+    painted = np.zeros_like(phantoms[1].labels)
+    painted[3] = phantoms[1].labels[3]
+    viewer.add_labels(painted, name="open1 painting")
+    widget = StudyWidget(viewer)
+    study = widget.study_of_layers(tmp_path / "from_layers")
+    assert study.names == ["open0", "open1"]
+    assert study.scan("open1").painted == [3] and study.scan("open0").painted == []
+    assert read_volume(study.source_path("open0")).geometry.spacing_zyx == pytest.approx((3.0, 1.5, 1.5))
+    assert [layer.name for layer in viewer.layers] == ["open0", "open0 labels"]  # one scan in view

@@ -44,6 +44,7 @@ class StudyWidget(QWidget):
         buttons = {
             "new": ("New study...", "study_new", self._browse_new),
             "open": ("Open study...", "study_open", self._browse_open),
+            "layers": ("Study of open images...", "study_layers", self._browse_layers),
             "round": ("Train round", "study_round", self._on_round_clicked),
             "next_slice": ("Next uncertain slice", "study_next_slice", self.next_uncertain_slice),
             "next_scan": ("Next scan", "study_next_scan", self.next_scan),
@@ -55,7 +56,7 @@ class StudyWidget(QWidget):
             button.clicked.connect(slot)
             self.buttons[key] = button
         layout = QVBoxLayout(self)
-        for row in (("new", "open"), None, ("round", "next_slice"), ("next_scan", "accept")):
+        for row in (("new", "open", "layers"), None, ("round", "next_slice"), ("next_scan", "accept")):
             if row is None:
                 layout.addWidget(self.title)
                 layout.addWidget(self.table)
@@ -85,6 +86,31 @@ class StudyWidget(QWidget):
         if (folder / "study.json").is_file():
             return self.open_study(folder)
         return self._show_study(Study.create(folder, scans))
+
+    def study_of_layers(self, folder: str | Path) -> Study:
+        """A study over the 3D images open in the viewer, kept in ``folder``: each image is
+        written there once (with its geometry), and what is painted in its Labels layer
+        (see ``_painting_of``) comes along."""
+        from napari.layers import Image, Labels
+
+        from napari_mcsc._qt.layers import input_volumes
+        from napari_mcsc._writer import geometry_from_layer_meta
+
+        images = input_volumes(self.viewer, Image)
+        if not images:
+            raise StudyError("no 3D image is open: open the study's scans first, or use New study...")
+        labels = input_volumes(self.viewer, Labels)
+        scans = [(i.name, i.data, geometry_from_layer_meta(_meta(i), 3)) for i in images]
+        study = Study.create_from_arrays(folder, scans)
+        for image, name in zip(images, study.names, strict=True):
+            painted = _painting_of(image, images, labels)
+            if painted is not None:
+                study.set_labels(name, painted.data)
+                labels.remove(painted)
+        for layer in [*images, *input_volumes(self.viewer, Labels)]:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)  # the study shows one scan at a time
+        return self._show_study(study)
 
     def open_study(self, folder: str | Path) -> Study:
         return self._show_study(Study.open(folder))
@@ -223,6 +249,11 @@ class StudyWidget(QWidget):
         if folder:
             self._report(lambda: self.new_study(folder))
 
+    def _browse_layers(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "An empty folder for the study")
+        if folder:
+            self._report(lambda: self.study_of_layers(folder))
+
     def _browse_open(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Study folder (holding study.json)")
         if folder:
@@ -233,3 +264,19 @@ class StudyWidget(QWidget):
             action()
         except (StudyError, FileNotFoundError) as error:
             self.run_panel.say(str(error))
+
+
+def _painting_of(image, images, labels):
+    """The painted Labels layer of ``image``: one of its shape whose name starts with the
+    image's, else the only painted one of its shape when no other image shares that shape."""
+    fits = [lab for lab in labels if lab.data.shape == image.data.shape and lab.data.any()]
+    named = [lab for lab in fits if lab.name.startswith(image.name)]
+    if named:
+        return named[0]
+    alone = sum(other.data.shape == image.data.shape for other in images) == 1
+    return fits[0] if fits and alone else None
+
+
+def _meta(layer) -> dict:
+    """What napari hands a writer about ``layer``: its metadata, scale and translate."""
+    return {"metadata": layer.metadata, "scale": tuple(layer.scale), "translate": tuple(layer.translate)}

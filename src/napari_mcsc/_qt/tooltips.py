@@ -53,6 +53,8 @@ TOOLTIPS = {
     "folders). The study's session (painted slices, predictions, the model) is kept in a "
     "'napari-mcsc-study' folder beside them and saved after every change.",
     "study_open": "Reopen a study folder where it stopped.",
+    "study_layers": "Start a study over the 3D images open in napari (with what is painted in a "
+    "Labels layer of each one's shape), kept in a folder you choose.",
     "study_round": "Train one round on every slice painted in any scan of the study: the first "
     "round trains from scratch, each later one continues the same model and schedule. "
     "Then the scan in view and the next one are predicted.",

@@ -169,3 +169,19 @@ def images_to_predict(value: str) -> list[Path]:
                 return list(found.values())
         raise FileNotFoundError(f"{value}: imagesTs and imagesTr hold no volume")
     return [p for p in expand_volume_paths([value]) if not p.name.startswith(".")]
+
+
+def scans_of(values) -> list[Path]:
+    """Every scan the paths a user gives stand for (files, DICOM folders, folders of
+    volumes, patterns), a Decathlon folder standing for its imagesTr then imagesTs."""
+    found: list[Path] = []
+    for value in values:
+        root = Path(value)
+        if root.is_dir() and is_dataset_folder(root):
+            paths = [p for folder in ("imagesTr", "imagesTs") for p in _volumes_in(root / folder).values()]
+            if not paths:
+                raise FileNotFoundError(f"{value}: imagesTr and imagesTs hold no volume")
+        else:
+            paths = [p for p in expand_volume_paths([value]) if not p.name.startswith(".")]
+        found.extend(p for p in paths if p not in found)
+    return found

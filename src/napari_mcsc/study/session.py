@@ -113,13 +113,15 @@ class Study:
     @classmethod
     def create(cls, folder: str | os.PathLike, sources, settings: StudySettings | None = None) -> Study:
         """A new study in ``folder`` (made if needed; it must not hold a study yet) over the
-        scans ``sources`` stand for: files, DICOM folders, folders of volumes, patterns."""
-        from napari_mcsc.io import expand_volume_paths, volume_name
+        scans ``sources`` stand for: files, DICOM folders, folders of volumes, patterns, a
+        Decathlon folder (its imagesTr, then imagesTs)."""
+        from napari_mcsc.data.folders import scans_of
+        from napari_mcsc.io import volume_name
 
         folder = Path(folder)
         if (folder / STUDY_FILE).exists():
             raise StudyError(f"{folder} already holds a study: open it instead, or choose another folder")
-        paths = expand_volume_paths(list(sources))
+        paths = scans_of(list(sources))
         scans, taken = [], set()
         for path in paths:
             name = _unique(volume_name(path), taken)

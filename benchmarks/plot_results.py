@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-COLOURS = {"mcsc": "tab:blue", "ct": "tab:green", "sup": "tab:orange"}
+COLOURS = {"mcsc": "tab:blue", "ct": "tab:green", "sup": "tab:orange", "mcsc filtered": "tab:purple"}
 
 
 def _save(fig, path: Path) -> Path:
@@ -73,7 +73,14 @@ def plot_curves(files: list[Path], out: Path) -> Path:
     return _save(fig, out / "dice_vs_iterations.png")
 
 
-def plot_protocol_curves(files: list[Path], out: Path) -> Path:
+def _arm(result: dict) -> str:
+    """The method, with "filtered" when its targets were not the paper's (issue 17)."""
+    config = result.get("config", {})
+    changed = config.get("teacher", "same_pass") != "same_pass" or config.get("pseudo_threshold", 0) > 0
+    return f"{result['method']} filtered" if changed else result["method"]
+
+
+def plot_protocol_curves(files: list[Path], out: Path, name: str = "protocol_dice_vs_iterations.png") -> Path:
     """One panel per number of labelled patients: Dice on the scored split against
     iterations, one line per method (dashed: the ensemble of the two-network methods)."""
     results = [json.loads(path.read_text()) for path in files]
@@ -81,14 +88,14 @@ def plot_protocol_curves(files: list[Path], out: Path) -> Path:
     ks = sorted({r["labelled_patients"] for r in results})
     fig, axes = plt.subplots(1, len(ks), figsize=(5.5 * len(ks), 4), squeeze=False)
     for ax, k in zip(axes[0], ks, strict=True):
-        for r in sorted((r for r in results if r["labelled_patients"] == k), key=lambda r: r["method"]):
+        for r in sorted((r for r in results if r["labelled_patients"] == k), key=_arm):
             points = [p[0] for p in r["curve"]]
             ax.plot(
                 points,
                 [p[1] for p in r["curve"]],
                 marker="o",
-                color=COLOURS.get(r["method"]),
-                label=f"{r['method']}, CNN ({r['unlabelled_volumes']} unlabelled vol.)",
+                color=COLOURS.get(_arm(r)),
+                label=f"{_arm(r)}, CNN ({r['unlabelled_volumes']} unlabelled vol.)",
             )
             if all(len(p) > 2 for p in r["curve"]):
                 ax.plot(
@@ -96,15 +103,15 @@ def plot_protocol_curves(files: list[Path], out: Path) -> Path:
                     [p[2] for p in r["curve"]],
                     marker=".",
                     linestyle="--",
-                    color=COLOURS.get(r["method"]),
-                    label=f"{r['method']}, CNN + Transformer ensemble",
+                    color=COLOURS.get(_arm(r)),
+                    label=f"{_arm(r)}, CNN + Transformer ensemble",
                 )
         ax.set_title(f"ACDC protocol, first {k} training patients labelled", fontsize=9)
         ax.set_xlabel("training iterations (within one run of the longest length)")
         ax.set_ylabel(f"mean Dice, {r['evaluated_volumes']} {r['split']} volumes")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, out / "protocol_dice_vs_iterations.png")
+    return _save(fig, out / name)
 
 
 def plot_loop(file: Path, out: Path) -> Path:
@@ -180,6 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--curves", nargs="*", type=Path, default=[])
     parser.add_argument("--protocol-curves", nargs="*", type=Path, default=[])
+    parser.add_argument("--protocol-name", default="protocol_dice_vs_iterations.png", help="its PNG's name")
     parser.add_argument("--loop", type=Path)
     parser.add_argument("--per-volume", type=Path, help="JSON lines of benchmarks/gpu_suite.py")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
@@ -188,7 +196,7 @@ def main() -> None:
     if args.curves:
         print(plot_curves(args.curves, args.out))
     if args.protocol_curves:
-        print(plot_protocol_curves(args.protocol_curves, args.out))
+        print(plot_protocol_curves(args.protocol_curves, args.out, args.protocol_name))
     if args.loop:
         print(plot_loop(args.loop, args.out))
     if args.per_volume:

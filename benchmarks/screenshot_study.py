@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +27,11 @@ def main() -> None:
     args = parser.parse_args()
     from napari_mcsc.data.decathlon import case_image_path, load_split, read_case
     from napari_mcsc.data.phantom import evenly_spaced_slices
-    from napari_mcsc.evaluation.display import virtual_display
+    from napari_mcsc.evaluation.display import process_events_until, virtual_display
 
     names = load_split(args.data, "val")[: args.scans]
     with virtual_display(), tempfile.TemporaryDirectory() as scratch:
         import napari
-        from qtpy.QtWidgets import QApplication
 
         from napari_mcsc._qt.study_widget import StudyWidget
         from napari_mcsc.study import Study
@@ -44,13 +42,8 @@ def main() -> None:
         widget = StudyWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Annotate a study (MCSC)")
         widget.open_study(Path(scratch) / "study")
-        app = QApplication.instance()
 
-        def wait(condition, timeout):
-            end = time.time() + timeout
-            while not condition() and time.time() < end:
-                app.processEvents()
-                time.sleep(0.02)
+        wait = process_events_until
 
         truth = np.where(read_case(args.data, names[0]).labels == args.label, args.label, 0)
         painted = np.zeros_like(widget.layers.labels.data)

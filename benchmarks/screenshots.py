@@ -6,7 +6,6 @@ Run: python benchmarks/screenshots.py [--seconds 60]   (starts a virtual X displ
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
@@ -16,23 +15,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
-    from napari_mcsc.evaluation.display import virtual_display
+    from napari_mcsc.evaluation.display import process_events_until, virtual_display
 
     with virtual_display():
-        from qtpy.QtWidgets import QApplication
-
         from napari_mcsc._qt.launch import open_demo_viewer
 
         viewer, widget = open_demo_viewer(run=False)
         viewer.window._qt_window.resize(1550, 950)
         widget.seconds.setValue(args.seconds)
-        app = QApplication.instance()
 
-        def wait(condition, timeout):
-            end = time.time() + timeout
-            while not condition() and time.time() < end:
-                app.processEvents()
-                time.sleep(0.02)
+        wait = process_events_until
 
         viewer.dims.set_current_step(0, 5)
         widget.train()

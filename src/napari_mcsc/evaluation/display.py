@@ -20,3 +20,18 @@ def virtual_display(size: tuple[int, int] = (1600, 1000)):
         yield display
     finally:
         display.stop()
+
+
+def process_events_until(condition, timeout: float) -> bool:
+    """Let Qt run (a script's own event loop) until ``condition()`` or ``timeout`` seconds;
+    whether the condition was met."""
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    end = time.time() + timeout
+    while not condition() and time.time() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    return bool(condition())

@@ -118,19 +118,12 @@ class Study:
         from napari_mcsc.data.folders import scans_of
         from napari_mcsc.io import volume_name
 
-        folder = Path(folder)
-        if (folder / STUDY_FILE).exists():
-            raise StudyError(f"{folder} already holds a study: open it instead, or choose another folder")
-        paths = scans_of(list(sources))
+        folder = _new_study_folder(folder)
         scans, taken = [], set()
-        for path in paths:
+        for path in scans_of(list(sources)):
             name = _unique(volume_name(path), taken)
             scans.append(ScanRecord(name, str(Path(path).resolve())))
-        if not scans:
-            raise StudyError("a study needs at least one scan")
-        study = cls(folder, settings or StudySettings(), scans)
-        study.save()
-        return study
+        return cls._first_save(folder, settings, scans)
 
     @classmethod
     def create_from_arrays(
@@ -140,18 +133,17 @@ class Study:
         geometry or None) triples, written once to ``images/NAME.nii.gz``."""
         from napari_mcsc.io import write_volume
 
-        folder = Path(folder)
-        if (folder / STUDY_FILE).exists():
-            raise StudyError(f"{folder} already holds a study: open it instead, or choose another folder")
+        folder = _new_study_folder(folder)
         scans, taken = [], set()
         for name, array, geometry in images:
             name = _unique(name, taken)
             relative = f"images/{name}.nii.gz"
-            path = folder / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            array = np.asarray(array)
-            write_volume(path, array, geometry)
+            write_volume(folder / relative, np.asarray(array), geometry)
             scans.append(ScanRecord(name, relative))
+        return cls._first_save(folder, settings, scans)
+
+    @classmethod
+    def _first_save(cls, folder: Path, settings: StudySettings | None, scans: list[ScanRecord]) -> Study:
         if not scans:
             raise StudyError("a study needs at least one scan")
         study = cls(folder, settings or StudySettings(), scans)
@@ -384,6 +376,14 @@ class Study:
                 np.savez_compressed(f, **arrays)
 
         atomic_write(path, write)
+
+
+def _new_study_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a Path, refused when it holds a study already."""
+    folder = Path(folder)
+    if (folder / STUDY_FILE).exists():
+        raise StudyError(f"{folder} already holds a study: open it instead, or choose another folder")
+    return folder
 
 
 def _unique(name: str, taken: set[str]) -> str:

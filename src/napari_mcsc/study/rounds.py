@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
+from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.jobs import ImageInput, Status, TrainingJob
 from napari_mcsc.study.session import Study, StudyError
@@ -78,18 +79,21 @@ class StudyRound:
         overrides = {"iterations": self.iterations} if self.iterations else {}
         config = settings.train_config(first=first, **overrides)
         yield Status(f"reading {len(names)} painted scan(s)")
-        inputs = [
+        # Scans are read one at a time while the slices are made (a study may be large);
+        # the classes come from the painted voxels alone.
+        mapping = LabelMapping.from_label_volumes(study.labels(name) for name in names)
+        inputs = (
             ImageInput(name, study.read_image(name).array, study.labels(name), study.scan(name).reviewed)
             for name in names
-        ]
-        extra = []
-        if config.method != "sup":
-            extra = [ImageInput(n, study.read_image(n).array) for n in self._unlabelled_scans(names)]
+        )
+        unlabelled = self._unlabelled_scans(names) if config.method != "sup" else []
+        extra = (ImageInput(n, study.read_image(n).array) for n in unlabelled)
         self.job = TrainingJob(
             config,
             inputs,
             extra,
             axis=settings.axis,
+            mapping=mapping,
             init=model,
             carry=None if first else study.train_state,
             preview_request=self.preview_request,
@@ -105,7 +109,7 @@ class StudyRound:
             "method": config.method,
             "scans": names,
             "painted_slices": sum(len(study.scan(n).annotated) for n in names),
-            "unlabelled_scans": [item.name for item in extra],
+            "unlabelled_scans": unlabelled,
             "iterations": result.iterations,
             "position": state.position,
             "seconds": round(time.perf_counter() - start, 2),

@@ -39,6 +39,7 @@ __all__ = [
     "Volume",
     "VolumeReadError",
     "atomic_write",
+    "dicom_series_files",
     "geometry_mismatch",
     "geometry_of",
     "is_dicom_folder",
@@ -664,7 +665,9 @@ def _check_series_spacing(
     )
 
 
-def _read_dicom_folder(path: Path) -> sitk.Image:
+def _dicom_series(path: Path) -> tuple[dict[str, tuple[str, ...]], str]:
+    """The DICOM series of a folder (GDCM's id -> its files, in slice order) and the one
+    read: the largest."""
     folder = str(path)
     try:
         series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
@@ -676,7 +679,19 @@ def _read_dicom_folder(path: Path) -> sitk.Image:
             "Open a volume file, or the folder that directly holds the DICOM slices."
         )
     files_by_series = {sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, sid) for sid in series_ids}
-    chosen = max(series_ids, key=lambda sid: len(files_by_series[sid]))
+    return files_by_series, max(series_ids, key=lambda sid: len(files_by_series[sid]))
+
+
+def dicom_series_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The files of the DICOM series that :func:`read_volume` reads from the folder ``path``
+    (the largest series there), in slice order; e.g. to reference them from a DICOM SEG."""
+    files_by_series, chosen = _dicom_series(Path(os.fspath(path)).expanduser())
+    return [Path(f) for f in files_by_series[chosen]]
+
+
+def _read_dicom_folder(path: Path) -> sitk.Image:
+    files_by_series, chosen = _dicom_series(path)
+    series_ids = list(files_by_series)
     if len(series_ids) > 1:
         others = ", ".join(
             f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen

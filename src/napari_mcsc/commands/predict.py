@@ -14,8 +14,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="segment images with a trained model",
-        description="Writes DIR/<name>_prediction.nii.gz (and <name>_uncertainty.nii.gz) with "
-        "the geometry of each input, <name> being the input's file name without extension.",
+        description="Writes DIR/<name>_prediction.nii.gz (and <name>_uncertainty.nii.gz, "
+        "<name>_prediction.dcm) with the geometry of each input, <name> being the input's file "
+        "name without extension.",
     )
     p.add_argument("--model", required=True, metavar="MODEL.pt")
     p.add_argument(
@@ -40,6 +41,12 @@ def add_parser(sub) -> None:
         "--uncertainty",
         action="store_true",
         help="also write the uncertainty map (ensemble predictive entropy, 0..1)",
+    )
+    p.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="also write <name>_prediction.dcm, a DICOM SEG referencing the input series "
+        '(inputs must be DICOM series folders; needs highdicom: pip install "napari-mcsc[dicom]")',
     )
     p.add_argument(
         "--ensemble",
@@ -69,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         paths += found
         given += [str(p) for p in found]
     names = _output_names(paths, given)
+    if args.dicom_seg:
+        _check_dicom_seg(paths, given)
     out = output_folder(args.out, "--out")
     device = pick_device(args.device)
     model = load_model(existing_path(args.model, "model"), device=device)
@@ -76,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     todo = [
         (path, name, shown)
         for index, (path, name, shown) in enumerate(zip(paths, names, given, strict=True))
-        if index < from_data or args.overwrite or not _outputs_exist(out, name, args.uncertainty)
+        if index < from_data
+        or args.overwrite
+        or not _outputs_exist(out, name, args.uncertainty, args.dicom_seg)
     ]
     if len(todo) < len(paths):
         print(
@@ -101,15 +112,49 @@ def run(args: argparse.Namespace) -> int:
             written.append(
                 write_volume(out / f"{name}_uncertainty.nii.gz", pred.uncertainty, volume.geometry)
             )
+        if args.dicom_seg:
+            from napari_mcsc.dicom_seg import DicomSegError, write_dicom_seg
+
+            try:
+                written.append(
+                    write_dicom_seg(
+                        out / f"{name}_prediction.dcm",
+                        pred.labels,
+                        path,
+                        volume.geometry,
+                        values=model.mapping.values,
+                    )
+                )
+            except DicomSegError as exc:
+                raise UsageError(f"{given}: cannot write a DICOM SEG: {exc}") from exc
         print("\n".join(str(w) for w in written))
     return 0
 
 
-def _outputs_exist(out: Path, name: str, uncertainty: bool) -> bool:
+def _outputs_exist(out: Path, name: str, uncertainty: bool, dicom_seg: bool = False) -> bool:
     """Whether an earlier run wrote this image's outputs (files are written atomically,
     so one that exists is complete)."""
     wanted = [f"{name}_prediction.nii.gz"] + ([f"{name}_uncertainty.nii.gz"] if uncertainty else [])
+    wanted += [f"{name}_prediction.dcm"] if dicom_seg else []
     return all((out / w).is_file() for w in wanted)
+
+
+def _check_dicom_seg(paths: list[Path], given: list[str]) -> None:
+    """Refuse --dicom-seg, before any work, for inputs that are not DICOM series folders
+    (a SEG references the slices of the series it segments) or without highdicom."""
+    from napari_mcsc.dicom_seg import require_highdicom
+    from napari_mcsc.io import is_dicom_folder
+
+    for path, shown in zip(paths, given, strict=True):
+        if not (path.is_dir() and is_dicom_folder(path)):
+            raise UsageError(
+                f"--dicom-seg needs DICOM series folders as input, and {shown} is not one "
+                "(a DICOM SEG references the series it segments); drop --dicom-seg for this input"
+            )
+    try:
+        require_highdicom()
+    except ModuleNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _output_names(paths: list[Path], given: list[str]) -> list[str]:

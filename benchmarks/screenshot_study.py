@@ -24,6 +24,9 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--scans", type=int, default=6)
     parser.add_argument("--label", type=int, default=3, help="the structure painted (ACDC: 3 = LV)")
+    parser.add_argument(
+        "--first-round-iterations", type=int, default=200, help="shorter than a study's default (400)"
+    )
     args = parser.parse_args()
     from napari_mcsc.data.decathlon import case_image_path, load_split, read_case
     from napari_mcsc.data.phantom import evenly_spaced_slices
@@ -34,9 +37,10 @@ def main() -> None:
         import napari
 
         from napari_mcsc._qt.study_widget import StudyWidget
-        from napari_mcsc.study import Study
+        from napari_mcsc.study import Study, StudySettings
 
-        Study.create(Path(scratch) / "study", [case_image_path(args.data, n) for n in names])
+        settings = StudySettings(first_round_iterations=args.first_round_iterations)
+        Study.create(Path(scratch) / "study", [case_image_path(args.data, n) for n in names], settings)
         viewer = napari.Viewer(show=True)
         viewer.window._qt_window.resize(1550, 950)
         widget = StudyWidget(viewer)

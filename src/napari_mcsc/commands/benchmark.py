@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from napari_mcsc.commands.common import (
     add_device_argument,
     add_method_argument,
@@ -330,27 +328,16 @@ def run_study(args: argparse.Namespace) -> int:
 
 
 def _plot_study(result: dict, path: Path) -> None:
-    """Cumulative painted slices against scans, one line per arm (needs matplotlib)."""
-    try:
-        import matplotlib
+    """The study's plot, when matplotlib (the benchmark extra) is there."""
+    from napari_mcsc.evaluation.study import plot_painted_slices
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    try:
+        plot_painted_slices(
+            result["arms"], path, f"Slices painted to reach Dice {result['target']} on each scan"
+        )
     except ImportError:
         _log("matplotlib is not installed (pip install napari-mcsc[benchmark]): no plot")
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for arm in result["arms"]:
-        counts = [row["painted_slices"] for row in arm["scans"]]
-        ax.plot(range(1, len(counts) + 1), np.cumsum(counts), marker="o", ms=3, label=arm["label"])
-    ax.set_xlabel("scans annotated")
-    ax.set_ylabel("painted slices, cumulative")
-    ax.set_title(f"Study: slices painted to reach Dice {result['target']} on each scan")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
     _log(f"plot written to {path}")
 
 

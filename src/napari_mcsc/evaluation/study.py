@@ -246,3 +246,27 @@ def _row(name, first_seen, painted, reached, seconds, rounds, round_seconds) -> 
         "rounds": rounds,
         "round_seconds": round_seconds,
     }
+
+
+def plot_painted_slices(arms: Sequence[dict], out: str | Path, title: str) -> Path:
+    """Cumulative painted slices against scans, one line per arm (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for arm in arms:
+        counts = [row["painted_slices"] for row in arm["scans"]]
+        ax.plot(range(1, len(counts) + 1), np.cumsum(counts), marker="o", ms=3, label=arm["label"])
+    ax.set_xlabel("scans, in the study's order")
+    ax.set_ylabel("painted slices, cumulative")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -58,8 +58,11 @@ def main() -> None:
         wait(lambda: widget.run_panel.worker is None, 1800)
         widget.next_scan()
         wait(lambda: False, 1)
-        middle = widget.layers.image.data.shape[0] // 2
-        viewer.dims.set_current_step(0, middle)
+        from napari_mcsc._qt.layers import go_to_slice
+
+        predicted = widget.study.prediction(widget.layers.name).labels
+        fullest = int(np.argmax((predicted != 0).sum(axis=(1, 2))))  # where the mask shows
+        go_to_slice(viewer, widget.layers.image, 0, fullest)
         viewer.layers.selection.active = widget.layers.labels
         wait(lambda: False, 2)
         OUT.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def arm_row(arm: dict, target: float) -> dict:
         "arm": arm["label"],
         "scans": len(scans),
         "painted": sum(painted),
-        "from_5th": statistics.mean(painted[4:]) if len(painted) > 4 else None,
+        "from_5th": float(statistics.mean(painted[4:])) if len(painted) > 4 else None,
         "first_seen": statistics.mean(first_seen) if first_seen else None,
         "reached": statistics.mean(reached) if reached else None,
         "missed": sum(1 for r in reached if r < target),

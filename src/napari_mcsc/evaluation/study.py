@@ -259,6 +259,9 @@ def plot_painted_slices(arms: Sequence[dict], out: str | Path, title: str) -> Pa
     for arm in arms:
         counts = [row["painted_slices"] for row in arm["scans"]]
         ax.plot(range(1, len(counts) + 1), np.cumsum(counts), marker="o", ms=3, label=arm["label"])
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("scans, in the study's order")
     ax.set_ylabel("painted slices, cumulative")
     ax.set_title(title, fontsize=9)

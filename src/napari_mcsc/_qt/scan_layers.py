@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_mcsc._qt.layers import show_results
-from napari_mcsc.constants import IMAGE_KEY, METADATA_KEY, REVIEWED_KEY, ROLE_KEY
+from napari_mcsc.constants import IMAGE_KEY, METADATA_KEY, REVIEWED_KEY, ROLE_KEY, plugin_entry
 from napari_mcsc.inference import VolumePrediction
 from napari_mcsc.review import reviewed_slices
 
@@ -48,17 +48,17 @@ class ScanLayers:
             translate=kwargs["translate"],
             metadata={METADATA_KEY: entry},
         )
-        stored = study.prediction(name)
-        if stored is not None:
-            self.show_prediction(
-                VolumePrediction(stored.labels, stored.uncertainty, stored.slice_scores, stored.ranking)
-            )
+        self.show_prediction(study)
         self.viewer.layers.selection.active = self.labels
 
-    def show_prediction(self, prediction) -> None:
-        if self.image is not None:
-            show_results(self.viewer, [(self.image, prediction)])
-            self.viewer.layers.selection.active = self.labels
+    def show_prediction(self, study) -> None:
+        """Show the study's stored prediction of the scan in view, if it has one."""
+        stored = study.prediction(self.name) if self.image is not None else None
+        if stored is None:
+            return
+        prediction = VolumePrediction(stored.labels, stored.uncertainty, stored.slice_scores, stored.ranking)
+        show_results(self.viewer, [(self.image, prediction)])
+        self.viewer.layers.selection.active = self.labels
 
     def save(self, study) -> None:
         """Write what is painted on the scan in view (and its reviewed slices) to the study."""
@@ -73,7 +73,6 @@ class ScanLayers:
         self.save(study)
         name = self.name
         for layer in list(self.viewer.layers):
-            entry = layer.metadata.get(METADATA_KEY, {}) if isinstance(layer.metadata, dict) else {}
-            if layer is self.image or layer is self.labels or entry.get(IMAGE_KEY) == name:
+            if layer is self.image or layer is self.labels or plugin_entry(layer).get(IMAGE_KEY) == name:
                 self.viewer.layers.remove(layer)
         self.image = self.labels = None

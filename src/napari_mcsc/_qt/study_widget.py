@@ -202,14 +202,7 @@ class StudyWidget(QWidget):
         self.run_panel.say(f"Round {result.index}: {result.iterations} iterations in {seconds}.")
 
     def _on_predicted(self, _predictions) -> None:
-        name = self.layers.name
-        stored = self.study.prediction(name) if name else None
-        if stored is not None:
-            from napari_mcsc.inference import VolumePrediction
-
-            self.layers.show_prediction(
-                VolumePrediction(stored.labels, stored.uncertainty, stored.slice_scores, stored.ranking)
-            )
+        self.layers.show_prediction(self.study)
         self._update()
 
     # --------------------------------------------------------------- saving

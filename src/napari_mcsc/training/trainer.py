@@ -194,6 +194,8 @@ class Trainer:
             and self.data.num_unlabelled > 0
         )
         if nearest_first:
+            near = self.data.unlabelled_distance[self.data.unlabelled_distance < FAR]
+            self._widest_reach = int(near.max()) if len(near) else 1  # once, not every step
             batches = NearestFirstBatches(
                 self.data.num_labelled,
                 self.data.unlabelled_distance,
@@ -450,13 +452,14 @@ class Trainer:
         Unfiltered (the paper) unless a threshold or agreement is set."""
         cfg = self.config
         pred_a, pred_b = hard_labels(logits_a), hard_labels(logits_b)
-        if cfg.pseudo_threshold > 0 or cfg.pseudo_agreement:
+        filtered = cfg.pseudo_threshold > 0 or cfg.pseudo_agreement
+        if filtered:
             probs_a = torch.softmax(logits_a.detach().float(), dim=1)
             probs_b = torch.softmax(logits_b.detach().float(), dim=1)
             cross = cross_targets(probs_a, probs_b, cfg.pseudo_threshold, cfg.pseudo_agreement)
         else:
             cross = CrossTargets(for_cnn=pred_b, for_swin=pred_a)
-        if len(pred_a):
+        if len(pred_a) and (truth is not None or filtered):  # else all kept: nothing to measure
             self.pseudo_labels.update("swin", cross.for_cnn, pred_b, truth)
             self.pseudo_labels.update("cnn", cross.for_swin, pred_a, truth)
         return cross
@@ -465,11 +468,8 @@ class Trainer:
         """How far from a painted slice unlabelled slices are drawn (``nearest_first``):
         1 slice at the start of the semi-supervised part, every slice of a painted volume
         by its middle, and slices of unpainted volumes only then."""
-        distances = self.data.unlabelled_distance
-        near = distances[distances < FAR]
-        widest = int(near.max()) if len(near) else 1
         fraction = min(1.0, 2.0 * self.config.semi_progress(progress))
-        return FAR if fraction >= 1.0 else max(1, round(fraction * widest))
+        return FAR if fraction >= 1.0 else max(1, round(fraction * self._widest_reach))
 
     def _consistency_weight(self, progress: float) -> float:
         """Cross-teaching weight: ramps up over the semi-supervised part of the run."""

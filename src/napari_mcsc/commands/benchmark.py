@@ -89,6 +89,7 @@ def add_parser(sub) -> None:
     _add_curve_argument(i)
     add_seed_argument(i)
     add_device_argument(i)
+    add_target_arguments(i)
     i.add_argument("--out", required=True, metavar="FILE.json")
     i.set_defaults(handler=run_interactive)
 
@@ -246,6 +247,7 @@ def run_interactive(args: argparse.Namespace) -> int:
         seed=args.seed,
         log=_log,
         on_volume=lambda partial: _write(partial, args.out, quiet=True),
+        **target_overrides(args),
     )
     line = (
         f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} (CNN)"

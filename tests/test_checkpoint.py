@@ -59,3 +59,26 @@ def test_damaged_weights(trained, tmp_path):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="damaged or incompatible"):
         load_model(path)
+
+
+def test_a_model_file_written_by_version_0_1_0_still_loads_and_predicts_the_same():
+    """tests/data/model_0.1.0.pt was written before the model stopped holding its
+    training configuration (tests/data/make_model_0_1_0.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    from napari_mcsc.checkpoint import load_model
+    from napari_mcsc.inference import predict_volume
+
+    data = Path(__file__).parent / "data"
+    spec = importlib.util.spec_from_file_location("make_model", data / "make_model_0_1_0.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    model = load_model(data / "model_0.1.0.pt")
+    assert model.image_size == 32 and model.axis == 0
+    assert list(model.mapping.values) == [0, 2]
+    assert model.has_trained_transformer
+    expected = np.load(data / "model_0.1.0_prediction.npy")
+    np.testing.assert_array_equal(predict_volume(model, maker.fixed_volume()).labels, expected)

@@ -24,7 +24,7 @@ from napari_mcsc.evaluation.baselines import contour_interpolation_available, in
 from napari_mcsc.evaluation.interactive import keep_classes, mean_dice, train_on_painted
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.io import Geometry
-from napari_mcsc.training import profile
+from napari_mcsc.training.spec import RunChoices, run_config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,10 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1], help="phantom seeds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    overrides = {"method": args.method} if args.method else {}
-    if args.iterations:
-        overrides["iterations"] = args.iterations
-    config = profile(args.profile, **overrides)
+    config = run_config(RunChoices(args.profile, method=args.method, iterations=args.iterations))
     with_interp = contour_interpolation_available()
     rows = []
     for seed in args.seeds:

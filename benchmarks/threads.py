@@ -21,18 +21,20 @@ CHILD = """
 import json, sys, time
 import numpy as np
 from napari_mcsc.data.phantom import make_phantom_set, paint_slices
-from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
-from napari_mcsc.training import Trainer, profile
+from napari_mcsc.data.slices import AnnotatedVolume
+from napari_mcsc.jobs import TrainingJob, run_to_end
+from napari_mcsc.training.spec import RunChoices, run_config
 method, steps = sys.argv[1], int(sys.argv[2])
 phantoms = make_phantom_set(3, shape=(12, 96, 96))
-config = profile("fast", method=method, iterations=steps, supervised_warmup=0.0,
-                 contrastive_warmup=0.0, preview_every_seconds=1e9, device="cpu")
-data = build_slice_set([AnnotatedVolume(phantoms[0].image, paint_slices(phantoms[0].labels, [3, 8]))],
-                       image_size=config.image_size, unlabelled=[p.image for p in phantoms[1:]])
-trainer = Trainer(config, data)
-times, last = [], time.perf_counter()
-for event in trainer.run():
-    now = time.perf_counter(); times.append(now - last); last = now
+config = run_config(RunChoices("fast", method=method, iterations=steps, device="cpu", settings=dict(
+    supervised_warmup=0.0, contrastive_warmup=0.0, preview_every_seconds=1e9)))
+job = TrainingJob(config, [AnnotatedVolume(phantoms[0].image, paint_slices(phantoms[0].labels, [3, 8]))],
+                  [p.image for p in phantoms[1:]], predict=False)
+times, last = [], [time.perf_counter()]
+def clock(event):
+    now = time.perf_counter(); times.append(now - last[0]); last[0] = now
+run_to_end(job.run(), clock)
+trainer = job.trainer
 half = times[len(times) // 2:]
 print(json.dumps({"median_all": float(np.median(times[2:])), "median_second_half": float(np.median(half)),
                   "threads_used": trainer.model.history[-1].get("threads"),

@@ -1,9 +1,11 @@
 """One self-describing checkpoint file per model, written atomically, loaded safely.
 
 The file holds both networks and projection heads, the class mapping, the intensity
-normalisation, the slice axis, the training configuration, the training history and the
-package version. Everything is plain Python or tensors, so ``torch.load`` runs with
-``weights_only=True`` (no pickled code from a file someone sent you).
+normalisation, the slice axis, the model's settings (network shape, slice size), the
+networks trained so far, the training history and the package version. Files of format 1
+held the whole training configuration instead of the model's settings: they still load.
+Everything is plain Python or tensors, so ``torch.load`` runs with ``weights_only=True``
+(no pickled code from a file someone sent you).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from napari_mcsc import __version__
 from napari_mcsc.atomic import atomic_write
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.normalise import Normalisation
-from napari_mcsc.model import SegmentationModel
-from napari_mcsc.training.config import TrainConfig
+from napari_mcsc.model import NETWORK_NAMES, ModelSettings, SegmentationModel
 
 FORMAT = "napari-mcsc"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 said which networks were trained through the methods in the history.
+_NETWORKS_OF_FORMAT_1_METHODS = {"sup": ("cnn",), "ct": ("cnn", "swin"), "mcsc": NETWORK_NAMES}
 
 
 class CheckpointError(ValueError):
@@ -47,7 +50,8 @@ def save_model(
         "label_values": list(model.mapping.values),
         "normalisation": model.normalisation.to_dict(),
         "axis": int(model.axis),
-        "config": model.config.to_dict(),
+        "model": model.settings.to_dict(),
+        "trained_networks": sorted(model.trained_networks),
         "trained_iterations": int(model.trained_iterations),
         "history": list(model.history),
     }
@@ -102,11 +106,17 @@ def model_from_payload(
         labels = payload["label_values"]
         if not isinstance(labels, (list, tuple)):
             raise TypeError(f"label_values must be a list, got {type(labels).__name__}")
-        for name in ("config", "normalisation", "state_dict"):
+        settings_key = "model" if "model" in payload else "config"  # format 1: "config"
+        for name in (settings_key, "normalisation", "state_dict"):
             if not isinstance(payload[name], dict):
                 raise TypeError(f"{name} must be a dict, got {type(payload[name]).__name__}")
+        trained = payload.get("trained_networks")
+        if trained is None:
+            trained = _format_1_trained_networks(payload[settings_key], history, trained_iterations)
+        if not isinstance(trained, (list, tuple)) or not set(trained) <= set(NETWORK_NAMES):
+            raise TypeError(f"trained_networks must be a list of {NETWORK_NAMES}, got {trained!r}")
         model = SegmentationModel.create(
-            TrainConfig.from_dict(payload["config"]),
+            ModelSettings.from_dict(payload[settings_key]),
             LabelMapping(tuple(_integer(v, "label value", 0) for v in labels)),
             Normalisation.from_dict(payload["normalisation"]),
             axis,
@@ -117,7 +127,19 @@ def model_from_payload(
     model.networks.to(device).eval()
     model.trained_iterations = trained_iterations
     model.history = list(history)
+    model.trained_networks = frozenset(trained)
     return model
+
+
+def _format_1_trained_networks(config: dict, history: list[dict], trained_iterations: int) -> list[str]:
+    """A format-1 file's trained networks, from the methods of its runs (and of its own
+    configuration once it has trained: a checkpoint saved during its run)."""
+    methods = [run.get("method") for run in history]
+    if trained_iterations > 0:
+        methods.append(config.get("method"))
+    return sorted(
+        {name for method in methods for name in _NETWORKS_OF_FORMAT_1_METHODS.get(method, ("cnn",))}
+    )
 
 
 def _integer(value: object, what: str, low: int, high: int | None = None) -> int:

@@ -74,7 +74,7 @@ def predict_slices(
         data = normalise_volume(data, model.normalisation)
     n, h, w = data.shape
     use_swin = (ensemble or uncertainty) and model.has_trained_transformer
-    mode = "nearest" if model.config.image_interpolation == "nearest" else "bilinear"
+    mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
     labels = np.empty((n, h, w), dtype=np.int64)
     entropy = np.empty((n, h, w), dtype=np.float32) if uncertainty else None
     disagreement = np.empty((n, h, w), dtype=np.float32) if uncertainty and use_swin else None

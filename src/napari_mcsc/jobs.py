@@ -16,7 +16,7 @@ import numpy as np
 
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.normalise import Normalisation
-from napari_mcsc.data.slices import AnnotatedVolume, SliceSet, build_slice_set
+from napari_mcsc.data.slices import AnnotatedVolume, SliceSet, build_slice_set, unlabelled_truth
 from napari_mcsc.inference import VolumePrediction, predict_volume
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training.config import TrainConfig
@@ -89,6 +89,11 @@ class TrainingJob:
 
     ``request_stop()`` (from any thread) ends training after the current iteration; the
     job still predicts with the model trained so far and returns normally.
+
+    Benchmarks run through the same job: ``validation`` (a ``training.selection.
+    BestCheckpoint``) keeps the best of several evaluations; ``truths`` and
+    ``extra_truths``, the whole truth of each annotated and each unlabelled image, let
+    the trainer measure its pseudo-labels (never trained on).
     """
 
     def __init__(
@@ -106,6 +111,9 @@ class TrainingJob:
         resume=None,
         distributed=None,
         carry=None,
+        validation=None,
+        truths: Sequence[np.ndarray] | None = None,
+        extra_truths: Sequence[np.ndarray] = (),
     ) -> None:
         self.config = config
         # Lists are copied; lazy sequences and generators are read when the slices are made.
@@ -120,7 +128,11 @@ class TrainingJob:
         self.resume = resume
         self.distributed = distributed
         self.carry = carry
+        self.validation = validation
+        self.truths = truths
+        self.extra_truths = extra_truths
         self._trainer: Trainer | None = None
+        self._prepared: tuple[TrainConfig, SliceSet] | None = None
         self._stop_requested = False
 
     @property
@@ -140,14 +152,17 @@ class TrainingJob:
 
     def prepare(self) -> tuple[TrainConfig, SliceSet]:
         """The run's settings and its slices: the one place where a warm start from
-        ``init`` fixes the image size, classes and normalisation of the data."""
+        ``init`` fixes the image size, classes and normalisation of the data. Made once:
+        a caller may look at the slices (their classes, counts) before ``run``."""
+        if self._prepared is not None:
+            return self._prepared
         config, mapping, normalisation = self.config, self.mapping, self.normalisation
         volumes = (_as_volume(item) for item in self.annotated)
-        if mapping is None:
+        if mapping is None or self.truths is not None:
             volumes = list(volumes)
             mapping = LabelMapping.from_label_volumes(v.labels for v in volumes)
         if self.init is not None:
-            config = config.with_architecture_of(self.init.config)
+            config = config.with_architecture_of(self.init.settings)
             mapping = self.init.mapping.merged(mapping)
             normalisation = self.init.normalisation
         data = build_slice_set(
@@ -160,6 +175,16 @@ class TrainingJob:
             unlabelled=(_as_image(item) for item in self.unlabelled),
             keep_volumes=self.preview_request is not None,  # the preview's native slices
         )
+        if self.truths is not None:
+            data.unlabelled_truth = unlabelled_truth(
+                volumes,
+                self.truths,
+                self.extra_truths,
+                data.mapping,
+                axis=self.axis,
+                image_size=config.image_size,
+            )
+        self._prepared = config, data
         return config, data
 
     def run(self) -> Generator[ProgressEvent | Status, None, TrainResult]:
@@ -177,6 +202,7 @@ class TrainingJob:
             resume=self.resume,
             distributed=self.distributed,
             carry=self.carry,
+            validation=self.validation,
         )
         if self._stop_requested:
             self._trainer.request_stop()
@@ -200,11 +226,14 @@ class TrainingJob:
         return result
 
 
-def run_to_end(job: Generator):
-    """Drive a job's generator to its end without looking at its events; its return value."""
+def run_to_end(job: Generator, on_progress: Callable[[ProgressEvent], None] | None = None):
+    """Drive a job's generator to its end; its return value. ``on_progress`` sees each
+    training iteration's event (a benchmark scores its curve there)."""
     try:
         while True:
-            next(job)
+            event = next(job)
+            if on_progress is not None and isinstance(event, ProgressEvent):
+                on_progress(event)
     except StopIteration as done:
         return done.value
 

@@ -24,15 +24,11 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from napari_mcsc._qt.tooltips import TOOLTIPS
-from napari_mcsc.training.config import METHODS, PROFILES, TrainConfig, profile
+from napari_mcsc.training.config import METHODS, PROFILES, TrainConfig
+from napari_mcsc.training.methods import method_named
+from napari_mcsc.training.spec import RunChoices, profile_config, run_config
 
-#: How the Method choice shows each method (the values stay visible), and what the Train
-#: button says it will run.
-METHOD_LABELS = {
-    "mcsc": "mcsc: semi-supervised (MCSC)",
-    "ct": "ct: cross teaching only",
-    "sup": "sup: supervised (CNN only)",
-}
+#: What the Train button says it will run.
 TRAIN_TEXTS = {
     "mcsc": "Train semi-supervised (MCSC)",
     "ct": "Train semi-supervised (cross teaching)",
@@ -51,7 +47,7 @@ class SettingsForm(QWidget):
         from napari_mcsc.devices import available_devices
 
         super().__init__(parent)
-        default = profile()
+        default = profile_config()
         self.axis = QSpinBox(minimum=0, maximum=2, value=0, toolTip=TOOLTIPS["axis"])
         self.profile = QComboBox(toolTip=TOOLTIPS["profile"])
         self.profile.addItems([name.capitalize() for name in PROFILES])
@@ -108,7 +104,7 @@ class SettingsForm(QWidget):
     def _build_advanced(self, default: TrainConfig) -> QCollapsible:
         self.method = QComboBox(toolTip=TOOLTIPS["method"])
         for value in METHODS:
-            self.method.addItem(METHOD_LABELS.get(value, value), value)
+            self.method.addItem(f"{value}: {method_named(value).label}", value)
         self.cnn_lr = _float_box(1e-6, 1.0, 6, "cnn_lr")
         self.swin_lr = _float_box(1e-6, 1.0, 6, "swin_lr")
         self.contrastive_weight = _float_box(0.0, 10.0, 4, "contrastive_weight")
@@ -156,32 +152,33 @@ class SettingsForm(QWidget):
 
     def _on_profile_changed(self, name: str) -> None:
         self.iterations.setValue(0)
-        self._show_profile(profile(name.lower()))
+        self._show_profile(profile_config(name.lower()))
         self.show_run_length()
 
     def config(self) -> TrainConfig:
-        """The ``TrainConfig`` these settings describe (ValueError when they do not fit)."""
+        """The ``TrainConfig`` these settings describe (``training.spec``; a ValueError
+        saying what to change when they do not fit)."""
         name = self.profile.currentText().lower()
-        base = profile(name)
-        overrides = {
-            "device": self.device.currentText(),
-            "method": self.method_value(),
+        advanced = {
             "cnn_lr": self.cnn_lr.value(),
             "swin_lr": self.swin_lr.value(),
             "contrastive_weight": self.contrastive_weight.value(),
             "temperature": self.temperature.value(),
             "max_pixels_per_set": self.max_pixels.value(),
-            "max_seconds": float(self.seconds.value()) or None,
-            "max_sets": (self.max_sets.value(), *base.max_sets[1:]),
+            "max_sets": (self.max_sets.value(), *profile_config(name).max_sets[1:]),
         }
-        batch = self.batch.value()
-        if batch != base.batch_size:  # keep the profile's share of painted slices
-            share = base.labelled_batch_size / base.batch_size
-            labelled = max(1, min(batch - 1, round(batch * share)))
-            overrides.update(batch_size=batch, labelled_batch_size=labelled)
-        if self.iterations.value():
-            overrides["iterations"] = self.iterations.value()
-        return profile(name, **overrides).with_pretrained_swin(self.pretrained.text().strip() or None)
+        return run_config(
+            RunChoices(
+                profile=name,
+                method=self.method_value(),
+                iterations=self.iterations.value() or None,  # 0: the profile's
+                max_seconds=float(self.seconds.value()),
+                device=self.device.currentText(),
+                batch_size=self.batch.value(),
+                swin_weights=self.pretrained.text(),
+                settings=advanced,
+            )
+        )
 
     def show_run_length(self, *_args) -> None:
         """The planned iterations and, once measured here, how long they take."""

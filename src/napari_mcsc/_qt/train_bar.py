@@ -13,6 +13,7 @@ from napari_mcsc.constants import ImageRole
 from napari_mcsc.jobs import TrainResult
 from napari_mcsc.review import CorrectionLoop
 from napari_mcsc.training.events import ProgressEvent
+from napari_mcsc.training.methods import method_named
 
 
 class TrainBar(QWidget):
@@ -78,18 +79,11 @@ class TrainBar(QWidget):
         except ValueError as exc:
             show_warning(f"Cannot train with these settings: {exc}")
             return
-        unused = [
-            what
-            for what, given in (
-                ("the Unlabelled images", unlabelled),
-                ("the Swin weights", config.swin_pretrained),
-            )
-            if given
-        ]
-        if unused and config.method == "sup":
+        method = method_named(config.method)
+        if unlabelled and not method.uses_unlabelled:
             show_info(
-                f"Method sup trains the CNN on the painted slices only, so {' and '.join(unused)} "
-                "are not used; choose mcsc under Advanced > Method to use them."
+                f"Method {method.name} trains the CNN on the painted slices only, so the Unlabelled "
+                "images are not used; choose mcsc under Advanced > Method to use them."
             )
         axis = self.settings.axis.value()
         fine_tuning = self.loop.warm_start(axis) is not None

@@ -15,8 +15,9 @@ from napari_mcsc.commands.progress import ProgressLine
 from napari_mcsc.jobs import TrainingJob, TrainingStarted
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training import ProgressEvent, TrainConfig, Trainer
-from napari_mcsc.training.config import DEFAULT_PROFILE, METHODS, PROFILES, profile
+from napari_mcsc.training.config import DEFAULT_PROFILE, METHODS, PROFILES
 from napari_mcsc.training.outcome import RunOutcome
+from napari_mcsc.training.spec import profile_method as method_of_profile
 from napari_mcsc.training.speed_memory import describe_run_length
 
 
@@ -30,7 +31,7 @@ def add_profile_argument(
 METHOD_HELP = (
     "mcsc: the full method (CNN + Swin-UNet, cross teaching, contrastive), ct: cross "
     "teaching only, sup: the CNN on painted slices only; default: the profile's "
-    "method (" + ", ".join(f"{name}: {profile(name).method}" for name in sorted(PROFILES)) + ")"
+    "method (" + ", ".join(f"{name}: {method_of_profile(name)}" for name in sorted(PROFILES)) + ")"
 )
 
 
@@ -42,7 +43,7 @@ def add_method_argument(parser, help: str | None = None) -> None:
 
 def profile_method(method: str | None, profile_name: str) -> str:
     """The method a run uses: ``method`` when given, else the profile's."""
-    return method or profile(profile_name).method
+    return method or method_of_profile(profile_name)
 
 
 def add_target_arguments(parser) -> None:

@@ -76,19 +76,19 @@ def run_headless(
     from napari_mcsc.io import Geometry, write_volume
     from napari_mcsc.jobs import TrainingJob
     from napari_mcsc.metrics import evaluate_volume, nan_to_none
-    from napari_mcsc.training import profile
+    from napari_mcsc.training.spec import RunChoices, RunSpecError, run_config
 
-    if max_seconds is not None and not 0 < max_seconds < float("inf"):
-        raise UsageError(f"--max-seconds must be a positive number of seconds, got {max_seconds}")
-    pick_device(device)
+    try:
+        config = run_config(
+            RunChoices("fast", method=method, max_seconds=max_seconds, seed=seed, device=device)
+        )
+    except RunSpecError as error:
+        raise UsageError(str(error)) from error
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     phantoms = make_phantom_set(3, shape=DEMO_SHAPE, seed=seed)
     painted_volume = phantoms[0]
     painted = evenly_spaced_slices(DEMO_SHAPE[0], 2)
-    config = profile(
-        "fast", max_seconds=max_seconds, device=device, seed=seed, **({"method": method} if method else {})
-    )
     job = TrainingJob(
         config,
         [
@@ -134,7 +134,7 @@ def run_headless(
         "dice_mean_unlabelled_volumes": sum(r["dice_mean"] for r in rows[1:]) / (len(rows) - 1),
         "volumes": rows,
         "expected_dice": EXPECTED_DICE,
-        "method": model.config.method,
+        "method": config.method,
         **{k: v for k, v in outcome.to_dict().items() if k in ("planned_iterations", "complete", "ended_by")},
         "iterations": model.trained_iterations,
         "seconds_per_iteration": outcome.seconds_per_iteration,
@@ -142,7 +142,7 @@ def run_headless(
         "train_seconds": round(train_seconds, 1),
         "total_seconds": round(time.perf_counter() - start, 1),
         "device": str(pick_device(device)),
-        "config": model.config.to_dict(),
+        "config": config.to_dict(),
     }
     (out / "summary.json").write_text(json.dumps(nan_to_none(summary), indent=2))
     print(f"\n{'volume':<8}{'painted':<12}{'Dice RV':>9}{'Dice MYO':>10}{'Dice LV':>9}{'mean':>8}")

@@ -134,33 +134,25 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from napari_mcsc.training import profile
+    """The run ``train``'s options describe (``training.spec``), or a UsageError."""
+    from napari_mcsc.training.spec import RunChoices, RunSpecError, run_config
 
-    overrides = {"device": args.device}
-    if args.method is not None:  # else the profile's
-        overrides["method"] = args.method
-    if args.iterations is not None:
-        if args.iterations < 1:
-            raise UsageError("--iterations must be at least 1")
-        overrides["iterations"] = args.iterations
-    if args.max_seconds is not None:
-        if not 0 <= args.max_seconds < float("inf"):
-            raise UsageError(f"--max-seconds must be a number of seconds >= 0, got {args.max_seconds}")
-        overrides["max_seconds"] = args.max_seconds or None
-    if args.seed is not None:
-        overrides["seed"] = args.seed
     if args.swin_weights and args.swin_weights not in ("timm", "imagenet"):
         existing_path(args.swin_weights, "Swin weights file")
+    choices = RunChoices(
+        profile=args.profile,
+        method=args.method,
+        iterations=args.iterations,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        device=args.device,
+        swin_weights=args.swin_weights,
+        settings=target_overrides(args),
+    )
     try:
-        config = profile(args.profile, **overrides, **target_overrides(args))
-    except ValueError as error:  # e.g. --strong-view without a separate teacher
+        return run_config(choices)
+    except RunSpecError as error:
         raise UsageError(str(error)) from error
-    if args.swin_weights and config.method == "sup":
-        raise UsageError(
-            f"--swin-weights is for the Swin-UNet, which method sup (the {config.profile} "
-            "profile's default) does not train: add --method mcsc"
-        )
-    return config.with_pretrained_swin(args.swin_weights)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,8 +201,6 @@ def _train(args: argparse.Namespace, distributed) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
     unlabelled_paths = _unlabelled_paths(args.unlabelled)  # a wrong path fails before any reading
-    if config.swin_pretrained == "timm" and config.method != "sup":
-        _check_timm_weights_cached()
     init = load_model(existing_path(args.init, "model to fine-tune")) if args.init else None
     if init is not None and init.axis != args.axis:
         raise UsageError(
@@ -342,19 +332,6 @@ def _read_unlabelled(path: str):
     from napari_mcsc.io import read_volume
 
     return check_image_array(read_volume(existing_path(path, "unlabelled image")).array, path)
-
-
-def _check_timm_weights_cached() -> None:
-    """Refuse ``--swin-weights timm`` at once, without touching the network, when the
-    weights are not in the local Hugging Face cache."""
-    from napari_mcsc.networks.swin_unet import timm_weights_in_cache
-
-    if timm_weights_in_cache() is None:
-        raise UsageError(
-            "--swin-weights timm: timm's Swin-T weights are not in the local Hugging Face cache "
-            "(nothing is downloaded at run time); download a Swin-T checkpoint and pass its "
-            "file path instead"
-        )
 
 
 def _normalisation(args, init):

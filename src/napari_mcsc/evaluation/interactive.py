@@ -22,13 +22,15 @@ import torch
 
 from napari_mcsc.data.decathlon import Case, load_split, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
-from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
+from napari_mcsc.data.slices import AnnotatedVolume
 from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 from napari_mcsc.inference import predict_volume
+from napari_mcsc.jobs import TrainingJob, run_to_end
 from napari_mcsc.metrics import dice
 from napari_mcsc.model import SegmentationModel
-from napari_mcsc.training import Trainer, profile
+from napari_mcsc.training import Trainer
 from napari_mcsc.training.config import TrainConfig
+from napari_mcsc.training.spec import RunChoices, run_config
 
 
 def dice_on_slices(pred: np.ndarray, truth: np.ndarray, keep: list[int], classes) -> dict[int, float]:
@@ -58,26 +60,24 @@ def train_on_painted(
     curve_at: Sequence[int] = (),
     device: str | None = None,
 ) -> tuple[Trainer, list[list[float]]]:
-    """Train on ``painted`` slices of ``truth`` (all other slices unlabelled); return the
-    trainer and the CNN's Dice on the unpainted slices at the ``curve_at`` iterations."""
+    """Train on ``painted`` slices of ``truth`` (all other slices unlabelled) through the
+    ``TrainingJob`` the widget runs; return the trainer and the CNN's Dice on the unpainted
+    slices at the ``curve_at`` iterations."""
     sparse = paint_slices(truth, list(painted))
-    data = build_slice_set(
-        [AnnotatedVolume(case.image, sparse, name=case.name)],
-        image_size=config.image_size,
-        image_interpolation=config.image_interpolation,
-        unlabelled=list(extra),
-        mapping=init.mapping if init is not None else None,
-        normalisation=init.normalisation if init is not None else None,
+    job = TrainingJob(
+        config, [AnnotatedVolume(case.image, sparse, name=case.name)], list(extra), init=init, predict=False
     )
-    trainer = Trainer(config, data, init=init)
     keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
     classes = [int(c) for c in np.unique(truth) if c != 0]
     curve = []
-    for event in trainer.run():
+
+    def score(event) -> None:
         if event.iteration in curve_at:
-            pred = predict_volume(trainer.model, case.image, uncertainty=False, device=device)
+            pred = predict_volume(job.model, case.image, uncertainty=False, device=device)
             curve.append([event.iteration, round(mean_dice(pred.labels, truth, keep, classes), 4)])
-    return trainer, curve
+
+    run_to_end(job.run(), score)
+    return job.trainer, curve
 
 
 def run_interactive(
@@ -105,15 +105,16 @@ def run_interactive(
     after each volume (the CLI saves partial results with it)."""
     names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
     with_interp = contour_interpolation_available()
-    run_length = {"iterations": iterations} if iterations else {}
-    config = profile(
-        profile_name,
-        max_seconds=max_seconds,
-        device=device,
-        method=method,
-        seed=seed,
-        **run_length,
-        **overrides,
+    config = run_config(
+        RunChoices(
+            profile_name,
+            method=method,
+            iterations=iterations or None,
+            max_seconds=max_seconds,
+            seed=seed,
+            device=device,
+            settings=overrides,
+        )
     )
     settings = {
         "scenario": "interactive",

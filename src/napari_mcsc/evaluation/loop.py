@@ -12,6 +12,7 @@ the Dice on the slices not painted in that arm.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 
@@ -24,7 +25,7 @@ from napari_mcsc.evaluation.baselines import contour_interpolation_available, in
 from napari_mcsc.evaluation.interactive import mean_dice, train_on_painted
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
-from napari_mcsc.training import profile
+from napari_mcsc.training.spec import RunChoices, run_config
 
 CHOOSERS = ("uncertain", "largest_gap")
 
@@ -48,15 +49,17 @@ def run_loop(
     **overrides,
 ) -> dict:
     names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
-    config = profile(
+    choices = RunChoices(
         profile_name,
-        device=device,
         method=method,
+        iterations=iterations or None,
         seed=seed,
-        **({"iterations": iterations} if iterations else {}),
-        **overrides,
+        device=device,
+        settings=overrides,
     )
-    retrain = config.replace(iterations=retrain_iterations or max(1, config.iterations // 2))
+    config = run_config(choices)
+    retrain_length = retrain_iterations or max(1, config.iterations // 2)
+    retrain = run_config(dataclasses.replace(choices, iterations=retrain_length))
     with_interp = contour_interpolation_available()
     rows = []
     for index, name in enumerate(names):

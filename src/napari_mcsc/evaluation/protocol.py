@@ -34,11 +34,13 @@ import numpy as np
 import torch
 
 from napari_mcsc.data.decathlon import class_names, load_split, read_case
-from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set, unlabelled_truth
+from napari_mcsc.data.slices import AnnotatedVolume
 from napari_mcsc.inference import predict_volume
+from napari_mcsc.jobs import TrainingJob, run_to_end
 from napari_mcsc.metrics import dice, evaluate_many
-from napari_mcsc.training import Trainer, profile
+from napari_mcsc.training.methods import method_named
 from napari_mcsc.training.selection import BestCheckpoint
+from napari_mcsc.training.spec import RunChoices, run_config
 
 SELECTION_RULES = ("last", "best")
 
@@ -96,33 +98,34 @@ def run_protocol(
         raise ValueError(f"select must be one of {SELECTION_RULES}, got {select!r}")
     train_cases = load_split(data_dir, "train")
     labelled = first_patients(train_cases, labelled_patients)
-    unlabelled = [c for c in train_cases if c not in labelled] if method != "sup" else []
-    overrides: dict = {"method": method, "seed": seed, "device": device, **config_overrides}
-    if iterations is not None:
-        overrides["iterations"] = iterations
-        overrides["max_seconds"] = max_seconds
-    elif max_seconds is not None:
-        overrides["max_seconds"] = max_seconds
-    config = profile(profile_name, **overrides)
+    uses_unlabelled = method_named(method).uses_unlabelled
+    unlabelled = [c for c in train_cases if c not in labelled] if uses_unlabelled else []
+    config = run_config(
+        RunChoices(
+            profile_name,
+            method=method,
+            iterations=iterations,
+            max_seconds=max_seconds,
+            seed=seed,
+            device=device,
+            settings=config_overrides,
+        )
+    )
     start = time.perf_counter()
     volumes = [
         AnnotatedVolume(c.image, c.labels, name=c.name) for c in (read_case(data_dir, n) for n in labelled)
     ]
     extra_cases = [read_case(data_dir, n) for n in unlabelled]
-    data = build_slice_set(
-        volumes,
-        image_size=config.image_size,
-        image_interpolation=config.image_interpolation,
-        unlabelled=[c.image for c in extra_cases],
-    )
     # Their truth, to measure the pseudo-labels (never trained on).
-    data.unlabelled_truth = unlabelled_truth(
+    job = TrainingJob(
+        config,
         volumes,
-        [v.labels for v in volumes],
-        [c.labels for c in extra_cases],
-        data.mapping,
-        image_size=config.image_size,
+        [c.image for c in extra_cases],
+        predict=False,
+        truths=[v.labels for v in volumes],
+        extra_truths=[c.labels for c in extra_cases],
     )
+    data = job.prepare()[1]
     del extra_cases
     log(
         f"{method}: {len(labelled)} labelled volumes ({data.num_labelled} slices), "
@@ -153,40 +156,43 @@ def run_protocol(
     if resume and checkpoint_file is not None and Path(checkpoint_file).is_file():
         resumed = load_resume(checkpoint_file)
         log(f"resuming from {checkpoint_file} at iteration {resumed.iteration}")
-    trainer = Trainer(config, data, validation=selector, resume=resumed)
+    job.validation, job.resume = selector, resumed
     done = resumed.iteration if resumed else 0
     curve = [p["curve"] for p in progress.read() if "curve" in p and p["iteration"] <= done]
     curve_seconds = 0.0
-    with on_trainer(trainer) if on_trainer else contextlib.nullcontext():
-        for event in trainer.run():
-            if event.iteration % monitor_every == 0:
-                progress.write(
-                    {
-                        "iteration": event.iteration,
-                        "losses": {k: round(v, 5) for k, v in event.losses.items()},
-                        "pseudo_labels": trainer.pseudo_labels.flush(),
-                        "seconds_per_iteration": round(event.seconds_per_iteration, 4),
-                    }
-                )
-            if checkpointing is not None and checkpointing.due(event.iteration):
-                checkpointing.save(trainer, event.iteration)
-            if event.iteration in curve_at:
-                scoring = time.perf_counter()
-                point = [event.iteration, round(mean_dice_over(trainer.model, cases, foreground), 4)]
-                if trainer.model.has_trained_transformer:
-                    point.append(round(mean_dice_over(trainer.model, cases, foreground, ensemble=True), 4))
-                curve.append(point)
-                progress.write({"iteration": event.iteration, "curve": point})
-                log(
-                    f"  it {event.iteration}: Dice (CNN, ensemble) {point[1:]} "
-                    f"on {len(cases)} {split} volumes"
-                )
-                curve_seconds += time.perf_counter() - scoring
-            if event.iteration % 100 == 0:
-                log(
-                    f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
-                    f"{event.seconds_per_iteration:.2f} s/it"
-                )
+
+    def follow(event) -> None:
+        nonlocal curve_seconds
+        trainer = job.trainer
+        if event.iteration % monitor_every == 0:
+            progress.write(
+                {
+                    "iteration": event.iteration,
+                    "losses": {k: round(v, 5) for k, v in event.losses.items()},
+                    "pseudo_labels": trainer.pseudo_labels.flush(),
+                    "seconds_per_iteration": round(event.seconds_per_iteration, 4),
+                }
+            )
+        if checkpointing is not None and checkpointing.due(event.iteration):
+            checkpointing.save(trainer, event.iteration)
+        if event.iteration in curve_at:
+            scoring = time.perf_counter()
+            point = [event.iteration, round(mean_dice_over(trainer.model, cases, foreground), 4)]
+            if trainer.model.has_trained_transformer:
+                point.append(round(mean_dice_over(trainer.model, cases, foreground, ensemble=True), 4))
+            curve.append(point)
+            progress.write({"iteration": event.iteration, "curve": point})
+            log(f"  it {event.iteration}: Dice (CNN, ensemble) {point[1:]} on {len(cases)} {split} volumes")
+            curve_seconds += time.perf_counter() - scoring
+        if event.iteration % 100 == 0:
+            log(
+                f"  it {event.iteration}/{event.total} loss {event.losses['total']:.3f} "
+                f"{event.seconds_per_iteration:.2f} s/it"
+            )
+
+    with on_trainer(job) if on_trainer else contextlib.nullcontext():
+        run_to_end(job.run(), follow)
+    trainer = job.trainer
     train_seconds = time.perf_counter() - start - curve_seconds
     if checkpointing is not None and not trainer.outcome.complete:
         checkpointing.save(trainer, trainer.outcome.done)
@@ -197,7 +203,7 @@ def run_protocol(
     model = trainer.model
     results = {}
     for mode, ensemble in (("cnn", False), ("ensemble", True)):
-        if ensemble and method == "sup":
+        if ensemble and not model.has_trained_transformer:
             continue
         preds = [predict_volume(model, c.image, ensemble=ensemble, uncertainty=False).labels for c in cases]
         results[mode] = evaluate_many(

@@ -37,35 +37,33 @@ def measure_train_step(
     """Seconds per training iteration on phantom slices (all slices after the warm-up);
     ``overrides`` change the profile (e.g. ``amp=False``)."""
     from napari_mcsc.data.phantom import make_phantom_set, paint_slices
-    from napari_mcsc.data.slices import AnnotatedVolume, build_slice_set
-    from napari_mcsc.training import Trainer, profile
+    from napari_mcsc.data.slices import AnnotatedVolume
+    from napari_mcsc.jobs import TrainingJob, run_to_end
+    from napari_mcsc.training.spec import RunChoices, run_config
 
     phantoms = make_phantom_set(3, shape=(12, 96, 96))
-    config = profile(
-        profile_name,
-        method=method,
-        iterations=warmup + steps,
-        max_seconds=None,
-        device=device,
-        contrastive_warmup=0.0,
-        preview_every_seconds=1e9,
-        **overrides,
+    settings = dict(contrastive_warmup=0.0, preview_every_seconds=1e9, **overrides)
+    config = run_config(
+        RunChoices(profile_name, method=method, iterations=warmup + steps, device=device, settings=settings)
     )
-    data = build_slice_set(
+    job = TrainingJob(
+        config,
         [AnnotatedVolume(phantoms[0].image, paint_slices(phantoms[0].labels, [3, 8]))],
-        image_size=config.image_size,
-        image_interpolation=config.image_interpolation,
-        unlabelled=[p.image for p in phantoms[1:]],
+        [p.image for p in phantoms[1:]],
+        predict=False,
     )
-    trainer = Trainer(config, data)
     baseline = _rss_mib()
-    times, last = [], time.perf_counter()
-    for event in trainer.run():
-        _sync(trainer.device)
+    times, last = [], [time.perf_counter()]
+
+    def clock(event) -> None:
+        _sync(job.trainer.device)
         now = time.perf_counter()
         if event.iteration > warmup:
-            times.append(now - last)
-        last = now
+            times.append(now - last[0])
+        last[0] = now
+
+    run_to_end(job.run(), clock)
+    trainer = job.trainer
     return {
         "case": "train_step",
         "method": method,
@@ -90,10 +88,10 @@ def measure_contrastive(variant: str, device: str | None = None, repeats: int = 
     from napari_mcsc.devices import pick_device
     from napari_mcsc.losses import BlockSetSampler, balanced_supcon_loss, multi_scale_cross_contrastive_loss
     from napari_mcsc.networks import ProjectionHeads
-    from napari_mcsc.training import profile
+    from napari_mcsc.training.spec import profile_config
 
     dev = pick_device(device)
-    cfg = profile("paper")
+    cfg = profile_config("paper")
     torch.manual_seed(0)
     b, size = cfg.batch_size, cfg.image_size
     heads = ProjectionHeads((16, 128), (96, 192)).to(dev)
@@ -150,11 +148,12 @@ def measure_inference(
     from napari_mcsc.data.labels import LabelMapping
     from napari_mcsc.data.normalise import Normalisation
     from napari_mcsc.inference import predict_volume
-    from napari_mcsc.model import SegmentationModel
-    from napari_mcsc.training import profile
+    from napari_mcsc.model import NETWORK_NAMES, SegmentationModel
+    from napari_mcsc.training.spec import profile_config
 
-    model = SegmentationModel.create(profile("fast"), LabelMapping((0, 1, 2, 3)), Normalisation())
-    model.history.append({"method": "mcsc"})
+    settings = profile_config("fast").model_settings()
+    model = SegmentationModel.create(settings, LabelMapping((0, 1, 2, 3)), Normalisation())
+    model.trained_networks = frozenset(NETWORK_NAMES)  # as after MCSC: uncertainty uses both
     volume = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
     predict_volume(model, volume[:2], uncertainty=uncertainty, device=device)  # warm-up
     times = []

@@ -33,6 +33,7 @@ from napari_mcsc.evaluation.interactive import keep_classes, mean_dice
 from napari_mcsc.jobs import run_to_end
 from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
 from napari_mcsc.study import Study, StudyRound, StudySettings, predict_scans
+from napari_mcsc.training.methods import METHODS
 
 CHOICES = ("uncertain", "even")
 
@@ -55,7 +56,7 @@ class Arm:
         method = parts[0]
         carry = parts[1] if len(parts) > 1 else "on"
         choice = parts[2] if len(parts) > 2 else ("uncertain" if carry == "on" else "even")
-        if method not in ("sup", "ct", "mcsc") or carry not in ("on", "off") or choice not in CHOICES:
+        if method not in METHODS or carry not in ("on", "off") or choice not in CHOICES:
             raise ValueError(
                 f"arm {text!r}: write interp or METHOD[:on|off[:uncertain|even]] with METHOD sup, ct or mcsc"
             )

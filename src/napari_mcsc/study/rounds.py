@@ -19,6 +19,7 @@ from napari_mcsc.inference import predict_volume
 from napari_mcsc.jobs import ImageInput, Status, TrainingJob
 from napari_mcsc.study.session import Study, StudyError
 from napari_mcsc.training.events import ProgressEvent
+from napari_mcsc.training.methods import method_named
 from napari_mcsc.training.outcome import RunOutcome
 from napari_mcsc.training.state import TrainState
 
@@ -86,7 +87,7 @@ class StudyRound:
             ImageInput(name, study.read_image(name).array, study.labels(name), study.scan(name).reviewed)
             for name in names
         )
-        unlabelled = self._unlabelled_scans(names) if config.method != "sup" else []
+        unlabelled = self._unlabelled_scans(names) if method_named(config.method).uses_unlabelled else []
         extra = (ImageInput(n, study.read_image(n).array) for n in unlabelled)
         self.job = TrainingJob(
             config,

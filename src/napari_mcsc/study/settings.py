@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from napari_mcsc.training.config import TrainConfig, profile
+from napari_mcsc.training.config import TrainConfig
+from napari_mcsc.training.spec import RunChoices, profile_config, run_config
 
 
 @dataclass
@@ -43,27 +44,23 @@ class StudySettings:
         self.train_config(first=True)  # any wrong choice fails now, not at the first round
 
     def train_config(self, *, first: bool, **overrides) -> TrainConfig:
-        """The configuration of a round: the first (from scratch) or a later one."""
-        changes: dict = {
-            "schedule_horizon": self.schedule_horizon,
+        """The configuration of a round: the first (from scratch) or a later one;
+        ``overrides``: other ``TrainConfig`` fields."""
+        first_length = self.first_round_iterations or profile_config(self.profile).iterations
+        settings = {
+            "schedule_horizon": self.schedule_horizon or first_length,
             "lr_floor": self.lr_floor,
-            "seed": self.seed,
-            "device": self.device,
+            **overrides,
         }
-        if self.method is not None:
-            changes["method"] = self.method
-        if first:
-            if self.first_round_iterations is not None:
-                changes["iterations"] = self.first_round_iterations
-        else:
-            changes["iterations"] = self.round_iterations
-        config = profile(self.profile, **{**changes, **overrides})
-        if first and self.schedule_horizon is None:
-            config = config.replace(schedule_horizon=config.iterations)
-        elif self.schedule_horizon is None:
-            first_length = self.first_round_iterations or profile(self.profile).iterations
-            config = config.replace(schedule_horizon=first_length)
-        return config
+        choices = RunChoices(
+            self.profile,
+            method=self.method,
+            iterations=first_length if first else self.round_iterations,
+            seed=self.seed,
+            device=self.device,
+            settings=settings,
+        )
+        return run_config(choices)
 
     def to_dict(self) -> dict:
         return asdict(self)

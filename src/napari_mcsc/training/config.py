@@ -21,12 +21,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from napari_mcsc.model import ModelSettings
 from napari_mcsc.networks.config import NETWORK_FIELDS, NetworkConfig
+from napari_mcsc.training.methods import method_named
 from napari_mcsc.training.teachers import TEACHERS
 
-#: The full method, then its ablations. None of them is "the" default: each profile names
-#: its method (``PROFILES[name]["method"]``): sup for fast, mcsc for paper.
-METHODS = ("mcsc", "ct", "sup")
+# METHODS: the full method, then its ablations (training/methods.py). None of them is "the"
+# default: each profile names its method (``PROFILES[name]["method"]``): sup for fast,
+# mcsc for paper.
 DEFAULT_PROFILE = "fast"
 
 
@@ -94,8 +96,7 @@ class TrainConfig:
     preview_every_seconds: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        method_named(self.method)  # a ValueError naming the methods
         if not 0 < self.labelled_batch_size <= self.batch_size:
             raise ValueError("labelled_batch_size must be between 1 and batch_size")
         if self.image_size % 32:
@@ -142,10 +143,14 @@ class TrainConfig:
             return self.replace(swin_pretrained=None)
         return self.replace(swin_pretrained=source, swin_embed_dim=96, swin_heads=(3, 6, 12, 24))
 
-    def with_architecture_of(self, other: TrainConfig) -> TrainConfig:
-        """A copy with the image size and network shape of ``other``: the settings a warm
-        start from a model trained with ``other`` must keep."""
-        return self.replace(image_size=other.image_size, network=self.network.shaped_like(other.network))
+    def with_architecture_of(self, model: ModelSettings) -> TrainConfig:
+        """A copy with the image size and network shape of a model's settings: what a warm
+        start from that model must keep."""
+        return self.replace(image_size=model.image_size, network=self.network.shaped_like(model.network))
+
+    def model_settings(self) -> ModelSettings:
+        """The settings of the model this configuration trains (what it predicts with)."""
+        return ModelSettings(self.network, self.image_size, self.image_interpolation)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated again); network fields may be given

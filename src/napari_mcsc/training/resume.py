@@ -87,7 +87,7 @@ def _rank_state(trainer, iteration: int) -> dict:
             "gauss": float(np_state[4]),
         },
         "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
-        "streams": [s.state_dict() for s in trainer._live["streams"]],
+        "streams": [s.state_dict() for s in trainer.live.streams],
         "slices": [trainer.data.num_labelled, trainer.data.num_unlabelled],
     }
     if trainer.device.type == "cuda":
@@ -174,11 +174,11 @@ def restore(trainer, resume: Resume) -> int:
     model.networks.load_state_dict(resume.model.networks.state_dict())
     model.trained_iterations = resume.model.trained_iterations
     model.history = list(resume.model.history)
-    live = trainer._live
-    if set(state["optimizers"]) != set(live["optimizers"]):
+    live = trainer.live
+    if set(state["optimizers"]) != set(live.optimizers):
         raise ResumeError(
             f"{resume.path} holds optimisers {sorted(state['optimizers'])}, this run "
-            f"has {sorted(live['optimizers'])}"
+            f"has {sorted(live.optimizers)}"
         )
     carried = TrainState(
         position=int(state.get("schedule_start", 0)),
@@ -190,7 +190,7 @@ def restore(trainer, resume: Resume) -> int:
         carried.restore(trainer, strict=True)
     except ValueError as error:
         raise ResumeError(f"{resume.path}: {error}") from error
-    for stream, saved in zip(live["streams"], rank["streams"], strict=True):
+    for stream, saved in zip(live.streams, rank["streams"], strict=True):
         stream.load_state_dict(saved)
     trainer.generator.set_state(rank["generator"])
     torch.set_rng_state(rank["torch"])

@@ -1,4 +1,5 @@
-"""What a run hands to the next beyond the weights: the optimisers' moments, the
+"""A run's training state: the live objects it trains with (``LiveRun``) and what it
+hands to the next run beyond the weights (``TrainState``): the optimisers' moments, the
 mixed-precision scaler, the EMA teachers and the position in the schedules.
 
 A study trains in rounds: each round fine-tunes the current model on everything painted
@@ -13,12 +14,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from napari_mcsc.atomic import atomic_write
 
 STATE_FORMAT = "napari-mcsc-train-state"
+
+
+@dataclass
+class LiveRun:
+    """The objects a running ``Trainer`` trains with (``trainer.live``): one optimiser per
+    network the method trains, the mixed-precision scaler, the batch streams (supervised
+    warm-up, then the main one), the EMA teachers if any, and the autocast type (None:
+    full precision)."""
+
+    optimizers: dict[str, torch.optim.Optimizer]
+    scaler: torch.amp.GradScaler
+    streams: tuple[Any, ...]
+    ema: Any = None
+    amp_dtype: torch.dtype | None = None
 
 
 @dataclass
@@ -34,20 +50,20 @@ class TrainState:
     @classmethod
     def capture(cls, trainer) -> TrainState:
         """The state of ``trainer`` now (at a yield of its run, or after it)."""
-        live = trainer._live
+        live = trainer.live
         return cls(
             position=int(trainer.schedule_position),
-            optimizers={name: opt.state_dict() for name, opt in live["optimizers"].items()},
-            scaler=live["scaler"].state_dict(),
-            ema=live["ema"].state_dict() if live.get("ema") is not None else None,
+            optimizers={name: opt.state_dict() for name, opt in live.optimizers.items()},
+            scaler=live.scaler.state_dict(),
+            ema=live.ema.state_dict() if live.ema is not None else None,
         )
 
     def restore(self, trainer, *, strict: bool = False) -> list[str]:
         """Load into ``trainer``'s live run (called by ``Trainer.run``). An optimiser whose
         parameters changed shape (a class was added) starts afresh, unless ``strict``
         (a resumed run: then it is an error). Returns the names that started afresh."""
-        live, fresh = trainer._live, []
-        for name, opt in live["optimizers"].items():
+        live, fresh = trainer.live, []
+        for name, opt in live.optimizers.items():
             saved = self.optimizers.get(name)
             if saved is not None and _fits(opt, saved):
                 opt.load_state_dict(saved)
@@ -56,9 +72,9 @@ class TrainState:
             else:
                 fresh.append(name)
         if self.scaler:
-            live["scaler"].load_state_dict(self.scaler)
-        if live.get("ema") is not None and self.ema is not None:
-            live["ema"].load_state_dict(self.ema)
+            live.scaler.load_state_dict(self.scaler)
+        if live.ema is not None and self.ema is not None:
+            live.ema.load_state_dict(self.ema)
         trainer.schedule_start = self.position
         return fresh
 

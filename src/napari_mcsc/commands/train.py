@@ -311,7 +311,8 @@ def _read_annotated(image_path: str, label_path: str, ignore_geometry: bool):
     """An image and its label file as an ``AnnotatedVolume``, both checked."""
     from napari_mcsc.data.labels import check_label_array
     from napari_mcsc.data.slices import AnnotatedVolume
-    from napari_mcsc.io import geometry_mismatch, read_volume
+    from napari_mcsc.io.geometry import geometry_mismatch
+    from napari_mcsc.io.volumes import read_volume
 
     image = read_volume(existing_path(image_path, "image"))
     labels = read_volume(existing_path(label_path, "label file"))
@@ -328,7 +329,7 @@ def _read_annotated(image_path: str, label_path: str, ignore_geometry: bool):
 
 
 def _unlabelled_paths(groups) -> list:
-    from napari_mcsc.io import expand_volume_paths
+    from napari_mcsc.io.volumes import expand_volume_paths
 
     values = [v for group in groups for v in (group if isinstance(group, list) else [group])]
     try:
@@ -339,7 +340,7 @@ def _unlabelled_paths(groups) -> list:
 
 def _read_unlabelled(path: str):
     from napari_mcsc.data.slices import check_image_array
-    from napari_mcsc.io import read_volume
+    from napari_mcsc.io.volumes import read_volume
 
     return check_image_array(read_volume(existing_path(path, "unlabelled image")).array, path)
 
@@ -347,7 +348,7 @@ def _read_unlabelled(path: str):
 def _check_timm_weights_cached() -> None:
     """Refuse ``--swin-weights timm`` at once, without touching the network, when the
     weights are not in the local Hugging Face cache."""
-    from napari_mcsc.networks.swin_unet import timm_weights_in_cache
+    from napari_mcsc.networks.imagenet_weights import timm_weights_in_cache
 
     if timm_weights_in_cache() is None:
         raise UsageError(

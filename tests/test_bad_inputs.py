@@ -560,7 +560,7 @@ def test_timm_weights_not_cached_are_reported_without_network(
 def test_timm_weights_found_in_the_cache_without_network(tmp_path, monkeypatch, no_network):
     import huggingface_hub.constants as constants
 
-    from napari_mcsc.networks.swin_unet import _timm_weights_repo, timm_weights_in_cache
+    from napari_mcsc.networks.imagenet_weights import _timm_weights_repo, timm_weights_in_cache
 
     cache = tmp_path / "hub"
     repo = cache / f"models--{_timm_weights_repo().replace('/', '--')}"

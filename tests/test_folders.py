@@ -229,3 +229,17 @@ def test_slice_set_holds_one_native_volume_at_a_time(msd, labelled, unlabelled_s
     )
     assert data.num_unlabelled == unlabelled_slices and len(alive) == 3
     assert alive == [0, 0, 0]
+
+
+def test_decathlon_cases_are_found_in_every_supported_format_nii_gz_first(tmp_path):
+    from napari_mcsc.data.decathlon import case_image_path
+    from napari_mcsc.io import SUPPORTED_EXTENSIONS
+
+    images = tmp_path / "imagesTr"
+    images.mkdir()
+    for i, ext in enumerate(SUPPORTED_EXTENSIONS):
+        (images / f"case{i}{ext}").write_bytes(b"")
+        assert case_image_path(tmp_path, f"case{i}") == images / f"case{i}{ext}"
+    (images / "both.nii").write_bytes(b"")
+    (images / "both.nii.gz").write_bytes(b"")
+    assert case_image_path(tmp_path, "both").name == "both.nii.gz"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -359,6 +360,19 @@ def test_is_supported_path_variants(tmp_path):
     sniffed.mkdir()
     (sniffed / "IM0001").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 16)
     assert is_supported_path(sniffed)
+
+
+def test_the_extension_list_feeds_the_file_filter_and_the_help():
+    from napari_mcsc.io.formats import _FORMATS_HELP, FILENAME_PATTERNS, VOLUME_FILE_FILTER
+
+    assert set(SUPPORTED_EXTENSIONS) == set(FILE_EXTENSIONS)
+    assert SUPPORTED_EXTENSIONS.index(".nii.gz") < SUPPORTED_EXTENSIONS.index(".nii")  # greedy match
+    assert tuple(f"*{ext}" for ext in SUPPORTED_EXTENSIONS) == FILENAME_PATTERNS
+    name, _, patterns = VOLUME_FILE_FILTER.partition(" (")
+    assert name == "Volumes" and patterns.endswith(")")
+    assert patterns[:-1].split() == list(FILENAME_PATTERNS)
+    for ext in SUPPORTED_EXTENSIONS:
+        assert re.search(re.escape(ext) + r"[,)]", _FORMATS_HELP), ext
 
 
 def test_read_does_not_warn_for_single_series(tmp_path):

@@ -37,13 +37,29 @@ def test_every_command_resolves_to_a_callable():
         assert callable(getattr(importlib.import_module(module), name)), command["id"]
 
 
-def test_reader_patterns_cover_the_formats():
+def test_reader_patterns_are_the_supported_extensions():
     import yaml
+
+    from napari_mcsc.io.formats import FILENAME_PATTERNS
 
     spec = yaml.safe_load(MANIFEST.read_text())
     reader = spec["contributions"]["readers"][0]
     assert reader["accepts_directories"] is True
-    assert {"*.nii", "*.nii.gz", "*.mha", "*.mhd", "*.nrrd", "*.nhdr"} <= set(reader["filename_patterns"])
+    patterns = reader["filename_patterns"]
+    assert len(patterns) == len(set(patterns))
+    assert set(patterns) == set(FILENAME_PATTERNS)
+
+
+def test_volume_writer_extensions_are_the_supported_extensions():
+    import yaml
+
+    from napari_mcsc.io.formats import SUPPORTED_EXTENSIONS
+
+    spec = yaml.safe_load(MANIFEST.read_text())
+    writer = next(w for w in spec["contributions"]["writers"] if w["command"] == "napari-mcsc.write_labels")
+    extensions = writer["filename_extensions"]
+    assert len(extensions) == len(set(extensions))
+    assert set(extensions) == set(SUPPORTED_EXTENSIONS)
 
 
 def test_sample_data_is_an_image_and_two_painted_slices():

@@ -22,7 +22,7 @@ from napari_mcsc.networks import (
     build_networks,
     load_pretrained_swin,
 )
-from napari_mcsc.networks.swin_unet import PretrainedWeightsError
+from napari_mcsc.networks.imagenet_weights import PretrainedWeightsError
 
 TINY = dict(img_size=64, embed_dim=24, num_heads=(1, 2, 4, 8), window_size=4)
 FAST = dict(img_size=128, embed_dim=48, num_heads=(2, 4, 8, 16), window_size=4)
@@ -447,7 +447,7 @@ class TestImagenetWeights:
     def test_online_downloads_once_then_loads(self, tmp_path, monkeypatch):
         from safetensors.torch import save_file
 
-        from napari_mcsc.networks import imagenet_weights
+        from napari_mcsc.networks import imagenet_weights, pretrained
 
         path = tmp_path / "model.safetensors"
         sd = {k: v.clone() for k, v in timm_swin().state_dict().items()}
@@ -462,7 +462,8 @@ class TestImagenetWeights:
 
         assert imagenet_weights.imagenet_swin_weights(download=fake_download) == str(path)
         assert calls and calls[0][1] == "model.safetensors" and calls[0][0].startswith("timm/")
-        monkeypatch.setattr(imagenet_weights, "imagenet_swin_weights", lambda: str(path))
+        # load_pretrained_swin looks the function up in its own module
+        monkeypatch.setattr(pretrained, "imagenet_swin_weights", lambda: str(path))
         net = SwinUNet(num_classes=3, **TINY)
         load_pretrained_swin(net, "imagenet")
         assert_encoder_equals(net, sd)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_mcsc.constants import GEOMETRY_KEY, METADATA_KEY, SOURCE_KEY
-from napari_mcsc.io import Volume, is_supported_path, read_volume
+from napari_mcsc.io.volumes import Volume, is_supported_path, read_volume
 
 # METADATA_KEY is re-exported for the modules that import it from here.
 __all__ = ["METADATA_KEY", "looks_like_labels", "napari_get_reader", "read_layers"]

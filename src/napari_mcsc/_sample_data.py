@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from napari_mcsc.constants import GEOMETRY_KEY, METADATA_KEY, SOURCE_KEY
 from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom, paint_slices
-from napari_mcsc.io import Geometry
+from napari_mcsc.io.geometry import Geometry
 
 PHANTOM_SHAPE = (12, 96, 96)
 

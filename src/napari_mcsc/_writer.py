@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from napari_mcsc.constants import GEOMETRY_KEY, METADATA_KEY, SOURCE_KEY
-from napari_mcsc.io import Geometry, is_dicom_folder, split_extension, write_volume
+from napari_mcsc.io.dicom import is_dicom_folder
+from napari_mcsc.io.geometry import Geometry
+from napari_mcsc.io.volumes import split_extension, write_volume
 
 __all__ = ["DEFAULT_EXTENSION", "geometry_from_layer_meta", "write_dicom_seg_labels", "write_labels"]
 

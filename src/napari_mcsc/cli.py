@@ -56,8 +56,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from napari_mcsc.checkpoint import CheckpointError
     from napari_mcsc.data.slices import AnnotationError
     from napari_mcsc.devices import DeviceError
-    from napari_mcsc.io import VolumeReadError
-    from napari_mcsc.networks.swin_unet import PretrainedWeightsError
+    from napari_mcsc.io.formats import VolumeReadError
+    from napari_mcsc.networks.imagenet_weights import PretrainedWeightsError
     from napari_mcsc.training.resume import ResumeError
 
     return (

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from napari_mcsc.atomic import atomic_write
-from napari_mcsc.io import Geometry, dicom_series_files, is_dicom_folder
+from napari_mcsc.io.dicom import dicom_series_files, is_dicom_folder
+from napari_mcsc.io.geometry import Geometry
 
 __all__ = [
     "PALETTE",

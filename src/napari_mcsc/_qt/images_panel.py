@@ -28,11 +28,10 @@ class ImagesPanel(QWidget):
         layout.addWidget(add_unlabelled)
 
     def _browse_unlabelled(self) -> None:
+        from napari_mcsc.io.formats import VOLUME_FILE_FILTER
+
         paths, _ = QFileDialog.getOpenFileNames(
-            self,
-            "Unlabelled scans of the same study",
-            "",
-            "Volumes (*.nii *.nii.gz *.mha *.mhd *.nrrd *.nhdr);;All files (*)",
+            self, "Unlabelled scans of the same study", "", f"{VOLUME_FILE_FILTER};;All files (*)"
         )
         if paths:
             self.add_unlabelled(paths)
@@ -43,7 +42,7 @@ class ImagesPanel(QWidget):
         from napari.utils.notifications import show_warning
 
         from napari_mcsc._reader import read_layers
-        from napari_mcsc.io import expand_volume_paths
+        from napari_mcsc.io.volumes import expand_volume_paths
 
         try:
             found = expand_volume_paths(paths)

@@ -73,7 +73,8 @@ def run_headless(
     from napari_mcsc.data.slices import AnnotatedVolume
     from napari_mcsc.devices import pick_device
     from napari_mcsc.inference import predict_volume
-    from napari_mcsc.io import Geometry, write_volume
+    from napari_mcsc.io.geometry import Geometry
+    from napari_mcsc.io.volumes import write_volume
     from napari_mcsc.jobs import TrainingJob
     from napari_mcsc.metrics import evaluate_volume, nan_to_none
     from napari_mcsc.training.spec import RunChoices, RunSpecError, run_config

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_mcsc.data.labels import check_label_array
-    from napari_mcsc.io import geometry_mismatch, read_volume
+    from napari_mcsc.io.geometry import geometry_mismatch
+    from napari_mcsc.io.volumes import read_volume
     from napari_mcsc.metrics import evaluate_volume, nan_to_none
 
     pred = read_volume(existing_path(args.pred, "prediction"))

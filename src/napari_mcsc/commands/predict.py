@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_mcsc.data.folders import images_to_predict
     from napari_mcsc.devices import pick_device
     from napari_mcsc.inference import predict_volume
-    from napari_mcsc.io import read_volume, write_volume
+    from napari_mcsc.io.volumes import read_volume, write_volume
 
     if not args.image and not args.data:
         raise UsageError("give the images to segment: --image IMG (repeatable) or --data DIR")
@@ -143,7 +143,7 @@ def _check_dicom_seg(paths: list[Path], given: list[str]) -> None:
     """Refuse --dicom-seg, before any work, for inputs that are not DICOM series folders
     (a SEG references the slices of the series it segments) or without highdicom."""
     from napari_mcsc.dicom_seg import require_highdicom
-    from napari_mcsc.io import is_dicom_folder
+    from napari_mcsc.io.dicom import is_dicom_folder
 
     for path, shown in zip(paths, given, strict=True):
         if not (path.is_dir() and is_dicom_folder(path)):
@@ -162,7 +162,7 @@ def _output_names(paths: list[Path], given: list[str]) -> list[str]:
 
     Names are compared ignoring case, as on the file systems of macOS and Windows.
     """
-    from napari_mcsc.io import volume_name
+    from napari_mcsc.io.volumes import volume_name
 
     names = [volume_name(p) for p in paths]
     first: dict[str, int] = {}

@@ -123,7 +123,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_paint(args: argparse.Namespace) -> int:
-    from napari_mcsc.io import read_volume
+    from napari_mcsc.io.volumes import read_volume
 
     study = _open(args.folder)
     labels = read_volume(args.labels).array
@@ -235,7 +235,7 @@ def run_accept(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from napari_mcsc.io import write_volume
+    from napari_mcsc.io.volumes import write_volume
 
     study = _open(args.folder)
     out = output_folder(args.out)

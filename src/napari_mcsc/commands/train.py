@@ -301,7 +301,8 @@ def _read_annotated(image_path: str, label_path: str, ignore_geometry: bool):
     """An image and its label file as an ``AnnotatedVolume``, both checked."""
     from napari_mcsc.data.labels import check_label_array
     from napari_mcsc.data.slices import AnnotatedVolume
-    from napari_mcsc.io import geometry_mismatch, read_volume
+    from napari_mcsc.io.geometry import geometry_mismatch
+    from napari_mcsc.io.volumes import read_volume
 
     image = read_volume(existing_path(image_path, "image"))
     labels = read_volume(existing_path(label_path, "label file"))
@@ -318,7 +319,7 @@ def _read_annotated(image_path: str, label_path: str, ignore_geometry: bool):
 
 
 def _unlabelled_paths(groups) -> list:
-    from napari_mcsc.io import expand_volume_paths
+    from napari_mcsc.io.volumes import expand_volume_paths
 
     values = [v for group in groups for v in (group if isinstance(group, list) else [group])]
     try:
@@ -329,7 +330,7 @@ def _unlabelled_paths(groups) -> list:
 
 def _read_unlabelled(path: str):
     from napari_mcsc.data.slices import check_image_array
-    from napari_mcsc.io import read_volume
+    from napari_mcsc.io.volumes import read_volume
 
     return check_image_array(read_volume(existing_path(path, "unlabelled image")).array, path)
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_mcsc.io import Geometry, read_volume
+from napari_mcsc.io.formats import SUPPORTED_EXTENSIONS
+from napari_mcsc.io.geometry import Geometry
+from napari_mcsc.io.volumes import read_volume
 
 
 @dataclass
@@ -48,7 +50,7 @@ def select_cases(
 
 def _find(root: Path, folders: tuple[str, ...], name: str) -> Path:
     for folder in folders:
-        for ext in (".nii.gz", ".nii", ".mha", ".nrrd"):
+        for ext in SUPPORTED_EXTENSIONS:  # .nii.gz first, as MSD folders hold them
             path = root / folder / f"{name}{ext}"
             if path.is_file():
                 return path

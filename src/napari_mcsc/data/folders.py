@@ -25,7 +25,7 @@ import numpy as np
 from napari_mcsc.data.decathlon import class_names, load_split, read_case
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.slices import AnnotatedVolume, AnnotationError
-from napari_mcsc.io import expand_volume_paths, read_volume, volume_name
+from napari_mcsc.io.volumes import expand_volume_paths, read_volume, volume_name
 
 PAINTED = "painted"
 

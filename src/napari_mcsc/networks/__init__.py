@@ -6,8 +6,9 @@ from __future__ import annotations
 from .config import NetworkConfig
 from .factory import Networks, build_networks
 from .outputs import SegOutput
+from .pretrained import load_pretrained_swin
 from .projection import ProjectionHeads
-from .swin_unet import PatchExpand, SwinUNet, load_pretrained_swin
+from .swin_unet import PatchExpand, SwinUNet
 from .unet import UNet
 
 __all__ = [

@@ -116,7 +116,7 @@ class Study:
         scans ``sources`` stand for: files, DICOM folders, folders of volumes, patterns, a
         Decathlon folder (its imagesTr, then imagesTs)."""
         from napari_mcsc.data.folders import scans_of
-        from napari_mcsc.io import volume_name
+        from napari_mcsc.io.volumes import volume_name
 
         folder = _new_study_folder(folder)
         scans, taken = [], set()
@@ -131,7 +131,7 @@ class Study:
     ) -> Study:
         """A new study over in-memory scans (napari layers): ``images`` are (name, array,
         geometry or None) triples, written once to ``images/NAME.nii.gz``."""
-        from napari_mcsc.io import write_volume
+        from napari_mcsc.io.volumes import write_volume
 
         folder = _new_study_folder(folder)
         scans, taken = [], set()
@@ -205,7 +205,7 @@ class Study:
 
     def read_image(self, name: str):
         """The scan's image as an ``io.Volume`` (array and geometry), read from its source."""
-        from napari_mcsc.io import read_volume
+        from napari_mcsc.io.volumes import read_volume
 
         path = self.source_path(name)
         if not path.exists():
@@ -312,7 +312,7 @@ class Study:
     def accept(self, name: str, out: str | os.PathLike | None = None) -> Path:
         """Mark scan ``name`` done and write its mask in the scan's geometry (default
         ``masks/NAME.nii.gz`` in the study folder); returns the path written."""
-        from napari_mcsc.io import write_volume
+        from napari_mcsc.io.volumes import write_volume
 
         mask = self.mask(name)
         geometry = self.read_image(name).geometry

@@ -244,7 +244,7 @@ def run_long_protocol(
                 checkpoint_every=500,
                 checkpoint_file=stem.with_suffix(".checkpoint.pt"),
                 resume=True,
-                on_trainer=stop_on_signals,
+                on_job=stop_on_signals,
                 log=log,
                 **overrides,
             )

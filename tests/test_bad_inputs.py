@@ -65,7 +65,9 @@ def _tiny_config(**changes):
 
 
 def _model(axis: int = 0) -> SegmentationModel:
-    return SegmentationModel.create(_tiny_config(), LabelMapping((0, 1, 2)), Normalisation(), axis)
+    return SegmentationModel.create(
+        _tiny_config().model_settings(), LabelMapping((0, 1, 2)), Normalisation(), axis
+    )
 
 
 @pytest.fixture()
@@ -440,7 +442,9 @@ def test_init_along_another_axis_says_how_to_fix_it(pair, tmp_path, capsys, no_t
         ("history", [1, 2]),
         ("label_values", 3),
         ("label_values", [0, "x"]),
-        ("config", [1]),
+        ("model", [1]),
+        ("trained_networks", "cnn"),
+        ("trained_networks", ["cnn", "gan"]),
         ("normalisation", "mri"),
         ("state_dict", None),
     ],

@@ -18,7 +18,8 @@ def test_round_trip_gives_identical_predictions(trained, tmp_path, phantoms):
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_allclose(a.uncertainty, b.uncertainty, atol=1e-6)
     assert loaded.mapping == trained.mapping and loaded.normalisation == trained.normalisation
-    assert loaded.config == trained.config and loaded.axis == trained.axis
+    assert loaded.settings == trained.settings and loaded.axis == trained.axis
+    assert loaded.trained_networks == trained.trained_networks
     assert loaded.trained_iterations == 2 and loaded.history == trained.history
 
 

@@ -59,7 +59,7 @@ def test_train_predict_evaluate(files, tmp_path, capsys):
     from napari_mcsc.checkpoint import load_model
 
     trained = load_model(model)
-    assert trained.config.method == "mcsc" and trained.history[-1]["method"] == "mcsc"
+    assert trained.history[-1]["method"] == "mcsc"
     assert trained.has_trained_transformer  # so --ensemble and --uncertainty use both networks
     out = tmp_path / "pred"
     assert (
@@ -140,7 +140,7 @@ def test_train_without_method_uses_the_profiles(files, tmp_path, capsys):
         == 0
     )
     model = load_model(out)
-    assert model.config.method == "sup" and [run["method"] for run in model.history] == ["sup"]
+    assert [run["method"] for run in model.history] == ["sup"] and not model.has_trained_transformer
     assert "training sup (fast profile)" in capsys.readouterr().err
     parse = build_parser().parse_args
     common = ["train", "--image", "x", "--labels", "y", "--out", "m.pt"]
@@ -293,7 +293,7 @@ def test_evaluate_perfect_prediction(files, capsys):
                 "--swin-weights",
                 str(t / "notes.txt"),
             ],
-            "add --method mcsc",
+            "--swin-weights: Swin weights are for the Swin-UNet",
         ),
     ],
 )

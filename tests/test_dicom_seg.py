@@ -217,7 +217,7 @@ def model_file(tmp_path, tiny_config):
     from napari_mcsc.data.normalise import Normalisation
     from napari_mcsc.model import SegmentationModel
 
-    model = SegmentationModel.create(tiny_config, LabelMapping((0, 1, 2)), Normalisation())
+    model = SegmentationModel.create(tiny_config.model_settings(), LabelMapping((0, 1, 2)), Normalisation())
     return save_model(model, tmp_path / "model.pt")
 
 

@@ -53,7 +53,7 @@ def test_warm_start_keeps_the_models_size_network_classes_and_normalisation(tiny
     )
     config, data = job.prepare()
     assert config.image_size == trained.image_size == data.image_size
-    assert config.network.swin_embed_dim == trained.config.network.swin_embed_dim
+    assert config.network.swin_embed_dim == trained.settings.network.swin_embed_dim
     assert data.mapping.values == (*trained.mapping.values, 9)
     assert data.normalisation == trained.normalisation
     assert data.volumes == []  # no preview: the native volumes are not kept

@@ -118,7 +118,7 @@ def test_a_carried_round_continues_the_schedule_of_an_uninterrupted_run(tiny_con
     second = Trainer(config.replace(iterations=3), tiny_slice_set, init=first.model, carry=state)
     got += _events(second)
     assert np.allclose(np.array(got), np.array(expected), rtol=1e-9)
-    steps = [int(s["step"]) for s in second._live["optimizers"]["cnn"].state_dict()["state"].values()]
+    steps = [int(s["step"]) for s in second.live.optimizers["cnn"].state_dict()["state"].values()]
     assert set(steps) == {6}
     # Without the carried state the second round would start again at the peak rate.
     restart = Trainer(config.replace(iterations=3), tiny_slice_set, init=first.model)

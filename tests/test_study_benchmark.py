@@ -95,23 +95,32 @@ def test_protocol_writes_partial_results_and_resumes_from_its_checkpoint(msd_fol
     )
 
     class StopAfterTwo:
-        def __init__(self, trainer):
-            self.trainer = trainer
+        """Around the protocol's training job: a Stop at iteration 2."""
+
+        def __init__(self, job):
+            self.job = job
 
         def __enter__(self):
-            flush = self.trainer.pseudo_labels.flush
+            run = self.job.run
 
-            def flush_then_stop():
-                self.trainer.request_stop()
-                return flush()
+            def stopping():
+                events = run()
+                try:
+                    while True:
+                        event = next(events)
+                        if getattr(event, "iteration", 0) == 2:
+                            self.job.request_stop()
+                        yield event
+                except StopIteration as done:
+                    return done.value
 
-            self.trainer.pseudo_labels.flush = flush_then_stop
+            self.job.run = stopping
 
         def __exit__(self, *exc):
             return False
 
     with pytest.raises(RunInterrupted, match="--resume"):
-        run_protocol(str(msd_folder), on_trainer=StopAfterTwo, **common)
+        run_protocol(str(msd_folder), on_job=StopAfterTwo, **common)
     lines = [json.loads(line) for line in progress.read_text().splitlines()]
     monitor = [r for r in lines if "pseudo_labels" in r]
     assert monitor[0]["iteration"] == 2

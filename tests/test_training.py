@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from napari_mcsc.training import TrainConfig, Trainer, profile
-from napari_mcsc.training.config import METHODS, PROFILES
+from napari_mcsc.training.config import PROFILES
+from napari_mcsc.training.methods import METHODS
 from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
 
 

@@ -318,7 +318,8 @@ def test_accept_slice_keeps_what_the_user_painted(viewer_widget, qtbot, monkeypa
 
 
 def test_settings_come_from_the_profiles(viewer_widget):
-    from napari_mcsc.training.config import METHODS, PROFILES, profile
+    from napari_mcsc.training.config import PROFILES, profile
+    from napari_mcsc.training.methods import METHODS
 
     _viewer, widget = viewer_widget
     settings = widget.settings

@@ -24,8 +24,8 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from napari_mcsc._qt.tooltips import TOOLTIPS
-from napari_mcsc.training.config import METHODS, PROFILES, TrainConfig
-from napari_mcsc.training.methods import method_named
+from napari_mcsc.training.config import PROFILES, TrainConfig
+from napari_mcsc.training.methods import METHODS, method_named
 from napari_mcsc.training.spec import RunChoices, profile_config, run_config
 
 #: What the Train button says it will run.

@@ -220,7 +220,7 @@ def _run_protocol(args, run_protocol, checkpoint_file):
         checkpoint_every=args.checkpoint_every,
         checkpoint_file=checkpoint_file,
         resume=args.resume,
-        on_trainer=lambda trainer: stop_on_signals(trainer),
+        on_job=lambda job: stop_on_signals(job),
         **target_overrides(args),
     )
 

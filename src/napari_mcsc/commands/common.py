@@ -15,7 +15,8 @@ from napari_mcsc.commands.progress import ProgressLine
 from napari_mcsc.jobs import TrainingJob, TrainingStarted
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training import ProgressEvent, TrainConfig, Trainer
-from napari_mcsc.training.config import DEFAULT_PROFILE, METHODS, PROFILES
+from napari_mcsc.training.config import DEFAULT_PROFILE, PROFILES
+from napari_mcsc.training.methods import METHODS
 from napari_mcsc.training.outcome import RunOutcome
 from napari_mcsc.training.spec import profile_method as method_of_profile
 from napari_mcsc.training.speed_memory import describe_run_length
@@ -44,6 +45,18 @@ def add_method_argument(parser, help: str | None = None) -> None:
 def profile_method(method: str | None, profile_name: str) -> str:
     """The method a run uses: ``method`` when given, else the profile's."""
     return method or method_of_profile(profile_name)
+
+
+def run_config_or_usage_error(choices):
+    """``training.spec.run_config(choices)``, its refusal as a ``UsageError`` naming the
+    command line's option (``--max-seconds``, ``--swin-weights``...)."""
+    from napari_mcsc.training.spec import RunSpecError, run_config
+
+    try:
+        return run_config(choices)
+    except RunSpecError as error:
+        option = f"--{error.choice.replace('_', '-')}: " if error.choice else ""
+        raise UsageError(f"{option}{error}") from error
 
 
 def add_target_arguments(parser) -> None:

@@ -68,7 +68,7 @@ def run_headless(
 ) -> int:
     """The headless demo; ``method`` None: the fast profile's."""
     from napari_mcsc.checkpoint import save_model
-    from napari_mcsc.commands.errors import UsageError
+    from napari_mcsc.commands.common import run_config_or_usage_error
     from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom_set, paint_slices
     from napari_mcsc.data.slices import AnnotatedVolume
     from napari_mcsc.devices import pick_device
@@ -77,14 +77,10 @@ def run_headless(
     from napari_mcsc.io.volumes import write_volume
     from napari_mcsc.jobs import TrainingJob
     from napari_mcsc.metrics import evaluate_volume, nan_to_none
-    from napari_mcsc.training.spec import RunChoices, RunSpecError, run_config
+    from napari_mcsc.training.spec import RunChoices
 
-    try:
-        config = run_config(
-            RunChoices("fast", method=method, max_seconds=max_seconds, seed=seed, device=device)
-        )
-    except RunSpecError as error:
-        raise UsageError(str(error)) from error
+    choices = RunChoices("fast", method=method, max_seconds=max_seconds, seed=seed, device=device)
+    config = run_config_or_usage_error(choices)
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     phantoms = make_phantom_set(3, shape=DEMO_SHAPE, seed=seed)

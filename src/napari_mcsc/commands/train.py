@@ -15,6 +15,7 @@ from napari_mcsc.commands.common import (
     add_target_arguments,
     check_output_file,
     existing_path,
+    run_config_or_usage_error,
     run_training,
     save_or_rescue,
     target_overrides,
@@ -135,7 +136,7 @@ def add_parser(sub) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The run ``train``'s options describe (``training.spec``), or a UsageError."""
-    from napari_mcsc.training.spec import RunChoices, RunSpecError, run_config
+    from napari_mcsc.training.spec import RunChoices
 
     if args.swin_weights and args.swin_weights not in ("timm", "imagenet"):
         existing_path(args.swin_weights, "Swin weights file")
@@ -149,10 +150,7 @@ def config_from_args(args: argparse.Namespace):
         swin_weights=args.swin_weights,
         settings=target_overrides(args),
     )
-    try:
-        return run_config(choices)
-    except RunSpecError as error:
-        raise UsageError(str(error)) from error
+    return run_config_or_usage_error(choices)
 
 
 def run(args: argparse.Namespace) -> int:

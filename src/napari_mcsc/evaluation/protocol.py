@@ -18,7 +18,8 @@ Long runs: ``progress_file`` receives JSON lines as they come (curve points, and
 unlabelled pixels each teacher kept and their Dice against the truth, which the
 unlabelled training volumes have); ``checkpoint_every`` writes a checkpoint that
 ``resume=True`` continues from (the same call again), the curve so far read back from
-``progress_file``.
+``progress_file``. The run is the ``TrainingJob`` the widget and ``train`` run; ``on_job``
+(a context manager factory given the job, e.g. ``stop_on_signals``) is around its run.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def run_protocol(
     checkpoint_every: int | None = None,
     checkpoint_file: str | Path | None = None,
     resume: bool = False,
-    on_trainer=None,
+    on_job=None,
     **config_overrides,
 ) -> dict:
     if select not in SELECTION_RULES:
@@ -190,7 +191,7 @@ def run_protocol(
                 f"{event.seconds_per_iteration:.2f} s/it"
             )
 
-    with on_trainer(job) if on_trainer else contextlib.nullcontext():
+    with on_job(job) if on_job else contextlib.nullcontext():
         run_to_end(job.run(), follow)
     trainer = job.trainer
     train_seconds = time.perf_counter() - start - curve_seconds

@@ -23,7 +23,12 @@ WEIGHT_SOURCES = ("timm", "imagenet")
 
 
 class RunSpecError(ValueError):
-    """A choice that makes no run; the message says what to change."""
+    """A choice that makes no run; the message says what to change. ``choice``: the
+    ``RunChoices`` field at fault (a front end names its own control), or None."""
+
+    def __init__(self, message: str, choice: str | None = None) -> None:
+        super().__init__(message)
+        self.choice = choice
 
 
 @dataclass(frozen=True)
@@ -46,14 +51,16 @@ class RunChoices:
 def run_config(choices: RunChoices) -> TrainConfig:
     """The checked configuration of the run ``choices`` describe (``RunSpecError`` if none)."""
     if choices.profile not in PROFILES:
-        raise RunSpecError(f"unknown profile {choices.profile!r}; choose one of {sorted(PROFILES)}")
+        raise RunSpecError(
+            f"unknown profile {choices.profile!r}; choose one of {sorted(PROFILES)}", "profile"
+        )
     base = profile(choices.profile)
     values: dict[str, Any] = dict(choices.settings)
     if choices.method is not None:
         values["method"] = choices.method
     if choices.iterations is not None:
         if choices.iterations < 1:
-            raise RunSpecError(f"iterations must be at least 1, got {choices.iterations}")
+            raise RunSpecError(f"iterations must be at least 1, got {choices.iterations}", "iterations")
         values["iterations"] = int(choices.iterations)
     values["max_seconds"] = _time_cap(choices.max_seconds)
     if choices.seed is not None:
@@ -85,7 +92,9 @@ def _time_cap(seconds: float | None) -> float | None:
     if seconds is None or seconds == 0:
         return None
     if not (0 < seconds < math.inf):
-        raise RunSpecError(f"the time cap must be a number of seconds >= 0 (0: no cap), got {seconds}")
+        raise RunSpecError(
+            f"the time cap must be a number of seconds >= 0 (0: no cap), got {seconds}", "max_seconds"
+        )
     return float(seconds)
 
 
@@ -93,7 +102,9 @@ def _batch_with_profile_share(batch: int, base: TrainConfig) -> dict:
     """``batch`` slices per step, with the profile's share of painted ones (at least one
     painted and one other)."""
     if batch < 2:
-        raise RunSpecError(f"the batch needs at least 2 slices (painted and others), got {batch}")
+        raise RunSpecError(
+            f"the batch needs at least 2 slices (painted and others), got {batch}", "batch_size"
+        )
     share = base.labelled_batch_size / base.batch_size
     return {"batch_size": batch, "labelled_batch_size": max(1, min(batch - 1, round(batch * share)))}
 
@@ -107,7 +118,8 @@ def _checked_weights(source: str | None, config: TrainConfig) -> str | None:
     if not method_named(config.method).trains_transformer:
         raise RunSpecError(
             f"Swin weights are for the Swin-UNet, which method {config.method} (the {config.profile} "
-            "profile's default) does not train: choose method mcsc (or ct)"
+            "profile's default) does not train: choose method mcsc (or ct)",
+            "swin_weights",
         )
     if source == "timm":
         from napari_mcsc.networks.imagenet_weights import timm_weights_in_cache
@@ -116,10 +128,11 @@ def _checked_weights(source: str | None, config: TrainConfig) -> str | None:
             raise RunSpecError(
                 "Swin weights 'timm': timm's Swin-T weights are not in the local Hugging Face "
                 "cache (nothing is downloaded at run time); download a Swin-T checkpoint and give "
-                "its file instead"
+                "its file instead",
+                "swin_weights",
             )
     elif source not in WEIGHT_SOURCES and not Path(source).expanduser().is_file():
-        raise RunSpecError(f"Swin weights file not found: {source}")
+        raise RunSpecError(f"Swin weights file not found: {source}", "swin_weights")
     return source
 
 
@@ -129,4 +142,4 @@ def _check_device(device: str | None) -> None:
     try:
         pick_device(device)
     except DeviceError as error:
-        raise RunSpecError(str(error)) from error
+        raise RunSpecError(str(error), "device") from error

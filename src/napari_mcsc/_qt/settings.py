@@ -28,13 +28,6 @@ from napari_mcsc.training.config import PROFILES, TrainConfig
 from napari_mcsc.training.methods import METHODS, method_named
 from napari_mcsc.training.spec import RunChoices, profile_config, run_config
 
-#: What the Train button says it will run.
-TRAIN_TEXTS = {
-    "mcsc": "Train semi-supervised (MCSC)",
-    "ct": "Train semi-supervised (cross teaching)",
-    "sup": "Train (supervised)",
-}
-
 
 class SettingsForm(QWidget):
     """Slice axis, profile, iterations, time cap, device and Swin weights, with the method
@@ -137,7 +130,7 @@ class SettingsForm(QWidget):
 
     def train_text(self) -> str:
         """What the Train button says for the chosen method."""
-        return TRAIN_TEXTS.get(self.method_value(), "Train")
+        return method_named(self.method_value()).train_text
 
     def _show_profile(self, config: TrainConfig) -> None:
         """Show a profile's values in the Advanced fields."""

@@ -15,6 +15,8 @@ import time
 import numpy as np
 import torch
 
+from napari_mcsc.training.methods import MCSC, METHODS, CrossTeaching
+
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
@@ -187,7 +189,7 @@ def run_isolated(function: str, **kwargs) -> dict:
 def run_speed(device: str | None = None, log=print, profiles=("fast", "paper")) -> dict:
     results = []
     for name in profiles:
-        for method in ("sup", "ct", "mcsc"):
+        for method in reversed(METHODS):  # sup, ct, mcsc
             steps = 6 if name == "fast" else 3
             r = run_isolated(
                 "measure_train_step", method=method, profile_name=name, steps=steps, device=device
@@ -209,6 +211,6 @@ def run_speed(device: str | None = None, log=print, profiles=("fast", "paper")) 
             for r in results
             if r.get("case") == "train_step" and r.get("profile") == name
         }
-        if by.get("ct") and by.get("mcsc"):
-            ratios[name] = by["mcsc"] / by["ct"]
+        if by.get(CrossTeaching.name) and by.get(MCSC.name):
+            ratios[name] = by[MCSC.name] / by[CrossTeaching.name]
     return {"scenario": "speed", "results": results, "mcsc_over_ct": ratios}

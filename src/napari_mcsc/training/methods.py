@@ -44,6 +44,7 @@ class Supervised:
 
     name: ClassVar[str] = "sup"
     label: ClassVar[str] = "supervised (CNN only)"
+    train_text: ClassVar[str] = "Train (supervised)"  # what a Train button says
     networks: ClassVar[tuple[str, ...]] = ("cnn",)
     uses_unlabelled: ClassVar[bool] = False
 
@@ -85,6 +86,7 @@ class CrossTeaching(Supervised):
 
     name: ClassVar[str] = "ct"
     label: ClassVar[str] = "cross teaching only"
+    train_text: ClassVar[str] = "Train semi-supervised (cross teaching)"
     networks: ClassVar[tuple[str, ...]] = ("cnn", "swin")
     uses_unlabelled: ClassVar[bool] = True
 
@@ -123,6 +125,7 @@ class MCSC(CrossTeaching):
 
     name: ClassVar[str] = "mcsc"
     label: ClassVar[str] = "semi-supervised (MCSC)"
+    train_text: ClassVar[str] = "Train semi-supervised (MCSC)"
     networks: ClassVar[tuple[str, ...]] = ("cnn", "swin", "projector")
 
     def losses(self, trainer, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded in tes
 import numpy as np
 import pytest
 
-from tiny import TINY_SETTINGS, tiny_mcsc_config
+from tiny import TINY_SETTINGS, tiny_mcsc_config, tiny_study_settings
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +84,44 @@ def msd_folder(tmp_path):
     labels = {"0": "bg", "1": "RV", "2": "MYO", "3": "LV"}
     (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
     return tmp_path
+
+
+@pytest.fixture()
+def _one_thread(monkeypatch):
+    """One torch thread (no thread probing): for tests that compare runs or train in rounds.
+    Not automatic: a file or test asks for it with ``pytest.mark.usefixtures("_one_thread")``."""
+    monkeypatch.setenv("NAPARI_MCSC_TORCH_THREADS", "1")
+
+
+@pytest.fixture()
+def pair(tmp_path):
+    """An image and its sparse labels on disk, same geometry."""
+    from cli_helpers import GEOMETRY, _image, _labels
+    from napari_mcsc.io import write_volume
+
+    return (
+        write_volume(tmp_path / "scan.nii.gz", _image(), GEOMETRY),
+        write_volume(tmp_path / "scan_labels.nii.gz", _labels(), GEOMETRY),
+    )
+
+
+@pytest.fixture()
+def no_training(monkeypatch):
+    """Replace training by Ctrl-C: exit 130 proves every check before it passed."""
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("napari_mcsc.commands.train.run_training", interrupted)
+    return calls
+
+
+@pytest.fixture()
+def study(tmp_path, phantoms):
+    """A study of the three ``phantoms`` (arrays, not files) with ``tiny_study_settings``."""
+    from napari_mcsc.study import Study
+
+    scans = [(f"scan{i}", p.image, None) for i, p in enumerate(phantoms)]
+    return Study.create_from_arrays(tmp_path / "study", scans, tiny_study_settings())

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import _model, _one_line_error
 from napari_mcsc.checkpoint import CheckpointError, load_model, save_model
+from napari_mcsc.cli import main
 from napari_mcsc.inference import predict_volume
 
 
@@ -83,3 +85,34 @@ def test_a_model_file_written_by_version_0_1_0_still_loads_and_predicts_the_same
     assert model.has_trained_transformer
     expected = np.load(data / "model_0.1.0_prediction.npy")
     np.testing.assert_array_equal(predict_volume(model, maker.fixed_volume()).labels, expected)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("format_version", "1"),
+        ("format_version", None),
+        ("axis", "0"),
+        ("axis", 7),
+        ("trained_iterations", "many"),
+        ("trained_iterations", -3),
+        ("history", "runs"),
+        ("history", [1, 2]),
+        ("label_values", 3),
+        ("label_values", [0, "x"]),
+        ("model", [1]),
+        ("trained_networks", "cnn"),
+        ("trained_networks", ["cnn", "gan"]),
+        ("normalisation", "mri"),
+        ("state_dict", None),
+    ],
+)
+def test_checkpoint_fields_of_the_wrong_type(tmp_path, capsys, pair, field, value):
+    path = save_model(_model(), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload[field] = value
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"m\.pt"):
+        load_model(path)
+    code = main(["predict", "--model", str(path), "--image", pair[0], "--out", str(tmp_path / "o")])
+    _one_line_error(capsys, code)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from cli_helpers import _one_line_error
 from napari_mcsc.cli import main
 from napari_mcsc.io import Geometry, read_volume, write_volume
 
@@ -370,3 +371,13 @@ def test_train_takes_the_options_for_the_targets_of_unlabelled_slices():
     )
     with pytest.raises(UsageError, match="no_grad"):
         config_from_args(parse([*common, "--strong-view"]))
+
+
+def test_ctrl_c_during_start_up(monkeypatch, capsys):
+    import napari_mcsc.cli as cli
+
+    def slow_imports():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", slow_imports)
+    assert _one_line_error(capsys, main(["train"]), 130).endswith("interrupted")

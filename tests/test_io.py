@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from cli_helpers import GEOMETRY, _image
 from napari_mcsc.io import (
     SUPPORTED_EXTENSIONS,
     Geometry,
@@ -381,3 +382,35 @@ def test_read_does_not_warn_for_single_series(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_volume(os.fspath(folder))
+
+
+def test_truncated_metaimage_message_is_not_a_stale_errno(tmp_path):
+    path = Path(write_volume(tmp_path / "v.mha", _image(), GEOMETRY))
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(VolumeReadError) as info:
+        read_volume(path)
+    assert "No such file or directory" not in str(info.value) and "v.mha" in str(info.value)
+
+
+def test_a_4d_scan_stored_as_vectors_is_described_as_such(tmp_path):
+    path = tmp_path / "series.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((3, 4, 5, 64), np.float32)), str(path))
+    with pytest.raises(VolumeReadError, match=r"64 values per voxel.*4-D scan.*frame"):
+        read_volume(path)
+
+
+def test_folders_globs_and_files_expand_to_volumes(tmp_path):
+    import numpy as np
+
+    from napari_mcsc.io import Geometry, expand_volume_paths, write_volume
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    geometry = Geometry.from_zyx(spacing_zyx=(1.0, 1.0, 1.0))
+    for name in ("b.nii.gz", "a.mha", "c.nrrd"):
+        write_volume(folder / name, np.zeros((2, 4, 4), np.float32), geometry)
+    (folder / "notes.txt").write_text("not a volume")
+    assert [p.name for p in expand_volume_paths([folder])] == ["a.mha", "b.nii.gz", "c.nrrd"]
+    assert [p.name for p in expand_volume_paths([str(folder / "*.nii.gz")])] == ["b.nii.gz"]
+    both = expand_volume_paths([folder / "a.mha", folder])
+    assert len(both) == 3  # a file named twice is read once

@@ -157,3 +157,13 @@ def test_imports_without_qt_or_napari(module):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_review_choices():
+    from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
+
+    assert next_uncertain_slice([4, 2, 7], annotated=[4]) == 2
+    assert next_uncertain_slice([4], annotated=[4]) is None
+    assert largest_gap_slice(10, [3, 6]) == 1  # slices 0-2 is the first longest run
+    assert largest_gap_slice(12, [2, 3]) == 8  # 4..11 is the longest run: its middle
+    assert largest_gap_slice(3, [0, 1, 2]) is None

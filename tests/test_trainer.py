@@ -1,99 +1,14 @@
-"""Trainer: events every iteration, stop anywhere with a usable model, warm starts."""
+"""training/trainer.py: events every iteration, stop anywhere with a usable model, warm starts."""
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from napari_mcsc.training import TrainConfig, Trainer, profile
-from napari_mcsc.training.config import PROFILES
-from napari_mcsc.training.methods import METHODS
-from napari_mcsc.training.schedules import poly_lr, sigmoid_rampup, warmup_poly_lr
-
-
-class TestConfig:
-    def test_paper_profile_holds_the_methods_values(self):
-        cfg = profile("paper")
-        assert (cfg.image_size, cfg.batch_size, cfg.labelled_batch_size) == (224, 4, 2)
-        assert (cfg.iterations, cfg.max_seconds) == (40_000, None)
-        assert (cfg.cnn_lr, cfg.swin_lr, cfg.projector_lr) == (5e-4, 1e-4, 5e-4)
-        assert cfg.temperature == 0.1 and cfg.contrastive_weight == 0.001
-        assert cfg.consistency_max == 0.1
-        assert cfg.contrastive_warmup * cfg.iterations == pytest.approx(3000)
-        assert cfg.consistency_rampup * cfg.iterations == pytest.approx(30000)
-        net = cfg.network
-        assert (net.swin_embed_dim, net.swin_window, net.swin_heads) == (96, 7, (3, 6, 12, 24))
-
-    def test_each_profile_names_its_method(self):
-        # fast: the CNN on the painted slices, which MCSC did not beat at this run length
-        # (docs/benchmarks.md, "20 validation volumes on a GPU"); paper: MCSC, as published
-        assert profile("fast").method == "sup" and profile().method == "sup"
-        assert profile("paper").method == "mcsc"
-        assert all("method" in values for values in PROFILES.values())
-        assert TrainConfig() == profile("fast")  # the dataclass defaults are the fast profile
-        assert profile("fast", method="mcsc").method == "mcsc"  # one choice away
-        assert METHODS[0] == "mcsc"  # the full method first, then its ablations
-
-    def test_profiles_state_their_run_length_in_iterations_without_a_time_cap(self):
-        for name in ("fast", "paper"):
-            cfg = profile(name)
-            assert cfg.max_seconds is None and cfg.iterations >= 100
-
-    def test_dict_round_trip(self):
-        cfg = profile("paper", seed=3)
-        assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-
-    def test_network_fields_are_saved_flat_and_read_flat_or_nested(self):
-        cfg = profile("paper", swin_embed_dim=48)  # a network field by name, on the profile's
-        assert cfg.network.swin_embed_dim == 48 and cfg.network.swin_window == 7
-        flat = cfg.to_dict()
-        assert flat["swin_embed_dim"] == 48 and flat["swin_heads"] == [3, 6, 12, 24]
-        assert "network" not in flat  # the layout of every model file written so far
-        nested = {k: v for k, v in flat.items() if k not in cfg.network.to_dict()}
-        nested["network"] = cfg.network.to_dict()
-        assert TrainConfig.from_dict(nested) == cfg
-        assert cfg.replace(swin_embed_dim=24).network.swin_embed_dim == 24
-
-    @pytest.mark.parametrize(
-        ("changes", "match"),
-        [
-            ({"method": "xx"}, "method"),
-            ({"image_size": 100}, "multiple of 32"),
-            ({"image_size": 96}, "window"),
-            ({"labelled_batch_size": 9}, "labelled_batch_size"),
-            ({"max_seconds": -1}, "max_seconds"),
-            ({"max_seconds": math.nan}, "max_seconds"),
-            ({"max_seconds": math.inf}, "max_seconds"),
-            ({"supervised_warmup": 1.0}, "supervised_warmup"),
-        ],
-    )
-    def test_invalid_settings_are_refused(self, changes, match):
-        with pytest.raises(ValueError, match=match):
-            profile("fast", **changes)
-
-    def test_unknown_profile(self):
-        with pytest.raises(ValueError, match="unknown profile"):
-            profile("slow")
-
-
-class TestSchedules:
-    def test_poly_decay(self):
-        assert poly_lr(1.0, 0.0) == 1.0 and poly_lr(1.0, 1.0) == 0.0
-        assert poly_lr(1.0, 0.5) == pytest.approx(0.5**0.9)
-
-    def test_warmup_then_poly(self):
-        assert warmup_poly_lr(1.0, 0.0, 0.1) == pytest.approx(1e-3)
-        assert warmup_poly_lr(1.0, 0.05, 0.1) == pytest.approx(1e-3 + (1 - 1e-3) * 0.5)
-        assert warmup_poly_lr(1.0, 0.1, 0.1) == pytest.approx(1.0)
-        assert warmup_poly_lr(1.0, 1.0, 0.1) == pytest.approx(0.0)
-
-    def test_sigmoid_rampup_matches_the_cross_teaching_schedule(self):
-        assert sigmoid_rampup(0.0, 0.75) == pytest.approx(math.exp(-5))
-        assert sigmoid_rampup(0.75, 0.75) == 1.0 and sigmoid_rampup(0.9, 0.75) == 1.0
+from napari_mcsc.training import Trainer, profile
 
 
 class TestTrainer:
@@ -210,8 +125,9 @@ class TestTrainer:
         assert again.config.network.swin_drop_path == other.network.swin_drop_path  # not shape
 
 
-def test_pretrained_swin_weights_bring_the_swin_t_width():
-    cfg = profile("fast").with_pretrained_swin("imagenet")
-    assert cfg.swin_pretrained == "imagenet" and cfg.network.swin_embed_dim == 96
-    assert cfg.network.swin_heads == (3, 6, 12, 24)
-    assert profile("fast").with_pretrained_swin(None).network == profile("fast").network
+def test_eta_follows_the_planned_iterations(tiny_config, tiny_slice_set):
+    trainer = Trainer(tiny_config.replace(iterations=4), tiny_slice_set)
+    events = list(trainer.run())
+    first = events[0]
+    assert first.eta_seconds == pytest.approx(3 * first.seconds_per_iteration)
+    assert events[-1].eta_seconds == 0.0

@@ -1,4 +1,4 @@
-"""Training after a napari canvas exists must not crash (triton vs Mesa's LLVM).
+"""_torch_env.py under Qt: training after a napari canvas exists must not crash (triton vs Mesa's LLVM).
 
 On software OpenGL (Mesa llvmpipe: VMs, GPU-less desktops) the first torch optimizer
 step used to import triton, whose LLVM clashes with Mesa's: a segfault. The plugin keeps

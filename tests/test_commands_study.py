@@ -1,5 +1,5 @@
-"""``napari-mcsc study`` end to end, and nothing lost when a process is killed or
-sent SIGTERM/SIGHUP mid-round (or mid-``train``)."""
+"""commands/study.py: ``napari-mcsc study`` end to end, and nothing lost when a process is
+killed or sent SIGTERM/SIGHUP mid-round (or mid-``train``)."""
 
 from __future__ import annotations
 

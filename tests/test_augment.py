@@ -1,0 +1,37 @@
+"""data/augment.py: augmentations that keep images and labels aligned."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from napari_mcsc.data.augment import Augmentation, augment_batch
+
+
+class TestAugmentation:
+    @pytest.mark.parametrize("style", ["paper", "strong"])
+    def test_image_and_labels_stay_aligned(self, style):
+        g = torch.Generator().manual_seed(0)
+        targets = torch.zeros(16, 32, 32, dtype=torch.long)
+        targets[:, 8:20, 10:26] = 2
+        targets[:, 20:28, 4:12] = 1
+        images = targets.float() / 2
+        aug = Augmentation(style="paper" if style == "paper" else "none")
+        if style == "strong":  # geometry of the strong style without its intensity jitter
+            aug = Augmentation(style="strong", gamma_range=(1, 1), contrast_range=(1, 1), noise_std=0)
+        out, warped = augment_batch(images, targets, aug, g)
+        assert torch.equal((out * 2).round().long(), warped)
+        assert not torch.equal(warped, targets)  # something moved
+
+    def test_right_angle_rotations_are_exact(self):
+        g = torch.Generator().manual_seed(1)
+        images = torch.arange(64.0).reshape(1, 8, 8).repeat(32, 1, 1)
+        out, _ = augment_batch(images, None, Augmentation(style="paper"), g)
+        # Whatever the transform, exact rotations/flips keep the multiset of values.
+        exact = [i for i in range(32) if sorted(out[i].flatten().tolist()) == list(range(64))]
+        assert len(exact) >= 8
+
+    def test_strong_intensity_stays_in_unit_range(self):
+        images = torch.rand(8, 16, 16)
+        out, _ = augment_batch(images, None, Augmentation(style="strong"), torch.Generator().manual_seed(0))
+        assert out.min() >= 0 and out.max() <= 1

@@ -1,0 +1,27 @@
+"""commands/benchmark.py: ``napari-mcsc benchmark study`` writes its results and their plot."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from napari_mcsc.cli import main
+from tiny import tiny_study_settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("_one_thread")]
+
+
+def test_benchmark_study_command_writes_json_and_plot(msd_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr("napari_mcsc.study.StudySettings", lambda **kw: tiny_study_settings(**kw))
+    out = tmp_path / "study.json"
+    argv = ["benchmark", "study", "--data", str(msd_folder), "--split", "val", "--arms", "sup:on:even",
+            "--max-slices", "1", "--device", "cpu", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["arms"][0]["method"] == "sup" and result["arms"][0]["choice"] == "even"
+    assert [row["name"] for row in result["arms"][0]["scans"]] == result["order"]
+    # The plot needs matplotlib (the benchmark extra); without it the command says so.
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    assert out.with_suffix(".png").is_file() == has_matplotlib

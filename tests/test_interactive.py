@@ -1,0 +1,55 @@
+"""evaluation/interactive.py: the interactive benchmark scores the slices nobody painted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mcsc.evaluation.interactive import dice_on_slices, run_interactive
+from tiny import TINY_SETTINGS
+
+TINY = dict(TINY_SETTINGS, batch_size=4, labelled_batch_size=2)
+
+
+def test_dice_on_slices_uses_only_the_kept_slices():
+    truth = np.zeros((4, 4, 4), int)
+    truth[:, 1:3, 1:3] = 1
+    pred = truth.copy()
+    pred[0] = 0  # wrong only on slice 0
+    assert dice_on_slices(pred, truth, [1, 2, 3], [1]) == {1: 1.0}
+    assert dice_on_slices(pred, truth, [0, 1], [1])[1] == pytest.approx(2 / 3)
+
+
+def test_interactive_run_scores_unpainted_slices(msd_folder):
+    result = run_interactive(
+        str(msd_folder),
+        painted=2,
+        iterations=3,
+        limit=1,
+        device="cpu",
+        curve_at=[1, 3],
+        log=lambda *_: None,
+        **TINY,
+    )
+    row = result["volumes"][0]
+    assert row["painted"] == [2, 3]  # round((i+1)*5/3) for 6 slices, halves up: 1.67->2, 3.33->3
+    assert 0.0 <= result["dice_mean"] <= 1.0 and row["iterations"] == 3 and row["complete"]
+    assert 0.0 <= row["ensemble_dice_mean"] <= 1.0
+    assert [it for it, _ in row["curve"]] == [1, 3]
+
+
+def test_interactive_run_can_keep_one_structure(msd_folder):
+    result = run_interactive(
+        str(msd_folder),
+        painted=2,
+        iterations=2,
+        limit=1,
+        device="cpu",
+        method="sup",
+        classes=[3],
+        log=lambda *_: None,
+        **TINY,
+    )
+    row = result["volumes"][0]
+    assert set(row["dice"]) == {"3"} and result["classes"] == [3]
+    assert "ensemble_dice_mean" not in row  # a supervised model has no trained Transformer

@@ -1,0 +1,29 @@
+"""evaluation/loop.py: the correction-loop benchmark."""
+
+from __future__ import annotations
+
+from tiny import TINY_SETTINGS
+
+TINY = dict(TINY_SETTINGS, batch_size=4, labelled_batch_size=2)
+
+
+def test_loop_benchmark_adds_one_slice_per_round(msd_folder):
+    from napari_mcsc.evaluation.loop import run_loop
+
+    result = run_loop(
+        str(msd_folder),
+        painted=1,
+        rounds=2,
+        iterations=2,
+        retrain_iterations=1,
+        limit=1,
+        device="cpu",
+        log=lambda *_: None,
+        **TINY,
+    )
+    row = result["volumes"][0]
+    for arm in ("uncertain", "largest_gap"):
+        counts = [len(r["painted"]) for r in row[arm]]
+        assert counts == [1, 2, 3], arm
+        assert all(0.0 <= r["dice_mean"] <= 1.0 for r in row[arm])
+    assert len(result["uncertain_dice_by_round"]) == 3

@@ -1,0 +1,58 @@
+"""study/rounds.py: rounds that accumulate one model and one schedule, and their predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mcsc.constants import ScanState
+from napari_mcsc.data.phantom import paint_slices
+from napari_mcsc.jobs import run_to_end
+from napari_mcsc.study import Study, StudyError, StudyRound, predict_scans, suggestions
+
+pytestmark = pytest.mark.usefixtures("_one_thread")
+
+
+def _run(round_):
+    return run_to_end(round_.run())
+
+
+def test_a_round_needs_something_painted(study):
+    with pytest.raises(StudyError, match="nothing painted"):
+        _run(StudyRound(study))
+
+
+def test_rounds_accumulate_one_model_and_one_schedule(study, phantoms):
+    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
+    first = _run(StudyRound(study, predict=["scan0", "scan1"]))
+    assert first.index == 1 and first.iterations == 3
+    assert study.train_state.position == 3
+    study.set_labels("scan1", paint_slices(phantoms[1].labels, [4]))
+    second = _run(StudyRound(study, predict=["scan1"]))
+    assert second.index == 2 and second.iterations == 2
+    reopened = Study.open(study.folder)
+    assert reopened.model.trained_iterations == 5
+    assert reopened.train_state.position == 5
+    assert [r["scans"] for r in reopened.rounds] == [["scan0"], ["scan0", "scan1"]]
+    assert reopened.rounds[1]["painted_slices"] == 3
+    assert reopened.scan("scan1").predicted_round == 2 and reopened.scan("scan2").state == ScanState.NEW
+    assert reopened.model.history[-1]["carried_from"] == 3
+
+
+def test_predicted_scans_are_ranked_and_accepted_masks_keep_painted_voxels(study, phantoms, tmp_path):
+    from napari_mcsc.io import read_volume
+
+    labels = paint_slices(phantoms[0].labels, [2, 5])
+    study.set_labels("scan0", labels, reviewed=[0])
+    _run(StudyRound(study))
+    list(predict_scans(study, ["scan0", "scan1"]))
+    assert study.scan("scan1").state == ScanState.PREDICTED
+    assert len(study.scan("scan1").slice_scores) == phantoms[1].image.shape[0]
+    ranked = suggestions(study, limit=None)
+    assert {(s.scan, s.slice) for s in ranked}.isdisjoint({("scan0", 0), ("scan0", 2), ("scan0", 5)})
+    path = study.accept("scan0")
+    mask = read_volume(path).array
+    np.testing.assert_array_equal(mask[[2, 5]], labels[[2, 5]])
+    assert not mask[0].any()
+    assert study.scan("scan0").state == ScanState.ACCEPTED
+    assert all(s.scan != "scan0" for s in suggestions(study, limit=None))

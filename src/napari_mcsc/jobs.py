@@ -174,16 +174,10 @@ class TrainingJob:
             normalisation=normalisation,
             unlabelled=(_as_image(item) for item in self.unlabelled),
             keep_volumes=self.preview_request is not None,  # the preview's native slices
+            crop_margin=config.crop_margin,
         )
         if self.truths is not None:
-            data.unlabelled_truth = unlabelled_truth(
-                volumes,
-                self.truths,
-                self.extra_truths,
-                data.mapping,
-                axis=self.axis,
-                image_size=config.image_size,
-            )
+            data.unlabelled_truth = unlabelled_truth(volumes, self.truths, self.extra_truths, data)
         self._prepared = config, data
         return config, data
 
@@ -219,8 +213,11 @@ class TrainingJob:
         images = [*self.annotated, *self.unlabelled] if self.predict else []
         for index, item in enumerate(images):
             yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
+            painted = getattr(item, "labels", None)  # a painted scan is predicted in its field of view
             result.predictions.append(
-                predict_volume(model, item.image, uncertainty=True, device=self._trainer.device)
+                predict_volume(
+                    model, item.image, uncertainty=True, device=self._trainer.device, painted=painted
+                )
             )
         result.seconds = time.perf_counter() - start
         return result
@@ -255,5 +252,7 @@ def prediction_job(
     results = []
     for index, item in enumerate(images):
         yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
-        results.append(predict_volume(model, item.image, ensemble=ensemble, uncertainty=True))
+        results.append(
+            predict_volume(model, item.image, ensemble=ensemble, uncertainty=True, painted=item.labels)
+        )
     return results

@@ -73,7 +73,7 @@ def train_on_painted(
 
     def score(event) -> None:
         if event.iteration in curve_at:
-            pred = predict_volume(job.model, case.image, uncertainty=False, device=device)
+            pred = predict_volume(job.model, case.image, uncertainty=False, device=device, painted=sparse)
             curve.append([event.iteration, round(mean_dice(pred.labels, truth, keep, classes), 4)])
 
     run_to_end(job.run(), score)
@@ -152,7 +152,8 @@ def run_interactive(
         )
         train_seconds = time.perf_counter() - start
         model = trainer.model
-        cnn = predict_volume(model, case.image, uncertainty=False, device=device).labels
+        sparse = paint_slices(truth, chosen)
+        cnn = predict_volume(model, case.image, uncertainty=False, device=device, painted=sparse).labels
         ours = dice_on_slices(cnn, truth, keep, present)
         row = {
             "case": name,
@@ -167,7 +168,9 @@ def run_interactive(
             "dice_mean": float(np.mean(list(ours.values()))),
         }
         if model.has_trained_transformer:
-            both = predict_volume(model, case.image, ensemble=True, uncertainty=False, device=device)
+            both = predict_volume(
+                model, case.image, ensemble=True, uncertainty=False, device=device, painted=sparse
+            )
             row["ensemble_dice_mean"] = mean_dice(both.labels, truth, keep, present)
         if curve:
             row["curve"] = curve

@@ -20,6 +20,7 @@ from napari_mcsc.data.field_of_view import Box, box_of_painting, is_whole, tile_
 from napari_mcsc.data.normalise import normalise_volume
 from napari_mcsc.devices import pick_device
 from napari_mcsc.model import SegmentationModel
+from napari_mcsc.postprocess import consistent_mask
 
 
 @dataclass
@@ -64,8 +65,11 @@ def predict_slices(
     device: str | torch.device | None = None,
     batch_size: int = 16,
     box: Box | None = None,
+    flips: bool = False,
 ) -> SlicePrediction:
     """Predict a stack of 2D slices (N, H, W). ``normalised``: already in [0, 1].
+    ``flips``: average the probabilities (and so the uncertainty) over the slices as they
+    are and mirrored left-right and up-down (test-time augmentation, 3x the work).
 
     A model trained on the square around painted structures (``settings.field_share``)
     predicts inside ``box`` (background outside), or, without one, in overlapping tiles at
@@ -89,7 +93,7 @@ def predict_slices(
     disagreement = np.empty((n, h, w), dtype=np.float32) if uncertainty and use_swin else None
     for start in range(0, n, batch_size):
         part = slice(start, start + batch_size)
-        probs_a, probs_b = _region_probabilities(model, data[part], regions, use_swin, device)
+        probs_a, probs_b = _region_probabilities(model, data[part], regions, use_swin, device, flips)
         probs = probs_a
         if use_swin:
             mean = 0.5 * (probs_a + probs_b)
@@ -106,10 +110,11 @@ def predict_slices(
     return SlicePrediction(model.mapping.to_values(labels), entropy, disagreement)
 
 
-def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin: bool, device):
+def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin: bool, device, flips: bool):
     """Class probabilities (N, K, H, W) of the CNN (and of the Swin-UNet, else None) over
-    whole slices: each region predicted at the networks' size, put back in place, and
-    overlapping regions averaged; outside every region, background."""
+    whole slices: each region predicted at the networks' size (and mirrored, with
+    ``flips``), put back in place, and overlapping regions averaged; outside every
+    region, background."""
     n, h, w = data.shape
     size, nets = model.image_size, model.networks
     mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
@@ -123,7 +128,7 @@ def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin:
             batch = F.interpolate(batch, size=(size, size), mode=mode, **kwargs)
         nets_used = (nets.cnn, nets.swin)[: len(sums)]
         for total, net in zip(sums, nets_used, strict=True):
-            probs = _back_to_size(torch.softmax(net(batch).logits.float(), dim=1), rh, rw)
+            probs = _back_to_size(_softmax(net, batch, flips), rh, rw)
             total[..., region.y0 : region.y1, region.x0 : region.x1] += probs
         cover[..., region.y0 : region.y1, region.x0 : region.x1] += 1
     outside = cover == 0
@@ -133,6 +138,17 @@ def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin:
         total[:, :1] += outside.float()  # background where no region reached
         results.append(total)
     return results[0], (results[1] if use_swin else None)
+
+
+def _softmax(net, batch: torch.Tensor, flips: bool) -> torch.Tensor:
+    """The network's class probabilities of ``batch``, averaged over mirrored copies with
+    ``flips`` (each mirrored back before the average)."""
+    probs = torch.softmax(net(batch).logits.float(), dim=1)
+    if not flips:
+        return probs
+    for dims in ((-1,), (-2,)):
+        probs = probs + torch.softmax(net(batch.flip(dims)).logits.float(), dim=1).flip(dims)
+    return probs / 3.0
 
 
 def _back_to_size(probs: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -150,10 +166,15 @@ def predict_volume(
     device: str | torch.device | None = None,
     batch_size: int = 16,
     painted: np.ndarray | None = None,
+    flips: bool = False,
+    consistent: bool = False,
 ) -> VolumePrediction:
     """Predict every slice of a 3D ``volume`` along the model's axis. ``painted``: the
     scan's sparse labels, if any: a model trained on the square around painted structures
-    predicts in this scan's square (``data.field_of_view``), else in tiles."""
+    predicts in this scan's square (``data.field_of_view``), else in tiles. ``flips``:
+    test-time mirroring (``predict_slices``); ``consistent``: the mask made 3D-consistent
+    (``postprocess.consistent_mask``: stray pieces removed, holes filled, painted voxels
+    kept)."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
@@ -172,8 +193,12 @@ def predict_volume(
         device=device,
         batch_size=batch_size,
         box=box,
+        flips=flips,
     )
-    result = VolumePrediction(labels=np.moveaxis(pred.labels, 0, axis))
+    labels = np.moveaxis(pred.labels, 0, axis)
+    if consistent:
+        labels = consistent_mask(labels, painted, axis=axis)
+    result = VolumePrediction(labels=labels)
     if pred.entropy is not None:
         result.uncertainty = np.moveaxis(pred.entropy, 0, axis)
         result.slice_scores = pred.entropy.reshape(pred.entropy.shape[0], -1).mean(axis=1)

@@ -82,7 +82,8 @@ class TrainingJob:
     the intensity normalisation of a new model (default: the MRI one).
 
     ``predict=False`` ends after training (the command line saves the model instead);
-    otherwise every image is predicted after training, so give them as ``ImageInput``.
+    otherwise every image is predicted after training, so give them as ``ImageInput``
+    (``consistent``: masks made 3D-consistent, ``postprocess.consistent_mask``).
     ``resume``, ``distributed`` and ``carry`` go to the ``Trainer`` (``training.resume``,
     ``training.distributed``, ``training.state``); a distributed run trains each process
     on its shard.
@@ -114,6 +115,7 @@ class TrainingJob:
         validation=None,
         truths: Sequence[np.ndarray] | None = None,
         extra_truths: Sequence[np.ndarray] = (),
+        consistent: bool = False,
     ) -> None:
         self.config = config
         # Lists are copied; lazy sequences and generators are read when the slices are made.
@@ -129,6 +131,7 @@ class TrainingJob:
         self.distributed = distributed
         self.carry = carry
         self.validation = validation
+        self.consistent = consistent
         self.truths = truths
         self.extra_truths = extra_truths
         self._trainer: Trainer | None = None
@@ -246,7 +249,11 @@ def _as_image(item: ImageInput | np.ndarray) -> np.ndarray:
 
 
 def prediction_job(
-    model: SegmentationModel, images: Sequence[ImageInput], *, ensemble: bool = False
+    model: SegmentationModel,
+    images: Sequence[ImageInput],
+    *,
+    ensemble: bool = False,
+    consistent: bool = False,
 ) -> Generator[Status, None, list[VolumePrediction]]:
     """Predict each image with ``model`` (labels and uncertainty), reporting progress."""
     results = []

@@ -14,6 +14,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+#: Whether the widget makes predictions 3D-consistent unless its user unticks it: what the
+#: figures of docs/benchmarks.md, section 14, justify.
+ON_BY_DEFAULT = False
+
 #: 26-connectivity: pieces touching by a corner are one (slices are far apart in z).
 _NEIGHBOURS = np.ones((3, 3, 3), dtype=bool)
 

@@ -173,7 +173,7 @@ def run_interactive(
                 model, case.image, ensemble=True, uncertainty=False, device=device, painted=sparse
             )
             row["ensemble_dice_mean"] = mean_dice(both.labels, truth, keep, present)
-        row.update(_prediction_variants(model, case.image, cnn, sparse, truth, keep, present, device))
+        row.update(prediction_variants(model, case.image, cnn, sparse, truth, keep, present, device))
         if curve:
             row["curve"] = curve
         if with_interp:
@@ -196,7 +196,7 @@ def run_interactive(
     return _summary(settings, rows)
 
 
-def _prediction_variants(model, image, cnn, sparse, truth, keep, present, device) -> dict:
+def prediction_variants(model, image, cnn, sparse, truth, keep, present, device) -> dict:
     """The CNN's Dice with the prediction options of the same model: the 3D-consistent
     mask, test-time flips, and both (``inference.predict_volume``)."""
     consistent = consistent_mask(cnn, sparse)

@@ -18,10 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_mcsc.commands.common import add_set_argument, settings_from_args
 from napari_mcsc.data.decathlon import Case
 from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom, paint_slices
 from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
-from napari_mcsc.evaluation.interactive import keep_classes, mean_dice, train_on_painted
+from napari_mcsc.evaluation.interactive import (
+    SUMMARY_KEYS,
+    keep_classes,
+    mean_dice,
+    prediction_variants,
+    train_on_painted,
+)
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.io import Geometry
 from napari_mcsc.training.spec import RunChoices, run_config
@@ -37,8 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, help="default: the profile's")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1], help="phantom seeds")
     parser.add_argument("--out", type=Path)
+    add_set_argument(parser)
     args = parser.parse_args(argv)
-    config = run_config(RunChoices(args.profile, method=args.method, iterations=args.iterations))
+    settings = settings_from_args(args)
+    choices = RunChoices(args.profile, method=args.method, iterations=args.iterations, settings=settings)
+    config = run_config(choices)
     with_interp = contour_interpolation_available()
     rows = []
     for seed in args.seeds:
@@ -55,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         present = [int(c) for c in np.unique(truth) if c != 0]
         start = time.perf_counter()
         trainer, _ = train_on_painted(case, painted, config, truth=truth)
-        pred = predict_volume(trainer.model, case.image, uncertainty=False).labels
+        sparse = paint_slices(truth, painted)
+        pred = predict_volume(trainer.model, case.image, uncertainty=False, painted=sparse).labels
         row = {
             "case": case.name,
             "painted": painted,
@@ -63,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             "iterations": trainer.outcome.done,
             "train_seconds": round(time.perf_counter() - start, 1),
             "dice_mean": mean_dice(pred, truth, keep, present),
+            **prediction_variants(trainer.model, case.image, pred, sparse, truth, keep, present, None),
         }
         if with_interp:
             row["interp_dice_mean"] = mean_dice(
@@ -77,10 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         "method": config.method,
         "profile": args.profile,
         "volumes": rows,
-        "dice_mean": float(np.mean([r["dice_mean"] for r in rows])),
+        "settings": settings,
+        **{key: float(np.mean([r[key] for r in rows])) for key in SUMMARY_KEYS if key in rows[0]},
     }
-    if with_interp:
-        summary["interp_dice_mean"] = float(np.mean([r["interp_dice_mean"] for r in rows]))
     print(json.dumps({k: v for k, v in summary.items() if k != "volumes"}))
     if args.out:
         args.out.write_text(json.dumps(summary, indent=1))

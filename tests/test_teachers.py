@@ -173,9 +173,7 @@ def test_the_trainer_measures_pseudo_labels_when_the_truth_is_known(tiny_config,
 
     p = phantoms[0]
     painted = AnnotatedVolume(p.image, paint_slices(p.labels, [2, 5]))
-    truth = unlabelled_truth(
-        [painted], [p.labels], [phantoms[1].labels], tiny_slice_set.mapping, image_size=64
-    )
+    truth = unlabelled_truth([painted], [p.labels], [phantoms[1].labels], tiny_slice_set)
     assert truth.shape == tiny_slice_set.unlabelled_images.shape
     assert truth[:6].any()  # the unpainted slices of the painted volume have their truth
     tiny_slice_set.unlabelled_truth = truth

@@ -16,9 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_mcsc.data.field_of_view import Box, box_of_painting, is_whole, tile_boxes, whole_slice
 from napari_mcsc.data.normalise import normalise_volume
 from napari_mcsc.devices import pick_device
 from napari_mcsc.model import SegmentationModel
+from napari_mcsc.postprocess import consistent_mask
 
 
 @dataclass
@@ -62,44 +64,91 @@ def predict_slices(
     uncertainty: bool = False,
     device: str | torch.device | None = None,
     batch_size: int = 16,
+    box: Box | None = None,
+    flips: bool = False,
 ) -> SlicePrediction:
-    """Predict a stack of 2D slices (N, H, W). ``normalised``: already in [0, 1]."""
+    """Predict a stack of 2D slices (N, H, W). ``normalised``: already in [0, 1].
+    ``flips``: average the probabilities (and so the uncertainty) over the slices as they
+    are and mirrored left-right and up-down (test-time augmentation, 3x the work).
+
+    A model trained on the square around painted structures (``settings.field_share``)
+    predicts inside ``box`` (background outside), or, without one, in overlapping tiles at
+    the scale it was trained at; any other model sees whole slices."""
     device = device if isinstance(device, torch.device) else pick_device(device)
     nets = model.networks
     was_training = nets.training
     nets.to(device).eval()
-    size = model.image_size
     data = np.asarray(slices, dtype=np.float32)
     if not normalised:
         data = normalise_volume(data, model.normalisation)
     n, h, w = data.shape
     use_swin = (ensemble or uncertainty) and model.has_trained_transformer
-    mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
+    share = model.settings.field_share
+    if share is None or (box is not None and is_whole(box, (h, w))):
+        regions = [whole_slice((h, w))]
+    else:
+        regions = [box] if box is not None else tile_boxes((h, w), share)
     labels = np.empty((n, h, w), dtype=np.int64)
     entropy = np.empty((n, h, w), dtype=np.float32) if uncertainty else None
     disagreement = np.empty((n, h, w), dtype=np.float32) if uncertainty and use_swin else None
     for start in range(0, n, batch_size):
-        batch = torch.from_numpy(data[start : start + batch_size]).to(device)[:, None]
-        if (h, w) != (size, size):
-            kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
-            batch = F.interpolate(batch, size=(size, size), mode=mode, **kwargs)
-        probs_a = _back_to_size(torch.softmax(nets.cnn(batch).logits.float(), dim=1), h, w)
+        part = slice(start, start + batch_size)
+        probs_a, probs_b = _region_probabilities(model, data[part], regions, use_swin, device, flips)
         probs = probs_a
         if use_swin:
-            probs_b = _back_to_size(torch.softmax(nets.swin(batch).logits.float(), dim=1), h, w)
             mean = 0.5 * (probs_a + probs_b)
             if ensemble:
                 probs = mean
             if uncertainty:
-                entropy[start : start + batch_size] = _entropy(mean).cpu().numpy()
-                tv = 0.5 * (probs_a - probs_b).abs().sum(dim=1)
-                disagreement[start : start + batch_size] = tv.cpu().numpy()
+                entropy[part] = _entropy(mean).cpu().numpy()
+                disagreement[part] = (0.5 * (probs_a - probs_b).abs().sum(dim=1)).cpu().numpy()
         elif uncertainty:
-            entropy[start : start + batch_size] = _entropy(probs_a).cpu().numpy()
-        labels[start : start + batch_size] = probs.max(dim=1).indices.cpu().numpy()
+            entropy[part] = _entropy(probs_a).cpu().numpy()
+        labels[part] = probs.max(dim=1).indices.cpu().numpy()
     if was_training:
         nets.train()
     return SlicePrediction(model.mapping.to_values(labels), entropy, disagreement)
+
+
+def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin: bool, device, flips: bool):
+    """Class probabilities (N, K, H, W) of the CNN (and of the Swin-UNet, else None) over
+    whole slices: each region predicted at the networks' size (and mirrored, with
+    ``flips``), put back in place, and overlapping regions averaged; outside every
+    region, background."""
+    n, h, w = data.shape
+    size, nets = model.image_size, model.networks
+    mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
+    kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
+    sums = [torch.zeros((n, model.num_classes, h, w), device=device) for _ in range(1 + use_swin)]
+    cover = torch.zeros((1, 1, h, w), device=device)
+    for region in regions:
+        batch = torch.from_numpy(np.ascontiguousarray(region.cut(data))).to(device)[:, None]
+        rh, rw = batch.shape[-2:]
+        if (rh, rw) != (size, size):
+            batch = F.interpolate(batch, size=(size, size), mode=mode, **kwargs)
+        nets_used = (nets.cnn, nets.swin)[: len(sums)]
+        for total, net in zip(sums, nets_used, strict=True):
+            probs = _back_to_size(_softmax(net, batch, flips), rh, rw)
+            total[..., region.y0 : region.y1, region.x0 : region.x1] += probs
+        cover[..., region.y0 : region.y1, region.x0 : region.x1] += 1
+    outside = cover == 0
+    results = []
+    for total in sums:
+        total = total / cover.clamp_min(1)
+        total[:, :1] += outside.float()  # background where no region reached
+        results.append(total)
+    return results[0], (results[1] if use_swin else None)
+
+
+def _softmax(net, batch: torch.Tensor, flips: bool) -> torch.Tensor:
+    """The network's class probabilities of ``batch``, averaged over mirrored copies with
+    ``flips`` (each mirrored back before the average)."""
+    probs = torch.softmax(net(batch).logits.float(), dim=1)
+    if not flips:
+        return probs
+    for dims in ((-1,), (-2,)):
+        probs = probs + torch.softmax(net(batch.flip(dims)).logits.float(), dim=1).flip(dims)
+    return probs / 3.0
 
 
 def _back_to_size(probs: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -116,13 +165,25 @@ def predict_volume(
     uncertainty: bool = True,
     device: str | torch.device | None = None,
     batch_size: int = 16,
+    painted: np.ndarray | None = None,
+    flips: bool = False,
+    consistent: bool = False,
 ) -> VolumePrediction:
-    """Predict every slice of a 3D ``volume`` along the model's axis."""
+    """Predict every slice of a 3D ``volume`` along the model's axis. ``painted``: the
+    scan's sparse labels, if any: a model trained on the square around painted structures
+    predicts in this scan's square (``data.field_of_view``), else in tiles. ``flips``:
+    test-time mirroring (``predict_slices``); ``consistent``: the mask made 3D-consistent
+    (``postprocess.consistent_mask``: stray pieces removed, holes filled, painted voxels
+    kept)."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
     axis = model.axis
     stacked = np.moveaxis(normalise_volume(volume, model.normalisation), axis, 0)
+    margin = model.settings.crop_margin
+    box = None
+    if painted is not None and margin is not None and model.settings.field_share is not None:
+        box = box_of_painting(painted, axis, margin)
     pred = predict_slices(
         model,
         stacked,
@@ -131,8 +192,13 @@ def predict_volume(
         uncertainty=uncertainty,
         device=device,
         batch_size=batch_size,
+        box=box,
+        flips=flips,
     )
-    result = VolumePrediction(labels=np.moveaxis(pred.labels, 0, axis))
+    labels = np.moveaxis(pred.labels, 0, axis)
+    if consistent:
+        labels = consistent_mask(labels, painted, axis=axis)
+    result = VolumePrediction(labels=labels)
     if pred.entropy is not None:
         result.uncertainty = np.moveaxis(pred.entropy, 0, axis)
         result.slice_scores = pred.entropy.reshape(pred.entropy.shape[0], -1).mean(axis=1)

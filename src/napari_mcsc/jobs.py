@@ -82,7 +82,8 @@ class TrainingJob:
     the intensity normalisation of a new model (default: the MRI one).
 
     ``predict=False`` ends after training (the command line saves the model instead);
-    otherwise every image is predicted after training, so give them as ``ImageInput``.
+    otherwise every image is predicted after training, so give them as ``ImageInput``
+    (``consistent``: masks made 3D-consistent, ``postprocess.consistent_mask``).
     ``resume``, ``distributed`` and ``carry`` go to the ``Trainer`` (``training.resume``,
     ``training.distributed``, ``training.state``); a distributed run trains each process
     on its shard.
@@ -114,6 +115,7 @@ class TrainingJob:
         validation=None,
         truths: Sequence[np.ndarray] | None = None,
         extra_truths: Sequence[np.ndarray] = (),
+        consistent: bool = False,
     ) -> None:
         self.config = config
         # Lists are copied; lazy sequences and generators are read when the slices are made.
@@ -129,6 +131,7 @@ class TrainingJob:
         self.distributed = distributed
         self.carry = carry
         self.validation = validation
+        self.consistent = consistent
         self.truths = truths
         self.extra_truths = extra_truths
         self._trainer: Trainer | None = None
@@ -174,16 +177,10 @@ class TrainingJob:
             normalisation=normalisation,
             unlabelled=(_as_image(item) for item in self.unlabelled),
             keep_volumes=self.preview_request is not None,  # the preview's native slices
+            crop_margin=config.crop_margin,
         )
         if self.truths is not None:
-            data.unlabelled_truth = unlabelled_truth(
-                volumes,
-                self.truths,
-                self.extra_truths,
-                data.mapping,
-                axis=self.axis,
-                image_size=config.image_size,
-            )
+            data.unlabelled_truth = unlabelled_truth(volumes, self.truths, self.extra_truths, data)
         self._prepared = config, data
         return config, data
 
@@ -219,8 +216,11 @@ class TrainingJob:
         images = [*self.annotated, *self.unlabelled] if self.predict else []
         for index, item in enumerate(images):
             yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
+            painted = getattr(item, "labels", None)  # a painted scan is predicted in its field of view
             result.predictions.append(
-                predict_volume(model, item.image, uncertainty=True, device=self._trainer.device)
+                predict_volume(
+                    model, item.image, uncertainty=True, device=self._trainer.device, painted=painted
+                )
             )
         result.seconds = time.perf_counter() - start
         return result
@@ -249,11 +249,17 @@ def _as_image(item: ImageInput | np.ndarray) -> np.ndarray:
 
 
 def prediction_job(
-    model: SegmentationModel, images: Sequence[ImageInput], *, ensemble: bool = False
+    model: SegmentationModel,
+    images: Sequence[ImageInput],
+    *,
+    ensemble: bool = False,
+    consistent: bool = False,
 ) -> Generator[Status, None, list[VolumePrediction]]:
     """Predict each image with ``model`` (labels and uncertainty), reporting progress."""
     results = []
     for index, item in enumerate(images):
         yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
-        results.append(predict_volume(model, item.image, ensemble=ensemble, uncertainty=True))
+        results.append(
+            predict_volume(model, item.image, ensemble=ensemble, uncertainty=True, painted=item.labels)
+        )
     return results

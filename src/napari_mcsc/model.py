@@ -22,11 +22,17 @@ NETWORK_NAMES = ("cnn", "swin", "projector")
 @dataclass(frozen=True)
 class ModelSettings:
     """What fixes a model's weights and its input: the networks' shape, the square slice
-    size they see, and how slices are resized to it."""
+    size they see, and how slices are resized to it. ``crop_margin``: the networks saw
+    the square around the painted structures grown by this share of its side on each side
+    (``data.field_of_view``; None: whole slices); ``field_share``: that square's mean
+    side as a share of the slice, the scale a scan without painting is seen at (None:
+    whole slices)."""
 
     network: NetworkConfig = field(default_factory=NetworkConfig)
     image_size: int = 128
     image_interpolation: str = "bilinear"
+    crop_margin: float | None = None
+    field_share: float | None = None
 
     def to_dict(self) -> dict:
         """Flat (network fields at the top level), as model files have always spelt them."""
@@ -34,6 +40,8 @@ class ModelSettings:
             **self.network.to_dict(),
             "image_size": self.image_size,
             "image_interpolation": self.image_interpolation,
+            "crop_margin": self.crop_margin,
+            "field_share": self.field_share,
         }
 
     @classmethod
@@ -46,10 +54,16 @@ class ModelSettings:
             network=NetworkConfig(**network),
             image_size=int(data.get("image_size", defaults.image_size)),
             image_interpolation=str(data.get("image_interpolation", defaults.image_interpolation)),
+            crop_margin=_optional_float(data.get("crop_margin")),
+            field_share=_optional_float(data.get("field_share")),
         )
 
     def replace(self, **changes) -> ModelSettings:
         return dataclasses.replace(self, **changes)
+
+
+def _optional_float(value) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_mcsc import postprocess
 from napari_mcsc.constants import IMAGE_KEY, METADATA_KEY, REVIEWED_KEY, LayerRole, plugin_entry
 from napari_mcsc.data.slices import labelled_slice_indices
 from napari_mcsc.jobs import ImageInput, TrainingJob, TrainResult
@@ -102,6 +103,9 @@ class CorrectionLoop:
         self.job: TrainingJob | None = None  # the training running now
         self.last_result: TrainResult | None = None
         self.rankings: dict[int, list[int]] = {}  # id(image) -> slices, most uncertain first
+        # Predictions made 3D-consistent (postprocess.py); the default follows
+        # docs/benchmarks.md, section 14.
+        self.consistent_mask = postprocess.ON_BY_DEFAULT
 
     @property
     def has_prediction(self) -> bool:
@@ -126,7 +130,13 @@ class CorrectionLoop:
         extra = [ImageInput(img.name, np.asarray(img.data)) for img in unlabelled]
         self.run = RunState(list(annotated), list(unlabelled), axis)
         self.job = TrainingJob(
-            config, inputs, extra, axis=axis, init=self.warm_start(axis), preview_request=preview_request
+            config,
+            inputs,
+            extra,
+            axis=axis,
+            init=self.warm_start(axis),
+            preview_request=preview_request,
+            consistent=self.consistent_mask,
         )
         return self.job
 

@@ -117,7 +117,7 @@ class ModelBar(QWidget):
         image = self.viewer.layers[name]
         items = [ImageInput(image.name, np.asarray(image.data))]
         self.runner.start_worker(
-            functools.partial(prediction_job, self.loop.model, items),
+            functools.partial(prediction_job, self.loop.model, items, consistent=self.loop.consistent_mask),
             lambda predictions: self._on_predicted(image, predictions[0]),
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -23,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from napari_mcsc import postprocess
 from napari_mcsc._qt.tooltips import TOOLTIPS
 from napari_mcsc.training.config import PROFILES, TrainConfig
 from napari_mcsc.training.methods import METHODS, method_named
@@ -66,6 +68,8 @@ class SettingsForm(QWidget):
         self.pretrained = QLineEdit(placeholderText="none (optional)", toolTip=TOOLTIPS["pretrained"])
         browse = QPushButton("...", toolTip=TOOLTIPS["pretrained"])
         browse.clicked.connect(self._browse_pretrained)
+        self.consistent = QCheckBox("3D-consistent mask", toolTip=TOOLTIPS["consistent"])
+        self.consistent.setChecked(postprocess.ON_BY_DEFAULT)
         pretrained_row = QHBoxLayout()
         pretrained_row.addWidget(self.pretrained)
         pretrained_row.addWidget(browse)
@@ -78,6 +82,7 @@ class SettingsForm(QWidget):
             ("Time cap", self.seconds),
             ("Device", self.device),
             ("Swin weights", pretrained_row),
+            ("Predictions", self.consistent),
         ]:
             form.addRow(label, field)
         layout = QVBoxLayout(self)

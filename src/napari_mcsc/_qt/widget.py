@@ -48,6 +48,7 @@ class MCSCWidget(QWidget):
         self.run_panel.started.connect(self._update_buttons)
         self.run_panel.finished.connect(self._update_buttons)
         self.model_bar.loaded.connect(self._on_model_loaded)
+        self.settings.consistent.toggled.connect(lambda on: setattr(self.loop, "consistent_mask", on))
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self._on_layers_changed()

@@ -12,8 +12,10 @@ from napari_mcsc.commands.common import (
     add_method_argument,
     add_profile_argument,
     add_seed_argument,
+    add_set_argument,
     add_target_arguments,
     profile_method,
+    settings_from_args,
     target_overrides,
 )
 from napari_mcsc.commands.errors import UsageError
@@ -90,6 +92,7 @@ def add_parser(sub) -> None:
     add_seed_argument(i)
     add_device_argument(i)
     add_target_arguments(i)
+    add_set_argument(i)
     i.add_argument("--out", required=True, metavar="FILE.json")
     i.set_defaults(handler=run_interactive)
 
@@ -248,6 +251,7 @@ def run_interactive(args: argparse.Namespace) -> int:
         log=_log,
         on_volume=lambda partial: _write(partial, args.out, quiet=True),
         **target_overrides(args),
+        **settings_from_args(args),
     )
     line = (
         f"{result['method']} K={args.painted}: mean Dice {result['dice_mean']:.3f} (CNN)"

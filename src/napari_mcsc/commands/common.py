@@ -59,6 +59,36 @@ def run_config_or_usage_error(choices):
         raise UsageError(f"{option}{error}") from error
 
 
+def add_set_argument(parser) -> None:
+    """``--set KEY=VALUE``: any other ``TrainConfig`` field, for tuning runs."""
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another training setting, e.g. --set crop_margin=0.5 or --set crop_margin=none "
+        "(repeatable; values read as JSON, none for None)",
+    )
+
+
+def settings_from_args(args) -> dict:
+    """The ``--set`` options as ``TrainConfig`` fields (``UsageError`` when malformed)."""
+    import json
+
+    settings = {}
+    for item in getattr(args, "settings", None) or []:
+        key, equals, text = item.partition("=")
+        if not equals or not key:
+            raise UsageError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            value = None if text.lower() == "none" else json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        settings[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return settings
+
+
 def add_target_arguments(parser) -> None:
     """How the two networks make each other's targets on unlabelled slices (ct and mcsc;
     training/teachers.py). The defaults are the paper's."""

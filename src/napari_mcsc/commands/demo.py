@@ -107,7 +107,8 @@ def run_headless(
     rows = []
     for index, phantom in enumerate(phantoms):
         geometry = Geometry.from_zyx(spacing_zyx=phantom.spacing)
-        pred = predict_volume(model, phantom.image, uncertainty=True, device=device)
+        sparse = paint_slices(phantom.labels, painted) if index == 0 else None
+        pred = predict_volume(model, phantom.image, uncertainty=True, device=device, painted=sparse)
         write_volume(out / f"prediction_{index}.nii.gz", pred.labels, geometry)
         write_volume(out / f"uncertainty_{index}.nii.gz", pred.uncertainty, geometry)
         write_volume(out / f"image_{index}.nii.gz", phantom.image, geometry)

@@ -53,6 +53,16 @@ def add_parser(sub) -> None:
         action="store_true",
         help="average the CNN and Transformer (default: the CNN alone, as in the paper)",
     )
+    p.add_argument(
+        "--consistent",
+        action="store_true",
+        help="make each predicted structure one 3D piece without holes (stray islands removed, holes filled)",
+    )
+    p.add_argument(
+        "--flips",
+        action="store_true",
+        help="average the prediction over mirrored copies of each slice (3x the time)",
+    )
     add_device_argument(p)
     p.set_defaults(handler=run)
 
@@ -105,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
                 "3-D volumes: give a 3-D scan (for a 4-D series, export one 3-D frame first)"
             )
         pred = predict_volume(
-            model, volume.array, ensemble=args.ensemble, uncertainty=args.uncertainty, device=device
+            model,
+            volume.array,
+            ensemble=args.ensemble,
+            uncertainty=args.uncertainty,
+            device=device,
+            consistent=args.consistent,
+            flips=args.flips,
         )
         written = [write_volume(out / f"{name}_prediction.nii.gz", pred.labels, volume.geometry)]
         if args.uncertainty and pred.uncertainty is not None:

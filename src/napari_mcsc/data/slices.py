@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_mcsc.data.field_of_view import Box, field_share, painted_box, tile_boxes, whole_slice
 from napari_mcsc.data.labels import AnnotationError, LabelMapping, check_label_array
 from napari_mcsc.data.normalise import Normalisation, normalise_volume
 
@@ -139,6 +140,11 @@ class SliceSet:
     # The true classes of the unlabelled slices (U, S, S), where a benchmark knows them:
     # only to measure the targets the networks teach each other, never to train.
     unlabelled_truth: torch.Tensor | None = field(default=None, repr=False)
+    # The part of each annotated volume's slices the networks see (data/field_of_view.py),
+    # and the mean share of a slice it covers (None: whole slices); volumes without
+    # painting (the extra unlabelled ones) are seen in tiles of that share.
+    boxes: list[Box] = field(default_factory=list, repr=False)
+    field_share: float | None = None
 
     @property
     def num_labelled(self) -> int:
@@ -171,6 +177,7 @@ def build_slice_set(
     mapping: LabelMapping | None = None,
     unlabelled: Iterable[np.ndarray] = (),
     keep_volumes: bool = True,
+    crop_margin: float | None = None,
 ) -> SliceSet:
     """Split ``volumes`` (and extra ``unlabelled`` images) into labelled/unlabelled slices.
 
@@ -180,7 +187,9 @@ def build_slice_set(
     native volume, not every volume. A generator cannot be read twice, so give ``mapping``
     with one (without it, ``volumes`` is read into a list first to collect the label values).
     ``keep_volumes=False`` leaves ``SliceSet.volumes`` (the normalised native volumes, which
-    only the training preview reads) empty.
+    only the training preview reads) empty. ``crop_margin``: each painted volume's slices are
+    cut to the square around its painted structures grown by this share (``painted_box``)
+    and the extra unlabelled images are cut into tiles of the mean share; None: whole slices.
     """
     if isinstance(volumes, Sized) and not len(volumes):
         raise AnnotationError("no image to train on: give at least one image with its labels")
@@ -193,6 +202,8 @@ def build_slice_set(
     size = image_size
     lab_images, lab_targets, unlab_images, sources, normalised = [], [], [], [], []
     distances: list[int] = []
+    boxes: list[Box] = []
+    shapes: list[tuple[int, int]] = []
     # No enumerate(): its reused result tuple would keep the previous volume alive while
     # the next one is read.
     count = 0
@@ -202,27 +213,34 @@ def build_slice_set(
         if keep_volumes:
             normalised.append(image)
         labelled = volume.labelled_slices(axis)
+        box = whole_slice(image.shape[1:])
         if labelled:
             classes = np.moveaxis(mapping.to_classes(volume.labels), axis, 0)
-            lab_images.append(resize_slices(torch.from_numpy(image[labelled]), size, image_interpolation))
-            lab_targets.append(resize_slices(torch.from_numpy(classes[labelled]), size, "nearest").long())
+            if crop_margin is not None:
+                box = painted_box(classes[labelled] != 0, crop_margin) or box
+            lab_images.append(_resized(box.cut(image[labelled]), size, image_interpolation))
+            lab_targets.append(_resized(box.cut(classes[labelled]), size, "nearest").long())
             sources.extend((vol_index, s) for s in labelled)
             del classes
+        boxes.append(box)
+        shapes.append(image.shape[1:])
         rest = sorted(set(range(image.shape[0])) - set(labelled))
         if rest:
-            unlab_images.append(resize_slices(torch.from_numpy(image[rest]), size, image_interpolation))
+            unlab_images.append(_resized(box.cut(image[rest]), size, image_interpolation))
             distances.extend(min((abs(r - p) for p in labelled), default=FAR) for r in rest)
         del volume, image  # before the next volume is read: one native volume at a time
     if not count:
         raise AnnotationError("no image to train on: give at least one image with its labels")
+    share = field_share(boxes, shapes)
     number = 0
     for extra in unlabelled:
         number += 1  # noqa: SIM113 (not enumerate(): see above)
         extra = check_image_array(extra, f"unlabelled image {number}")
         _warn_if_blank(extra, f"unlabelled image {number}")
-        image = torch.from_numpy(np.moveaxis(normalise_volume(extra, norm), axis, 0))
-        unlab_images.append(resize_slices(image, size, image_interpolation))
-        distances.extend([FAR] * image.shape[0])
+        image = np.moveaxis(normalise_volume(extra, norm), axis, 0)
+        for view in _views(image, share):
+            unlab_images.append(_resized(view, size, image_interpolation))
+            distances.extend([FAR] * view.shape[0])
         del extra, image
     if not lab_images:
         raise AnnotationError(
@@ -239,6 +257,8 @@ def build_slice_set(
         image_size=size,
         labelled_sources=sources,
         volumes=normalised,
+        boxes=boxes,
+        field_share=share,
         unlabelled_distance=torch.tensor(distances, dtype=torch.long),
     )
 
@@ -247,26 +267,39 @@ def unlabelled_truth(
     volumes: Sequence[AnnotatedVolume],
     truths: Sequence[np.ndarray],
     extra_truths: Iterable[np.ndarray],
-    mapping: LabelMapping,
-    *,
-    axis: int = 0,
-    image_size: int,
+    data: SliceSet,
 ) -> torch.Tensor:
-    """The true classes of a ``build_slice_set`` result's unlabelled slices, in its order:
-    the unpainted slices of ``volumes`` (whose whole truths are ``truths``), then every
-    slice of the extra unlabelled volumes whose truths are ``extra_truths``. For
-    benchmarks that measure pseudo-labels; a value ``mapping`` does not know is background."""
+    """The true classes of ``data``'s unlabelled slices, in its order (and cut as its
+    slices were): the unpainted slices of ``volumes`` (whose whole truths are ``truths``),
+    then every slice of the extra unlabelled volumes whose truths are ``extra_truths``. For
+    benchmarks that measure pseudo-labels; a value ``data.mapping`` does not know is
+    background."""
     parts = []
+    mapping, axis, size = data.mapping, data.axis, data.image_size
 
     def classes_of(labels: np.ndarray) -> np.ndarray:
         known = np.isin(labels, mapping.values)
         return np.moveaxis(mapping.to_classes(np.where(known, labels, 0)), axis, 0)
 
-    for volume, truth in zip(volumes, truths, strict=True):
+    for volume, truth, box in zip(volumes, truths, data.boxes, strict=True):
         rest = sorted(set(range(volume.image.shape[axis])) - set(volume.labelled_slices(axis)))
         if rest:
-            parts.append(torch.from_numpy(classes_of(np.asarray(truth))[rest]))
-    parts.extend(torch.from_numpy(classes_of(np.asarray(t))) for t in extra_truths)
+            parts.append(box.cut(classes_of(np.asarray(truth))[rest]))
+    for truth in extra_truths:
+        parts.extend(_views(classes_of(np.asarray(truth)), data.field_share))
     if not parts:
-        return torch.zeros((0, image_size, image_size), dtype=torch.long)
-    return torch.cat([resize_slices(p, image_size, "nearest").long() for p in parts])
+        return torch.zeros((0, size, size), dtype=torch.long)
+    return torch.cat([_resized(p, size, "nearest").long() for p in parts])
+
+
+def _resized(stack: np.ndarray, size: int, mode: str) -> torch.Tensor:
+    """A (N, H, W) numpy stack at ``size`` as a tensor."""
+    return resize_slices(torch.from_numpy(np.ascontiguousarray(stack)), size, mode)
+
+
+def _views(stack: np.ndarray, share: float | None) -> list[np.ndarray]:
+    """A volume without painting as the networks see it: whole slices, or tiles of
+    ``share`` of the slice (``tile_boxes``)."""
+    if share is None:
+        return [stack]
+    return [box.cut(stack) for box in tile_boxes(stack.shape[1:], share)]

@@ -28,6 +28,7 @@ from napari_mcsc.inference import predict_volume
 from napari_mcsc.jobs import TrainingJob, run_to_end
 from napari_mcsc.metrics import dice
 from napari_mcsc.model import SegmentationModel
+from napari_mcsc.postprocess import consistent_mask
 from napari_mcsc.training import Trainer
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.spec import RunChoices, run_config
@@ -73,7 +74,7 @@ def train_on_painted(
 
     def score(event) -> None:
         if event.iteration in curve_at:
-            pred = predict_volume(job.model, case.image, uncertainty=False, device=device)
+            pred = predict_volume(job.model, case.image, uncertainty=False, device=device, painted=sparse)
             curve.append([event.iteration, round(mean_dice(pred.labels, truth, keep, classes), 4)])
 
     run_to_end(job.run(), score)
@@ -152,7 +153,8 @@ def run_interactive(
         )
         train_seconds = time.perf_counter() - start
         model = trainer.model
-        cnn = predict_volume(model, case.image, uncertainty=False, device=device).labels
+        sparse = paint_slices(truth, chosen)
+        cnn = predict_volume(model, case.image, uncertainty=False, device=device, painted=sparse).labels
         ours = dice_on_slices(cnn, truth, keep, present)
         row = {
             "case": name,
@@ -167,8 +169,11 @@ def run_interactive(
             "dice_mean": float(np.mean(list(ours.values()))),
         }
         if model.has_trained_transformer:
-            both = predict_volume(model, case.image, ensemble=True, uncertainty=False, device=device)
+            both = predict_volume(
+                model, case.image, ensemble=True, uncertainty=False, device=device, painted=sparse
+            )
             row["ensemble_dice_mean"] = mean_dice(both.labels, truth, keep, present)
+        row.update(prediction_variants(model, case.image, cnn, sparse, truth, keep, present, device))
         if curve:
             row["curve"] = curve
         if with_interp:
@@ -181,6 +186,8 @@ def run_interactive(
             f"[{index + 1}/{len(names)}] {name} z={z} painted={chosen} it={row['iterations']} "
             f"dice={row['dice_mean']:.3f}"
             + (f" ens={row['ensemble_dice_mean']:.3f}" if "ensemble_dice_mean" in row else "")
+            + f" 3d={row['consistent_dice_mean']:.3f} flips={row['flips_dice_mean']:.3f}"
+            + f" both={row['flips_consistent_dice_mean']:.3f}"
             + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else "")
             + f" ({train_seconds:.0f} s)"
         )
@@ -189,9 +196,36 @@ def run_interactive(
     return _summary(settings, rows)
 
 
+def prediction_variants(model, image, cnn, sparse, truth, keep, present, device) -> dict:
+    """The CNN's Dice with the prediction options of the same model: the 3D-consistent
+    mask, test-time flips, and both (``inference.predict_volume``)."""
+    consistent = consistent_mask(cnn, sparse)
+    flipped = predict_volume(
+        model, image, uncertainty=False, device=device, painted=sparse, flips=True
+    ).labels
+    both = consistent_mask(flipped, sparse)
+    return {
+        "consistent_dice_mean": mean_dice(consistent, truth, keep, present),
+        "flips_dice_mean": mean_dice(flipped, truth, keep, present),
+        "flips_consistent_dice_mean": mean_dice(both, truth, keep, present),
+        "flips_consistent_dice": {str(c): v for c, v in dice_on_slices(both, truth, keep, present).items()},
+    }
+
+
+#: The figures averaged over volumes in a summary.
+SUMMARY_KEYS = (
+    "dice_mean",
+    "ensemble_dice_mean",
+    "interp_dice_mean",
+    "consistent_dice_mean",
+    "flips_dice_mean",
+    "flips_consistent_dice_mean",
+)
+
+
 def _summary(settings: dict, rows: list[dict]) -> dict:
     summary = {**settings, "n_volumes": len(rows), "volumes": rows}
-    for key in ("dice_mean", "ensemble_dice_mean", "interp_dice_mean"):
+    for key in SUMMARY_KEYS:
         values = [r[key] for r in rows if key in r]
         if values:
             summary[key] = float(np.mean(values))

@@ -44,6 +44,9 @@ class TrainConfig:
     image_size: int = 128
     image_interpolation: str = "bilinear"  # "nearest" in the paper profile (method.md §10.10)
     augmentation: str = "strong"  # "paper" | "strong" | "none"
+    # Networks see the square around the painted structures grown by this share of its side
+    # on each side (data/field_of_view.py); None: whole slices (the paper profile)
+    crop_margin: float | None = 0.25
     batch_size: int = 6
     labelled_batch_size: int = 4
     # run length in iterations; max_seconds is an optional cap (a capped run is incomplete)
@@ -104,6 +107,10 @@ class TrainConfig:
         self.network.check_image_size(self.image_size)
         if self.iterations < 1:
             raise ValueError("iterations must be at least 1")
+        if self.crop_margin is not None and not 0 <= self.crop_margin <= 2:
+            raise ValueError(
+                f"crop_margin must be a share in [0, 2] (or None: whole slices), got {self.crop_margin}"
+            )
         if self.max_seconds is not None and not (0 < self.max_seconds < float("inf")):
             raise ValueError("max_seconds must be a positive number of seconds (or None for no cap)")
         if not 0 <= self.supervised_warmup < 1:
@@ -148,9 +155,11 @@ class TrainConfig:
         start from that model must keep."""
         return self.replace(image_size=model.image_size, network=self.network.shaped_like(model.network))
 
-    def model_settings(self) -> ModelSettings:
-        """The settings of the model this configuration trains (what it predicts with)."""
-        return ModelSettings(self.network, self.image_size, self.image_interpolation)
+    def model_settings(self, field_share: float | None = None) -> ModelSettings:
+        """The settings of the model this configuration trains (what it predicts with);
+        ``field_share``: the data's (``SliceSet.field_share``)."""
+        margin = self.crop_margin if field_share is not None else None
+        return ModelSettings(self.network, self.image_size, self.image_interpolation, margin, field_share)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated again); network fields may be given
@@ -199,6 +208,7 @@ PROFILES: dict[str, dict] = {
         image_size=224,
         image_interpolation="nearest",
         augmentation="paper",
+        crop_margin=None,  # whole slices, as in the paper
         batch_size=4,
         labelled_batch_size=2,
         iterations=40_000,

@@ -121,7 +121,8 @@ class Trainer:
     # ----------------------------------------------------------------- setup
     def _make_model(self, init: SegmentationModel | None) -> SegmentationModel:
         data, cfg = self.data, self.config
-        fresh = SegmentationModel.create(cfg.model_settings(), data.mapping, data.normalisation, data.axis)
+        settings = cfg.model_settings(data.field_share)
+        fresh = SegmentationModel.create(settings, data.mapping, data.normalisation, data.axis)
         if init is None:
             if cfg.swin_pretrained and self.method.trains_transformer:
                 load_pretrained_swin(fresh.networks.swin, cfg.swin_pretrained)
@@ -439,6 +440,7 @@ class Trainer:
             volumes[volume_index][slice_index : slice_index + 1],
             normalised=True,
             device=self.device,
+            box=self.data.boxes[volume_index] if self.data.boxes else None,
         ).labels[0]
         self._back_to_train_mode()
         return Preview(volume_index, slice_index, classes)

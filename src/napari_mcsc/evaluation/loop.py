@@ -76,8 +76,8 @@ def run_loop(
                     case, chosen, config if model is None else retrain, truth=truth, init=model, device=device
                 )
                 model = trainer.model
-                painted = paint_slices(truth, chosen)
-                pred = predict_volume(model, case.image, uncertainty=True, device=device, painted=painted)
+                sparse = paint_slices(truth, chosen)
+                pred = predict_volume(model, case.image, uncertainty=True, device=device, painted=sparse)
                 keep = [s for s in range(z) if s not in chosen]
                 per_round.append(
                     {

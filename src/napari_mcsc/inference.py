@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_mcsc.data.context import context_stack
 from napari_mcsc.data.field_of_view import Box, box_of_painting, is_whole, tile_boxes, whole_slice
 from napari_mcsc.data.normalise import normalise_volume
 from napari_mcsc.devices import pick_device
@@ -67,7 +68,9 @@ def predict_slices(
     box: Box | None = None,
     flips: bool = False,
 ) -> SlicePrediction:
-    """Predict a stack of 2D slices (N, H, W). ``normalised``: already in [0, 1].
+    """Predict a stack of 2D slices (N, H, W), consecutive slices of a volume (a model with
+    ``context_slices`` > 1 takes each one's neighbours from the stack). ``normalised``:
+    already in [0, 1].
     ``flips``: average the probabilities (and so the uncertainty) over the slices as they
     are and mirrored left-right and up-down (test-time augmentation, 3x the work).
 
@@ -91,9 +94,15 @@ def predict_slices(
     labels = np.empty((n, h, w), dtype=np.int64)
     entropy = np.empty((n, h, w), dtype=np.float32) if uncertainty else None
     disagreement = np.empty((n, h, w), dtype=np.float32) if uncertainty and use_swin else None
+    context = model.settings.network.context_slices
     for start in range(0, n, batch_size):
         part = slice(start, start + batch_size)
-        probs_a, probs_b = _region_probabilities(model, data[part], regions, use_swin, device, flips)
+        rows = (
+            data[part]
+            if context == 1
+            else context_stack(data, range(start, min(n, start + batch_size)), context)
+        )
+        probs_a, probs_b = _region_probabilities(model, rows, regions, use_swin, device, flips)
         probs = probs_a
         if use_swin:
             mean = 0.5 * (probs_a + probs_b)
@@ -115,14 +124,15 @@ def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin:
     whole slices: each region predicted at the networks' size (and mirrored, with
     ``flips``), put back in place, and overlapping regions averaged; outside every
     region, background."""
-    n, h, w = data.shape
+    n, (h, w) = data.shape[0], data.shape[-2:]
     size, nets = model.image_size, model.networks
     mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
     kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
     sums = [torch.zeros((n, model.num_classes, h, w), device=device) for _ in range(1 + use_swin)]
     cover = torch.zeros((1, 1, h, w), device=device)
     for region in regions:
-        batch = torch.from_numpy(np.ascontiguousarray(region.cut(data))).to(device)[:, None]
+        batch = torch.from_numpy(np.ascontiguousarray(region.cut(data))).to(device)
+        batch = batch if batch.ndim == 4 else batch[:, None]  # (N, C, h, w): C slices of context
         rh, rw = batch.shape[-2:]
         if (rh, rw) != (size, size):
             batch = F.interpolate(batch, size=(size, size), mode=mode, **kwargs)

@@ -178,6 +178,7 @@ class TrainingJob:
             unlabelled=(_as_image(item) for item in self.unlabelled),
             keep_volumes=self.preview_request is not None,  # the preview's native slices
             crop_margin=config.crop_margin,
+            context=config.network.context_slices,
         )
         if self.truths is not None:
             data.unlabelled_truth = unlabelled_truth(volumes, self.truths, self.extra_truths, data)

@@ -71,7 +71,8 @@ def augment_batch(
     *,
     intensity: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Augment (B, H, W) images and optional (B, H, W) class targets the same way.
+    """Augment (B, H, W) images (or (B, C, H, W): a slice with its neighbours, all warped
+    alike) and optional (B, H, W) class targets the same way.
 
     ``intensity=False`` leaves out the ``strong`` style's intensity jitter: the geometry-only
     (weak) view that weak-to-strong training labels with its teacher (``jitter_intensity``
@@ -82,9 +83,9 @@ def augment_batch(
     theta = _rotation_flip_matrices(n, aug.style, aug.max_angle, aug.scale_range, generator)
     theta = theta.to(images.device, images.dtype)
     grid = F.affine_grid(theta, (n, 1, *images.shape[-2:]), align_corners=False)
-    out = F.grid_sample(
-        images[:, None], grid, mode=aug.image_mode, padding_mode="zeros", align_corners=False
-    )[:, 0]
+    stacked = images if images.ndim == 4 else images[:, None]
+    out = F.grid_sample(stacked, grid, mode=aug.image_mode, padding_mode="zeros", align_corners=False)
+    out = out if images.ndim == 4 else out[:, 0]
     warped_targets = None
     if targets is not None:
         warped_targets = F.grid_sample(
@@ -96,15 +97,16 @@ def augment_batch(
 
 
 def jitter_intensity(images: torch.Tensor, aug: Augmentation, gen) -> torch.Tensor:
-    """Random gamma, contrast and noise per (B, H, W) image, in [0, 1] (no geometry)."""
+    """Random gamma, contrast and noise per (B, H, W) image (or (B, C, H, W), one draw
+    for its C slices), in [0, 1] (no geometry)."""
     n = images.shape[0]
-    shape = (n, 1, 1)
+    shape = (n,) + (1,) * (images.ndim - 1)
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return (lo + (hi - lo) * torch.rand(shape, generator=gen)).to(images.device, images.dtype)
 
     out = images.clamp(0.0, 1.0) ** uniform(*aug.gamma_range)
-    mean = out.mean(dim=(1, 2), keepdim=True)
+    mean = out.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
     out = (out - mean) * uniform(*aug.contrast_range) + mean
     if aug.noise_std > 0:
         noise = torch.randn(images.shape, generator=gen).to(images.device, images.dtype)

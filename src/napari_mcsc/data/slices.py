@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_mcsc.data.context import context_stack
 from napari_mcsc.data.field_of_view import Box, field_share, painted_box, tile_boxes, whole_slice
 from napari_mcsc.data.labels import AnnotationError, LabelMapping, check_label_array
 from napari_mcsc.data.normalise import Normalisation, normalise_volume
@@ -178,6 +179,7 @@ def build_slice_set(
     unlabelled: Iterable[np.ndarray] = (),
     keep_volumes: bool = True,
     crop_margin: float | None = None,
+    context: int = 1,
 ) -> SliceSet:
     """Split ``volumes`` (and extra ``unlabelled`` images) into labelled/unlabelled slices.
 
@@ -190,6 +192,8 @@ def build_slice_set(
     only the training preview reads) empty. ``crop_margin``: each painted volume's slices are
     cut to the square around its painted structures grown by this share (``painted_box``)
     and the extra unlabelled images are cut into tiles of the mean share; None: whole slices.
+    ``context`` 3 or 5: each image slice comes with its neighbours as channels (N, C, S, S;
+    ``data.context``); targets stay one per slice.
     """
     if isinstance(volumes, Sized) and not len(volumes):
         raise AnnotationError("no image to train on: give at least one image with its labels")
@@ -218,7 +222,9 @@ def build_slice_set(
             classes = np.moveaxis(mapping.to_classes(volume.labels), axis, 0)
             if crop_margin is not None:
                 box = painted_box(classes[labelled] != 0, crop_margin) or box
-            lab_images.append(_resized(box.cut(image[labelled]), size, image_interpolation))
+            lab_images.append(
+                _resized(box.cut(_with_context(image, labelled, context)), size, image_interpolation)
+            )
             lab_targets.append(_resized(box.cut(classes[labelled]), size, "nearest").long())
             sources.extend((vol_index, s) for s in labelled)
             del classes
@@ -226,7 +232,9 @@ def build_slice_set(
         shapes.append(image.shape[1:])
         rest = sorted(set(range(image.shape[0])) - set(labelled))
         if rest:
-            unlab_images.append(_resized(box.cut(image[rest]), size, image_interpolation))
+            unlab_images.append(
+                _resized(box.cut(_with_context(image, rest, context)), size, image_interpolation)
+            )
             distances.extend(min((abs(r - p) for p in labelled), default=FAR) for r in rest)
         del volume, image  # before the next volume is read: one native volume at a time
     if not count:
@@ -238,7 +246,8 @@ def build_slice_set(
         extra = check_image_array(extra, f"unlabelled image {number}")
         _warn_if_blank(extra, f"unlabelled image {number}")
         image = np.moveaxis(normalise_volume(extra, norm), axis, 0)
-        for view in _views(image, share):
+        stack = _with_context(image, range(image.shape[0]), context)
+        for view in _views(stack, share):
             unlab_images.append(_resized(view, size, image_interpolation))
             distances.extend([FAR] * view.shape[0])
         del extra, image
@@ -250,7 +259,7 @@ def build_slice_set(
     return SliceSet(
         labelled_images=torch.cat(lab_images),
         labelled_targets=torch.cat(lab_targets),
-        unlabelled_images=torch.cat(unlab_images) if unlab_images else torch.zeros((0, size, size)),
+        unlabelled_images=torch.cat(unlab_images) if unlab_images else torch.zeros(_empty(size, context)),
         mapping=mapping,
         normalisation=norm,
         axis=axis,
@@ -293,8 +302,22 @@ def unlabelled_truth(
 
 
 def _resized(stack: np.ndarray, size: int, mode: str) -> torch.Tensor:
-    """A (N, H, W) numpy stack at ``size`` as a tensor."""
-    return resize_slices(torch.from_numpy(np.ascontiguousarray(stack)), size, mode)
+    """A (N, H, W) (or (N, C, H, W)) numpy stack at ``size`` as a tensor."""
+    tensor = torch.from_numpy(np.ascontiguousarray(stack))
+    if tensor.ndim == 4:
+        n, c = tensor.shape[:2]
+        return resize_slices(tensor.reshape(n * c, *tensor.shape[2:]), size, mode).reshape(n, c, size, size)
+    return resize_slices(tensor, size, mode)
+
+
+def _with_context(image: np.ndarray, indices, context: int) -> np.ndarray:
+    """Slices ``indices`` of ``image`` (Z, H, W): (N, H, W), or (N, C, H, W) with context."""
+    indices = list(indices)
+    return image[indices] if context == 1 else context_stack(image, indices, context)
+
+
+def _empty(size: int, context: int) -> tuple[int, ...]:
+    return (0, size, size) if context == 1 else (0, context, size, size)
 
 
 def _views(stack: np.ndarray, share: float | None) -> list[np.ndarray]:
@@ -302,4 +325,4 @@ def _views(stack: np.ndarray, share: float | None) -> list[np.ndarray]:
     ``share`` of the slice (``tile_boxes``)."""
     if share is None:
         return [stack]
-    return [box.cut(stack) for box in tile_boxes(stack.shape[1:], share)]
+    return [box.cut(stack) for box in tile_boxes(stack.shape[-2:], share)]

@@ -39,10 +39,10 @@ def _random_blur(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
         x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
         kernel = torch.exp(-(x**2) / (2 * sigma**2))
         kernel = kernel / kernel.sum()
-        image = images[i][None, None]
+        image = images[i].reshape(-1, 1, *images.shape[-2:])  # each of its C slices alike
         image = F.conv2d(F.pad(image, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
         image = F.conv2d(F.pad(image, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
-        out[i] = image[0, 0]
+        out[i] = image.reshape(images[i].shape)
     return out
 
 
@@ -55,7 +55,7 @@ def cutmix(
     The box covers between 1/4 and 1/2 of the slice's area (UniMatch's range), at a random
     place; the partner is the next slice of a random cyclic shift, never the slice itself.
     """
-    n, h, w = images.shape
+    n, (h, w) = images.shape[0], images.shape[-2:]
     if n < 2:
         return images, label_maps
     shift = 1 + int(torch.randint(n - 1, (1,), generator=generator))
@@ -73,7 +73,7 @@ def cutmix(
         left = int(torch.randint(w - bw + 1, (1,), generator=generator))
         j = int(partner[i])
         box = (slice(top, top + bh), slice(left, left + bw))
-        out_images[i][box] = images[j][box]
+        out_images[i][..., box[0], box[1]] = images[j][..., box[0], box[1]]
         for source, target in zip(label_maps, out_maps, strict=True):
             target[i][box] = source[j][box]
     return out_images, out_maps

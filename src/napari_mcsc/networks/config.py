@@ -23,10 +23,15 @@ class NetworkConfig:
     swin_patch: int = 4
     swin_drop_path: float = 0.1  # regularisation, not shape: a warm start may change it
     projection_dim: int = 128
+    # Input channels: the slice alone (1), or with its 1 or 2 neighbours on each side (3, 5):
+    # "2.5D", context from neighbouring slices (data/context.py)
+    context_slices: int = 1
 
     def __post_init__(self) -> None:
         for name in ("unet_channels", "swin_depths", "swin_heads"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.context_slices not in (1, 3, 5):
+            raise ValueError(f"context_slices must be 1, 3 or 5, got {self.context_slices}")
 
     def check_image_size(self, image_size: int) -> None:
         """Raise a ValueError when the Swin-UNet's token grid at ``image_size`` does not
@@ -65,6 +70,7 @@ class NetworkConfig:
             swin_patch=self.swin_patch,
             drop_path_rate=self.swin_drop_path,
             projection_dim=self.projection_dim,
+            in_channels=self.context_slices,
         )
 
 

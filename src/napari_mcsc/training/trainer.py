@@ -368,7 +368,7 @@ class Trainer:
         if self.method.uses_unlabelled and n_unlab and cfg.teacher != "same_pass":
             weak = images[n_lab:]
             with autocast:
-                cross = self._teacher_targets(weak[:, None].to(self.device), unlab_truth)
+                cross = self._teacher_targets(_channels(weak).to(self.device), unlab_truth)
             if two_views:
                 student = strong_view(weak, self.augmentation, self.generator)
                 maps = [cross.for_cnn.cpu(), cross.for_swin.cpu()]
@@ -378,7 +378,7 @@ class Trainer:
                 if self.augmentation.style == "strong":  # the labelled rows as without two views
                     labelled = jitter_intensity(labelled, self.augmentation, self.generator)
                 images = torch.cat([labelled, student])
-        x = images[:, None].to(self.device, non_blocking=True)
+        x = _channels(images).to(self.device, non_blocking=True)
         batch = Batch(x, targets, n_lab, n_unlab, progress, cross, unlab_truth)
 
         with autocast:  # through ``_forward``: DistributedDataParallel needs the forward pass
@@ -435,15 +435,22 @@ class Trainer:
         volumes = self.data.volumes
         if not (0 <= volume_index < len(volumes) and 0 <= slice_index < volumes[volume_index].shape[0]):
             return None
+        half = self.model.settings.network.context_slices // 2
+        low = max(0, slice_index - half)  # the slice with its neighbours, for their context
         classes = predict_slices(
             self.model,
-            volumes[volume_index][slice_index : slice_index + 1],
+            volumes[volume_index][low : slice_index + half + 1],
             normalised=True,
             device=self.device,
             box=self.data.boxes[volume_index] if self.data.boxes else None,
-        ).labels[0]
+        ).labels[slice_index - low]
         self._back_to_train_mode()
         return Preview(volume_index, slice_index, classes)
+
+
+def _channels(images: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) slices as (B, 1, H, W) network inputs; (B, C, H, W) context stacks as they are."""
+    return images if images.ndim == 4 else images[:, None]
 
 
 def _call(compute: Callable[[], tuple]) -> tuple:

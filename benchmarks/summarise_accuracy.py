@@ -1,0 +1,83 @@
+"""Accuracy per painted slice: interactive runs compared on the volumes they share.
+
+Each FILE is the JSON of ``napari-mcsc benchmark interactive`` (partial results too); each
+is named by LABEL. Prints a markdown table of mean Dice (CNN, then the 3D-consistent,
+flipped and both predictions of the same model) over the volumes every run finished,
+with the number of volumes where a run beats the first one, and writes a PNG of the
+per-volume Dice.
+
+    python benchmarks/summarise_accuracy.py --runs "whole slice=a.json" "crop 0.25=b.json" \
+        --png docs/images/accuracy_val_k2.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+KEYS = ("dice_mean", "consistent_dice_mean", "flips_dice_mean", "flips_consistent_dice_mean")
+NAMES = ("CNN", "3D-consistent", "flips", "flips + 3D-consistent")
+
+
+def _load(spec: str) -> tuple[str, dict[str, dict]]:
+    label, _, path = spec.partition("=")
+    rows = json.loads(Path(path).read_text())["volumes"]
+    return label, {row["case"]: row for row in rows}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", required=True, metavar="LABEL=FILE")
+    parser.add_argument("--png", type=Path)
+    args = parser.parse_args(argv)
+    runs = [_load(spec) for spec in args.runs]
+    shared = [case for case in runs[0][1] if all(case in rows for _, rows in runs)]
+    print(f"{len(shared)} volumes in every run: {', '.join(shared)}\n")
+    print("| run | " + " | ".join(NAMES) + " | volumes ahead of the first run (CNN) | s / run |")
+    print("|---|" + "---|" * (len(NAMES) + 2))
+    base = np.array([runs[0][1][c]["dice_mean"] for c in shared])
+    for label, rows in runs:
+        cells = []
+        for key in KEYS:
+            values = [rows[c].get(key) for c in shared]
+            cells.append("-" if None in values else f"{np.mean(values):.3f}")
+        ahead = int(np.sum(np.array([rows[c]["dice_mean"] for c in shared]) > base))
+        seconds = np.mean([rows[c]["train_seconds"] for c in shared])
+        print(f"| {label} | " + " | ".join(cells) + f" | {ahead} / {len(shared)} | {seconds:.0f} |")
+    if args.png:
+        _plot(runs, shared, args.png)
+
+
+def _plot(runs, shared, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(shared) + 2), 3.6))
+    width = 0.8 / len(runs)
+    for index, (label, rows) in enumerate(runs):
+        x = np.arange(len(shared)) + index * width
+        ax.bar(x, [rows[c]["dice_mean"] for c in shared], width, label=f"{label} (CNN)")
+        post = [rows[c].get("consistent_dice_mean") for c in shared]
+        if None not in post:
+            ax.scatter(x, post, marker="_", s=80, color="black", zorder=3)
+    ax.set_xticks(np.arange(len(shared)) + 0.4 - width / 2)
+    ax.set_xticklabels(
+        [c.replace("patient", "p").replace("_frame", "f") for c in shared], rotation=60, fontsize=7
+    )
+    ax.set_ylim(0.4, 1.0)
+    ax.set_ylabel("mean Dice, unpainted slices")
+    ax.set_title("Per volume: bars = CNN, black ticks = 3D-consistent mask of the same model", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"\nplot written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,8 +15,8 @@ import numpy as np
 from scipy import ndimage
 
 #: Whether the widget makes predictions 3D-consistent unless its user unticks it: what the
-#: figures of docs/benchmarks.md, section 14, justify.
-ON_BY_DEFAULT = False
+#: figures of docs/benchmarks.md, section 15, justify.
+ON_BY_DEFAULT = True
 
 #: 26-connectivity: pieces touching by a corner are one (slices are far apart in z).
 _NEIGHBOURS = np.ones((3, 3, 3), dtype=bool)

@@ -104,7 +104,7 @@ class CorrectionLoop:
         self.last_result: TrainResult | None = None
         self.rankings: dict[int, list[int]] = {}  # id(image) -> slices, most uncertain first
         # Predictions made 3D-consistent (postprocess.py); the default follows
-        # docs/benchmarks.md, section 14.
+        # docs/benchmarks.md, section 15.
         self.consistent_mask = postprocess.ON_BY_DEFAULT
 
     @property

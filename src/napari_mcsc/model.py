@@ -7,7 +7,6 @@ of them imports the training side. How a model was trained is in its ``history``
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from napari_mcsc.data.labels import LabelMapping
@@ -57,9 +56,6 @@ class ModelSettings:
             crop_margin=_optional_float(data.get("crop_margin")),
             field_share=_optional_float(data.get("field_share")),
         )
-
-    def replace(self, **changes) -> ModelSettings:
-        return dataclasses.replace(self, **changes)
 
 
 def _optional_float(value) -> float | None:

@@ -47,9 +47,6 @@ class Box:
         """The box of each slice of a (N, H, W) stack (or of one (H, W) slice)."""
         return slices[..., self.y0 : self.y1, self.x0 : self.x1]
 
-    def to_list(self) -> list[int]:
-        return [self.y0, self.y1, self.x0, self.x1]
-
 
 def painted_box(painted: np.ndarray, margin: float) -> Box | None:
     """The square around the foreground of ``painted`` (N, H, W: the painted slices'

@@ -150,3 +150,15 @@ def test_train_ended_by_sigterm_writes_the_model_trained_so_far(tmp_path, scans)
     from napari_mcsc.checkpoint import load_model
 
     assert 0 < load_model(out).trained_iterations < 10_000
+
+
+def test_create_keeps_the_targets_on_unlabelled_slices(tmp_path, scans):
+    folder, _ = scans
+    study_dir = str(tmp_path / "study")
+    assert main(["study", "create", study_dir, "--scans", str(folder), "--method", "mcsc",
+                 "--teacher", "no_grad", "--pseudo-threshold", "0.95", "--strong-view"]) == 0  # fmt: skip
+    training = Study.open(study_dir).settings.training
+    assert training == {"teacher": "no_grad", "pseudo_threshold": 0.95, "strong_view": True}
+    other = ["study", "create", str(tmp_path / "other"), "--scans", str(folder), "--strong-view"]
+    assert main(other) == 2  # a strong view needs a teacher: a usage error, nothing made
+    assert not (tmp_path / "other").exists()

@@ -134,6 +134,8 @@ def add_parser(sub) -> None:
     st.add_argument("--lr-floor", type=float)
     add_seed_argument(st)
     add_device_argument(st)
+    add_target_arguments(st)
+    add_set_argument(st)
     st.add_argument(
         "--out", required=True, metavar="FILE.json", help="also FILE.png: painted slices per scan"
     )
@@ -306,6 +308,7 @@ def run_study(args: argparse.Namespace) -> int:
         for name in ("round_iterations", "first_round_iterations", "lr_floor"):
             if getattr(args, name) is not None:
                 values[name] = getattr(args, name)
+        values["training"] = {**target_overrides(args), **settings_from_args(args)}
         settings = StudySettings(**values)
     except ValueError as error:
         raise UsageError(str(error)) from error

@@ -16,7 +16,9 @@ from napari_mcsc.commands.common import (
     add_method_argument,
     add_profile_argument,
     add_seed_argument,
+    add_target_arguments,
     output_folder,
+    target_overrides,
 )
 from napari_mcsc.commands.errors import UsageError
 
@@ -40,6 +42,7 @@ def add_parser(sub) -> None:
     c.add_argument("--round-iterations", type=int, metavar="N", help="length of every round after the first")
     c.add_argument("--first-round-iterations", type=int, metavar="N", help="default: the profile's")
     add_seed_argument(c)
+    add_target_arguments(c)
     c.set_defaults(handler=run_create)
 
     a = actions.add_parser("paint", help="import a scan's painted slices from a label file")
@@ -108,7 +111,13 @@ def _study_errors(action):
 def run_create(args: argparse.Namespace) -> int:
     from napari_mcsc.study import Study, StudySettings
 
-    values = {"profile": args.profile, "method": args.method, "axis": args.axis, "seed": args.seed}
+    values = {
+        "profile": args.profile,
+        "method": args.method,
+        "axis": args.axis,
+        "seed": args.seed,
+        "training": target_overrides(args),
+    }
     if args.round_iterations is not None:
         values["round_iterations"] = args.round_iterations
     if args.first_round_iterations is not None:

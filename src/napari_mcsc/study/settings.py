@@ -13,7 +13,8 @@ behind the defaults.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.spec import RunChoices, profile_config, run_config
@@ -33,6 +34,9 @@ class StudySettings:
     unlabelled_scans: int = 6  # other scans of the study used as unlabelled data (ct, mcsc)
     seed: int = 1337
     device: str | None = None
+    # Other TrainConfig fields for every round, by name: the targets on unlabelled
+    # slices (teacher, pseudo_threshold, ...) or anything a tuning run sets.
+    training: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.round_iterations < 1:
@@ -48,6 +52,7 @@ class StudySettings:
         ``overrides``: other ``TrainConfig`` fields."""
         first_length = self.first_round_iterations or profile_config(self.profile).iterations
         settings = {
+            **self.training,
             "schedule_horizon": self.schedule_horizon or first_length,
             "lr_floor": self.lr_floor,
             **overrides,

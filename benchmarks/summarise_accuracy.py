@@ -8,6 +8,13 @@ per-volume Dice.
 
     python benchmarks/summarise_accuracy.py --runs "whole slice=a.json" "crop 0.25=b.json" \
         --png docs/images/accuracy_val_k2.png
+
+With ``--by-painted``, the runs are the same volumes painted with different numbers of
+slices (LABEL names the method, repeated once per run): a table and a plot of mean Dice
+against painted slices, with contour interpolation from the same slices.
+
+    python benchmarks/summarise_accuracy.py --by-painted sup=k1.json sup=k2.json \
+        mcsc=k2_mcsc.json --png docs/images/accuracy_vs_painted.png
 """
 
 from __future__ import annotations
@@ -30,9 +37,14 @@ def _load(spec: str) -> tuple[str, dict[str, dict]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", nargs="+", required=True, metavar="LABEL=FILE")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--runs", nargs="+", metavar="LABEL=FILE")
+    group.add_argument("--by-painted", nargs="+", metavar="LABEL=FILE")
     parser.add_argument("--png", type=Path)
     args = parser.parse_args(argv)
+    if args.by_painted:
+        _by_painted(args.by_painted, args.png)
+        return
     runs = [_load(spec) for spec in args.runs]
     shared = [case for case in runs[0][1] if all(case in rows for _, rows in runs)]
     print(f"{len(shared)} volumes in every run: {', '.join(shared)}\n")
@@ -49,6 +61,57 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {label} | " + " | ".join(cells) + f" | {ahead} / {len(shared)} | {seconds:.0f} |")
     if args.png:
         _plot(runs, shared, args.png)
+
+
+def _by_painted(specs: list[str], png: Path | None) -> None:
+    """Mean Dice against painted slices per method, on the volumes every run finished."""
+    runs = []
+    for spec in specs:
+        label, rows = _load(spec)
+        painted = json.loads(Path(spec.partition("=")[2]).read_text())["painted"]
+        runs.append((label, painted, rows))
+    shared = [case for case in runs[0][2] if all(case in rows for *_, rows in runs)]
+    print(f"{len(shared)} volumes in every run: {', '.join(shared)}\n")
+    print("| method | painted slices | CNN | 3D-consistent | contour interpolation |")
+    print("|---|---|---|---|---|")
+    curves: dict[str, list[tuple[int, float, float | None]]] = {}
+    interp: dict[int, float] = {}
+    for label, painted, rows in sorted(runs, key=lambda r: (r[0], r[1])):
+        cnn = float(np.mean([rows[c]["dice_mean"] for c in shared]))
+        post = [rows[c].get("consistent_dice_mean") for c in shared]
+        post_mean = None if None in post else float(np.mean(post))
+        interp[painted] = float(np.mean([rows[c]["interp_dice_mean"] for c in shared]))
+        curves.setdefault(label, []).append((painted, cnn, post_mean))
+        cells = [f"{cnn:.3f}", "-" if post_mean is None else f"{post_mean:.3f}", f"{interp[painted]:.3f}"]
+        print(f"| {label} | {painted} | " + " | ".join(cells) + " |")
+    if png:
+        _plot_by_painted(curves, interp, len(shared), png)
+
+
+def _plot_by_painted(curves, interp, volumes: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, points in curves.items():
+        k, cnn, post = zip(*points)
+        line = ax.plot(k, cnn, marker="o", label=f"{label}, CNN")[0]
+        if None not in post:
+            ax.plot(k, post, marker="s", ls="--", color=line.get_color(), label=f"{label}, 3D-consistent")
+    ks = sorted(interp)
+    ax.plot(ks, [interp[k] for k in ks], marker="^", color="grey", label="contour interpolation")
+    ax.set_xticks(ks)
+    ax.set_xlabel("painted slices per volume")
+    ax.set_ylabel("mean Dice, unpainted slices")
+    ax.set_title(f"Dice against painted slices ({volumes} volumes)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"\nplot written to {path}")
 
 
 def _plot(runs, shared, path: Path) -> None:

@@ -40,17 +40,20 @@ import time
 import types
 from pathlib import Path
 
+#: The paper's targets on unlabelled slices (the fast profile filters them since issue 17).
+PAPER_TARGETS = {"teacher": "same_pass", "pseudo_threshold": 0.0, "strong_view": False}
+
 # MCSC variants tried on the train-split volumes; the best mean Dice there goes to val.
 VARIANTS: dict[str, dict] = {
-    "default": {},
-    "ct0.1": {"consistency_max": 0.1},
-    "ct1.0": {"consistency_max": 1.0},
-    "warmup0.2": {"supervised_warmup": 0.2},
-    "con0.1": {"contrastive_weight": 0.1},
-    "swinlr1e-3": {"swin_lr": 1e-3},
+    "default": dict(PAPER_TARGETS),
+    "ct0.1": {**PAPER_TARGETS, "consistency_max": 0.1},
+    "ct1.0": {**PAPER_TARGETS, "consistency_max": 1.0},
+    "warmup0.2": {**PAPER_TARGETS, "supervised_warmup": 0.2},
+    "con0.1": {**PAPER_TARGETS, "contrastive_weight": 0.1},
+    "swinlr1e-3": {**PAPER_TARGETS, "swin_lr": 1e-3},
     # as many painted slices a batch as supervised training (6), the unlabelled ones added:
     # after its warm-up MCSC's CNN otherwise sees 4 painted slices an iteration to sup's 6
-    "labelled6": {"batch_size": 8, "labelled_batch_size": 6},
+    "labelled6": {**PAPER_TARGETS, "batch_size": 8, "labelled_batch_size": 6},
     # issue 17: targets from an eval-mode pass without gradient, kept where the teacher's
     # probability is >= 0.95 (UniMatch's value, not tuned here), learnt on a strong view
     "filtered": {"teacher": "no_grad", "pseudo_threshold": 0.95, "strong_view": True},
@@ -68,8 +71,8 @@ VARIANTS: dict[str, dict] = {
 #: The long protocol's arms: (name, method, TrainConfig overrides).
 LONG_ARMS = (
     ("sup", "sup", {}),
-    ("ct", "ct", {}),
-    ("mcsc", "mcsc", {}),
+    ("ct", "ct", PAPER_TARGETS),
+    ("mcsc", "mcsc", PAPER_TARGETS),
     ("mcsc_filtered", "mcsc", VARIANTS["filtered"]),
     ("mcsc_agreement", "mcsc", VARIANTS["agreement"]),
 )

@@ -354,7 +354,14 @@ def test_train_takes_the_options_for_the_targets_of_unlabelled_slices():
 
     parse = build_parser().parse_args
     common = ["train", "--image", "x", "--labels", "y", "--out", "m.pt", "--method", "mcsc"]
-    paper = config_from_args(parse(common))
+    fast = config_from_args(parse(common))  # the fast profile's filtered targets
+    assert (fast.teacher, fast.pseudo_threshold, fast.pseudo_agreement, fast.strong_view) == (
+        "no_grad",
+        0.95,
+        False,
+        True,
+    )
+    paper = config_from_args(parse([*common, "--profile", "paper"]))
     assert (paper.teacher, paper.pseudo_threshold, paper.pseudo_agreement, paper.strong_view) == (
         "same_pass",
         0.0,
@@ -370,7 +377,7 @@ def test_train_takes_the_options_for_the_targets_of_unlabelled_slices():
         True,
     )
     with pytest.raises(UsageError, match="no_grad"):
-        config_from_args(parse([*common, "--strong-view"]))
+        config_from_args(parse([*common, "--teacher", "same_pass", "--strong-view"]))
 
 
 def test_ctrl_c_during_start_up(monkeypatch, capsys):

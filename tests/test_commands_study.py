@@ -159,6 +159,7 @@ def test_create_keeps_the_targets_on_unlabelled_slices(tmp_path, scans):
                  "--teacher", "no_grad", "--pseudo-threshold", "0.95", "--strong-view"]) == 0  # fmt: skip
     training = Study.open(study_dir).settings.training
     assert training == {"teacher": "no_grad", "pseudo_threshold": 0.95, "strong_view": True}
-    other = ["study", "create", str(tmp_path / "other"), "--scans", str(folder), "--strong-view"]
+    other = ["study", "create", str(tmp_path / "other"), "--scans", str(folder), "--teacher", "same_pass",
+             "--strong-view"]  # fmt: skip
     assert main(other) == 2  # a strong view needs a teacher: a usage error, nothing made
     assert not (tmp_path / "other").exists()

@@ -24,6 +24,12 @@ class TestConfig:
         net = cfg.network
         assert (net.swin_embed_dim, net.swin_window, net.swin_heads) == (96, 7, (3, 6, 12, 24))
 
+    def test_the_paper_profile_keeps_the_papers_targets_and_the_fast_one_filters_them(self):
+        paper, fast = profile("paper"), profile("fast")
+        assert (paper.teacher, paper.pseudo_threshold, paper.strong_view) == ("same_pass", 0.0, False)
+        assert (fast.teacher, fast.pseudo_threshold, fast.strong_view) == ("no_grad", 0.95, True)
+        assert not paper.pseudo_agreement and not fast.pseudo_agreement
+
     def test_each_profile_names_its_method(self):
         # fast: the CNN on the painted slices, which MCSC did not beat at this run length
         # (docs/benchmarks.md, "20 validation volumes on a GPU"); paper: MCSC, as published

@@ -66,7 +66,7 @@ def test_an_unknown_device_profile_or_setting_says_what_to_choose():
     with pytest.raises(RunSpecError, match="unknown profile"):
         run_config(RunChoices("huge"))
     with pytest.raises(RunSpecError, match="strong_view"):
-        run_config(RunChoices(method="mcsc", settings={"strong_view": True}))
+        run_config(RunChoices(method="mcsc", settings={"teacher": "same_pass", "strong_view": True}))
     with pytest.raises(RunSpecError, match="method must be one of"):
         run_config(RunChoices(method="unet"))
 

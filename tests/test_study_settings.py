@@ -23,6 +23,6 @@ def test_the_study_schedule_wins_over_a_training_setting():
 
 def test_a_wrong_training_setting_fails_when_the_study_is_made():
     with pytest.raises(ValueError, match="strong_view"):
-        StudySettings(method="mcsc", device="cpu", training={"strong_view": True})  # needs a teacher
+        StudySettings(method="mcsc", device="cpu", training={"teacher": "same_pass", "strong_view": True})
     with pytest.raises(ValueError):
         StudySettings(device="cpu", training={"no_such_setting": 1})

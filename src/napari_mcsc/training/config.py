@@ -45,8 +45,11 @@ class TrainConfig:
     image_interpolation: str = "bilinear"  # "nearest" in the paper profile (method.md §10.10)
     augmentation: str = "strong"  # "paper" | "strong" | "none"
     # Networks see the square around the painted structures grown by this share of its side
-    # on each side (data/field_of_view.py); None: whole slices (the paper profile)
-    crop_margin: float | None = 0.25
+    # on each side (data/field_of_view.py); None: whole slices, both profiles' default: a
+    # model trained on the square transfers badly to scans nobody painted (first-seen Dice
+    # of a study's next scan 0.03-0.15 against 0.76 on whole slices; docs/benchmarks.md,
+    # section 16) for no gain on the painted scan (section 15, train split)
+    crop_margin: float | None = None
     batch_size: int = 6
     labelled_batch_size: int = 4
     # run length in iterations; max_seconds is an optional cap (a capped run is incomplete)

@@ -96,7 +96,7 @@ def _plot_by_painted(curves, interp, volumes: int, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for label, points in curves.items():
-        k, cnn, post = zip(*points)
+        k, cnn, post = zip(*points, strict=True)
         line = ax.plot(k, cnn, marker="o", label=f"{label}, CNN")[0]
         if None not in post:
             ax.plot(k, post, marker="s", ls="--", color=line.get_color(), label=f"{label}, 3D-consistent")

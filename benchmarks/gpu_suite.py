@@ -40,8 +40,7 @@ import time
 import types
 from pathlib import Path
 
-#: The paper's targets on unlabelled slices (the fast profile filters them since issue 17).
-PAPER_TARGETS = {"teacher": "same_pass", "pseudo_threshold": 0.0, "strong_view": False}
+from napari_mcsc.training.config import PAPER_TARGETS  # the fast profile filters its targets
 
 # MCSC variants tried on the train-split volumes; the best mean Dice there goes to val.
 VARIANTS: dict[str, dict] = {

@@ -22,6 +22,7 @@ def tiny_mcsc_config(**changes):
     iterations, no warm-up, CPU, the paper's targets on unlabelled slices, which the
     filter tests vary from), with ``changes`` applied: the ``tiny_config`` fixture."""
     from napari_mcsc.training import profile
+    from napari_mcsc.training.config import PAPER_TARGETS
 
     values = dict(
         TINY_SETTINGS,
@@ -32,9 +33,7 @@ def tiny_mcsc_config(**changes):
         device="cpu",
         supervised_warmup=0.0,
         method="mcsc",
-        teacher="same_pass",
-        pseudo_threshold=0.0,
-        strong_view=False,
+        **PAPER_TARGETS,
     )
     return profile("fast", **{**values, **changes})
 

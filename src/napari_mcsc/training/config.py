@@ -47,7 +47,7 @@ class TrainConfig:
     # Networks see the square around the painted structures grown by this share of its side
     # on each side (data/field_of_view.py); None: whole slices, both profiles' default: a
     # model trained on the square transfers badly to scans nobody painted (first-seen Dice
-    # of a study's next scan 0.03-0.15 against 0.76 on whole slices; docs/benchmarks.md,
+    # of a study's next scan 0.03-0.24 against 0.08-0.82 on whole slices; docs/benchmarks.md,
     # section 16) for no gain on the painted scan (section 15, train split)
     crop_margin: float | None = None
     batch_size: int = 6
@@ -207,6 +207,10 @@ def _nest(values: dict, network: NetworkConfig) -> dict:
     return values
 
 
+#: The paper's targets on unlabelled slices: each network's argmax from the training pass,
+#: every pixel kept, one view (the paper profile's; the fast profile filters them).
+PAPER_TARGETS: dict = {"teacher": "same_pass", "pseudo_threshold": 0.0, "strong_view": False}
+
 PROFILES: dict[str, dict] = {
     # method.md's values: 224 px, batch 4 (2 labelled), 40 000 iterations, nearest resize.
     "paper": dict(
@@ -239,9 +243,7 @@ PROFILES: dict[str, dict] = {
         max_sets=(16, 4),
         max_pixels_per_set=1024,
         preview_every_seconds=10.0,
-        teacher="same_pass",  # the paper's targets: the training pass's argmax, all pixels
-        pseudo_threshold=0.0,
-        strong_view=False,
+        **PAPER_TARGETS,
     ),
     # Interactive CPU use (the dataclass defaults): 128 px, a 32-wide Swin-UNet, batch 6 with
     # 4 painted slices, 400 iterations, stronger augmentation, and a supervised warm-up over

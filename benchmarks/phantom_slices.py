@@ -7,6 +7,12 @@ interpolation from the same slices (when ITK's interpolator is installed).
 
     python benchmarks/phantom_slices.py --slices 64 --painted 5 --method sup \
         --out benchmarks/results/phantom64_k5_sup.json
+
+``--shape tube`` runs the same on a bending tube of varying width (data/tube.py), its K
+slices spread over the tube's extent as a user paints them:
+
+    python benchmarks/phantom_slices.py --shape tube --slices 72 --painted 5 \
+        --out benchmarks/results/tube/tube72_k5_sup.json
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 from napari_mcsc.commands.common import add_set_argument, settings_from_args
 from napari_mcsc.data.decathlon import Case
 from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom, paint_slices
+from napari_mcsc.data.tube import LABEL_TUBE, make_tube, structure_slices
 from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 from napari_mcsc.evaluation.interactive import (
     SUMMARY_KEYS,
@@ -38,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=64)
     parser.add_argument("--painted", type=int, default=5)
-    parser.add_argument("--classes", type=int, nargs="*", default=[3], help="kept classes (3: LV)")
+    parser.add_argument("--shape", choices=("heart", "tube"), default="heart")
+    parser.add_argument("--classes", type=int, nargs="*", help="kept classes (default: heart 3 LV; tube 1)")
     parser.add_argument("--method", default=None, help="default: the profile's")
     parser.add_argument("--profile", default="fast")
     parser.add_argument("--iterations", type=int, help="default: the profile's")
@@ -52,15 +60,18 @@ def main(argv: list[str] | None = None) -> None:
     with_interp = contour_interpolation_available()
     rows = []
     for seed in args.seeds:
-        phantom = make_phantom((args.slices, 96, 96), seed=seed)
-        truth = keep_classes(phantom.labels.astype(np.int64), args.classes)
+        make = make_tube if args.shape == "tube" else make_phantom
+        phantom = make((args.slices, 96, 96), seed=seed)
+        classes = args.classes or [LABEL_TUBE if args.shape == "tube" else 3]
+        truth = keep_classes(phantom.labels.astype(np.int64), classes)
         case = Case(
-            f"phantom{args.slices}_seed{seed}",
+            f"{'tube' if args.shape == 'tube' else 'phantom'}{args.slices}_seed{seed}",
             phantom.image,
             truth,
             Geometry.identity(3),
         )
-        painted = evenly_spaced_slices(args.slices, args.painted)
+        spread = structure_slices(truth, args.painted) if args.shape == "tube" else None
+        painted = spread or evenly_spaced_slices(args.slices, args.painted)
         keep = [s for s in range(args.slices) if s not in painted]
         present = [int(c) for c in np.unique(truth) if c != 0]
         start = time.perf_counter()
@@ -83,9 +94,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     summary = {
+        "shape": args.shape,
         "slices": args.slices,
         "painted": args.painted,
-        "classes": args.classes,
+        "classes": args.classes or [LABEL_TUBE if args.shape == "tube" else 3],
         "method": config.method,
         "profile": args.profile,
         "volumes": rows,

@@ -105,7 +105,7 @@ def _plot_by_painted(curves, interp, volumes: int, path: Path) -> None:
     ax.set_xticks(ks)
     ax.set_xlabel("painted slices per volume")
     ax.set_ylabel("mean Dice, unpainted slices")
-    ax.set_title(f"Dice against painted slices ({volumes} volumes)", fontsize=9)
+    ax.set_title(f"Dice against painted slices ({volumes} volume{'' if volumes == 1 else 's'})", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

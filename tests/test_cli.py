@@ -293,6 +293,8 @@ def test_evaluate_perfect_prediction(files, capsys):
                 "1",
                 "--swin-weights",
                 str(t / "notes.txt"),
+                "--method",
+                "sup",
             ],
             "--swin-weights: Swin weights are for the Swin-UNet",
         ),

@@ -140,10 +140,10 @@ def test_train_ended_by_sigterm_writes_the_model_trained_so_far(tmp_path, scans)
     out = tmp_path / "model.pt"
     process = _start(
         ["train", "--image", str(folder / "case0.nii.gz"), "--labels", str(labels), "--iterations",
-         "10000", "--device", "cpu", "--out", str(out)],
+         "10000", "--method", "sup", "--device", "cpu", "--out", str(out)],
         tmp_path,
     )  # fmt: skip
-    _wait_for(process, "training sup")
+    _wait_for(process, "training sup")  # sup: the first iteration comes soonest
     time.sleep(2.0)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0, process.stderr.read()

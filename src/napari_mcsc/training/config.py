@@ -253,7 +253,8 @@ PROFILES: dict[str, dict] = {
     # alone, on 20 ACDC val volumes x 2 seeds (K=2: 0.780 vs 0.785, K=3: 0.781 vs 0.817),
     # for ~5x the cost per iteration (docs/benchmarks.md, "20 validation volumes on a GPU").
     # With the filtered targets on the defaults (whole slices, 3D-consistent mask) MCSC ties
-    # it (train 0.867 vs 0.865, val 0.817 vs 0.814) for 1.8x the time (section 17).
+    # it on the train split (0.867 vs 0.865) and trails on val (0.816 vs 0.827), for 1.8x
+    # the time (docs/benchmarks.md, section 17).
     # MCSC stays one choice away: method="mcsc".
     "fast": dict(method="sup"),
 }

@@ -26,7 +26,7 @@ import numpy as np
 
 from napari_mcsc.commands.common import add_set_argument, settings_from_args
 from napari_mcsc.data.decathlon import Case
-from napari_mcsc.data.phantom import evenly_spaced_slices, make_phantom, paint_slices
+from napari_mcsc.data.phantom import LABEL_LV, evenly_spaced_slices, make_phantom, paint_slices
 from napari_mcsc.data.tube import LABEL_TUBE, make_tube, structure_slices
 from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 from napari_mcsc.evaluation.interactive import (
@@ -40,12 +40,18 @@ from napari_mcsc.inference import predict_volume
 from napari_mcsc.io import Geometry
 from napari_mcsc.training.spec import RunChoices, run_config
 
+#: shape -> (maker, its default class, case name, how K slices are painted in the truth)
+SHAPES = {
+    "heart": (make_phantom, LABEL_LV, "phantom", lambda truth, k: evenly_spaced_slices(len(truth), k)),
+    "tube": (make_tube, LABEL_TUBE, "tube", structure_slices),
+}
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=64)
     parser.add_argument("--painted", type=int, default=5)
-    parser.add_argument("--shape", choices=("heart", "tube"), default="heart")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="heart")
     parser.add_argument("--classes", type=int, nargs="*", help="kept classes (default: heart 3 LV; tube 1)")
     parser.add_argument("--method", default=None, help="default: the profile's")
     parser.add_argument("--profile", default="fast")
@@ -58,20 +64,19 @@ def main(argv: list[str] | None = None) -> None:
     choices = RunChoices(args.profile, method=args.method, iterations=args.iterations, settings=settings)
     config = run_config(choices)
     with_interp = contour_interpolation_available()
+    make, default_class, name, paint = SHAPES[args.shape]
+    classes = args.classes or [default_class]
     rows = []
     for seed in args.seeds:
-        make = make_tube if args.shape == "tube" else make_phantom
         phantom = make((args.slices, 96, 96), seed=seed)
-        classes = args.classes or [LABEL_TUBE if args.shape == "tube" else 3]
         truth = keep_classes(phantom.labels.astype(np.int64), classes)
         case = Case(
-            f"{'tube' if args.shape == 'tube' else 'phantom'}{args.slices}_seed{seed}",
+            f"{name}{args.slices}_seed{seed}",
             phantom.image,
             truth,
             Geometry.identity(3),
         )
-        spread = structure_slices(truth, args.painted) if args.shape == "tube" else None
-        painted = spread or evenly_spaced_slices(args.slices, args.painted)
+        painted = paint(truth, args.painted)
         keep = [s for s in range(args.slices) if s not in painted]
         present = [int(c) for c in np.unique(truth) if c != 0]
         start = time.perf_counter()
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         "shape": args.shape,
         "slices": args.slices,
         "painted": args.painted,
-        "classes": args.classes or [LABEL_TUBE if args.shape == "tube" else 3],
+        "classes": classes,
         "method": config.method,
         "profile": args.profile,
         "volumes": rows,

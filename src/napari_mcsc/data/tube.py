@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from napari_mcsc.data.phantom import Phantom
+from napari_mcsc.data.phantom import Phantom, evenly_spaced_slices
 
 __all__ = ["LABEL_TUBE", "make_tube", "structure_slices"]
 
@@ -67,12 +67,12 @@ def make_tube(shape: tuple[int, int, int] = (72, 96, 96), seed: int = 0) -> Phan
     side = rng.choice([-1.0, 1.0])
     dy = cy + side * rng.uniform(0.25, 0.32) * size * np.cos(2 * np.pi * t * 0.7)
     dx = cx + side * rng.uniform(0.2, 0.3) * size
-    decoy = _ellipse(yy, xx, dy, dx, 0.6 * r0 + 0 * t, 0.6 * r0 + 0 * t, 0.0 * t) < 1.0
+    decoy = _ellipse(yy, xx, dy, dx, 0.6 * r0, 0.6 * r0, 0.0) < 1.0
     for _ in range(int(rng.integers(3, 6))):
         by, bx = rng.uniform(0.15, 0.85, size=2) * (ny, nx)
         zc, zr = rng.uniform(0.0, 1.0), rng.uniform(0.1, 0.3)
         br = rng.uniform(0.05, 0.1) * size * np.sqrt(np.clip(1.0 - ((t - zc) / zr) ** 2, 0.0, None))
-        decoy |= _ellipse(yy, xx, by + 0 * t, bx + 0 * t, br + 1e-3, br + 1e-3, 0 * t) < 1.0
+        decoy |= _ellipse(yy, xx, by, bx, br + 1e-3, br + 1e-3, 0.0) < 1.0
     decoy &= ~(tube | wall)
 
     # ---- intensities, then acquisition effects -----------------------------------------
@@ -98,8 +98,6 @@ def structure_slices(labels: np.ndarray, k: int) -> list[int]:
     The extent is the first to the last slice holding a label; the slices are spread as
     :func:`~napari_mcsc.data.phantom.evenly_spaced_slices` spreads them over a stack.
     """
-    from napari_mcsc.data.phantom import evenly_spaced_slices
-
     present = np.flatnonzero(np.asarray(labels).reshape(len(labels), -1).any(axis=1))
     if present.size == 0:
         raise ValueError("the labels hold no structure to paint")
@@ -108,8 +106,10 @@ def structure_slices(labels: np.ndarray, k: int) -> list[int]:
 
 
 def _ellipse(yy, xx, cy, cx, ay, ax, rot) -> np.ndarray:
-    """Per-slice quadratic form of a rotated ellipse (< 1 inside); centres and axes per z."""
-    cy, cx, ay, ax, rot = (np.asarray(v, dtype=np.float32)[:, None, None] for v in (cy, cx, ay, ax, rot))
+    """Per-slice quadratic form of a rotated ellipse (< 1 inside); each parameter is one
+    value per z or one value for all."""
+    params = np.broadcast_arrays(*(np.asarray(v, dtype=np.float32) for v in (cy, cx, ay, ax, rot)))
+    cy, cx, ay, ax, rot = (v[:, None, None] for v in params)
     dy, dx = yy - cy, xx - cx
     u = np.cos(rot) * dx + np.sin(rot) * dy
     v = -np.sin(rot) * dx + np.cos(rot) * dy

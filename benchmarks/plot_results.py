@@ -23,7 +23,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-COLOURS = {"mcsc": "tab:blue", "ct": "tab:green", "sup": "tab:orange", "mcsc filtered": "tab:purple"}
+COLOURS = {
+    "mcsc": "tab:blue",
+    "ct": "tab:green",
+    "sup": "tab:orange",
+    "mcsc filtered": "tab:purple",
+    "mcsc filtered + agreement": "tab:red",
+}
 
 
 def _save(fig, path: Path) -> Path:
@@ -74,10 +80,12 @@ def plot_curves(files: list[Path], out: Path) -> Path:
 
 
 def _arm(result: dict) -> str:
-    """The method, with "filtered" when its targets were not the paper's (issue 17)."""
+    """The method, with "filtered" when its targets were not the paper's (issue 17) and
+    "+ agreement" when only pixels both networks agree on were kept."""
     config = result.get("config", {})
     changed = config.get("teacher", "same_pass") != "same_pass" or config.get("pseudo_threshold", 0) > 0
-    return f"{result['method']} filtered" if changed else result["method"]
+    name = f"{result['method']} filtered" if changed else result["method"]
+    return f"{name} + agreement" if config.get("pseudo_agreement") else name
 
 
 def plot_protocol_curves(files: list[Path], out: Path, name: str = "protocol_dice_vs_iterations.png") -> Path:

@@ -6,7 +6,11 @@ calls: cheap in Python, so the training thread leaves the UI thread alone.
 ``paper`` reproduces method.md §2.2: with p=0.5 a random multiple of 90° then a random
 flip; otherwise with p=0.5 a random integer rotation in [-20, 19]° (nearest neighbour for
 image and label); otherwise nothing. ``strong`` (the fast profile) adds scaling and
-intensity jitter, which matters when only two or three slices are painted.
+intensity jitter, which matters when only two or three slices are painted. ``upright``
+is ``strong`` without the right angles and flips: every slice keeps the scan's
+orientation, as the slices it will predict do (one scan, or a study of one protocol), so
+the networks may learn where a structure lies relative to the others (the right ventricle
+beside the left).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch.nn.functional as F
 class Augmentation:
     """Augmentation settings; see the module docstring for the two styles."""
 
-    style: str = "paper"  # "paper" | "strong" | "none"
+    style: str = "paper"  # "paper" | "strong" | "upright" | "none"
     image_mode: str = "nearest"  # resampling of images: "nearest" (paper) or "bilinear"
     scale_range: tuple[float, float] = (0.85, 1.15)
     max_angle: float = 20.0
@@ -31,8 +35,16 @@ class Augmentation:
     noise_std: float = 0.03
 
     def __post_init__(self) -> None:
-        if self.style not in ("paper", "strong", "none"):
-            raise ValueError(f"augmentation style must be paper, strong or none, got {self.style!r}")
+        if self.style not in STYLES:
+            raise ValueError(f"augmentation style must be one of {', '.join(STYLES)}, got {self.style!r}")
+
+    @property
+    def jitters_intensity(self) -> bool:
+        """Whether the style adds intensity jitter to the geometry (strong and upright)."""
+        return self.style in ("strong", "upright")
+
+
+STYLES = ("paper", "strong", "upright", "none")
 
 
 def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, gen) -> torch.Tensor:
@@ -40,7 +52,10 @@ def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, g
     u = torch.rand(n, 4, generator=gen)
     mats = torch.eye(3).repeat(n, 1, 1)
     for i in range(n):
-        if u[i, 0] < 0.5:  # right angles and a flip: exact, no interpolation
+        if style == "upright":
+            angle = (float(torch.rand(1, generator=gen)) * 2 - 1) * max_angle
+            mats[i] = _rot(math.radians(angle))
+        elif u[i, 0] < 0.5:  # right angles and a flip: exact, no interpolation
             k = int(u[i, 1] * 4) % 4
             rot = _rot(k * math.pi / 2)
             flip = torch.diag(torch.tensor([-1.0, 1.0, 1.0] if u[i, 2] < 0.5 else [1.0, -1.0, 1.0]))
@@ -51,7 +66,7 @@ def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, g
             else:
                 angle = (float(torch.rand(1, generator=gen)) * 2 - 1) * max_angle
             mats[i] = _rot(math.radians(angle))
-        if style == "strong":
+        if style in ("strong", "upright"):
             lo, hi = scale_range
             scale = lo + (hi - lo) * float(torch.rand(1, generator=gen))
             mats[i] = mats[i] @ torch.diag(torch.tensor([1 / scale, 1 / scale, 1.0]))
@@ -91,7 +106,7 @@ def augment_batch(
         warped_targets = F.grid_sample(
             targets[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
         )[:, 0].long()
-    if aug.style == "strong" and intensity:
+    if aug.jitters_intensity and intensity:
         out = jitter_intensity(out, aug, generator)
     return out, warped_targets
 

@@ -43,7 +43,7 @@ class TrainConfig:
     # data
     image_size: int = 128
     image_interpolation: str = "bilinear"  # "nearest" in the paper profile (method.md §10.10)
-    augmentation: str = "strong"  # "paper" | "strong" | "none"
+    augmentation: str = "strong"  # "paper" | "strong" | "upright" | "none" (data/augment.py)
     # Networks see the square around the painted structures grown by this share of its side
     # on each side (data/field_of_view.py); None: whole slices, both profiles' default: a
     # model trained on the square transfers badly to scans nobody painted (first-seen Dice

@@ -375,7 +375,7 @@ class Trainer:
                 student, maps = cutmix(student, maps, self.generator)
                 cross = CrossTargets(*(m.to(self.device) for m in maps))
                 labelled = images[:n_lab]
-                if self.augmentation.style == "strong":  # the labelled rows as without two views
+                if self.augmentation.jitters_intensity:  # the labelled rows as without two views
                     labelled = jitter_intensity(labelled, self.augmentation, self.generator)
                 images = torch.cat([labelled, student])
         x = _channels(images).to(self.device, non_blocking=True)

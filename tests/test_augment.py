@@ -38,26 +38,31 @@ class TestAugmentation:
 
     def test_upright_keeps_the_orientation(self):
         # A mark left of centre stays left: no right angles, no flips, rotations within 20°.
-        g = torch.Generator().manual_seed(2)
-        targets = torch.zeros(64, 32, 32, dtype=torch.long)
-        targets[:, 12:20, 4:10] = 1
         aug = Augmentation(style="upright", gamma_range=(1, 1), contrast_range=(1, 1), noise_std=0)
-        out, warped = augment_batch(targets.float(), targets, aug, g)
-        columns = torch.arange(32.0)
-        centre_x = (warped.float() * columns).sum(dim=(1, 2)) / warped.sum(dim=(1, 2)).clamp(min=1)
-        assert (centre_x < 14).all()
+        targets, out, warped = _warp_left_mark(aug)
+        assert (_centre_x(warped) < 14).all()
         assert torch.equal(out.round().long(), warped)
         assert not torch.equal(warped, targets)
 
     def test_strong_style_turns_some_slices_around(self):
         # The same check fails for strong: its right angles and flips move the mark right.
-        g = torch.Generator().manual_seed(2)
-        targets = torch.zeros(64, 32, 32, dtype=torch.long)
-        targets[:, 12:20, 4:10] = 1
-        _, warped = augment_batch(targets.float(), targets, Augmentation(style="strong"), g)
-        centre_x = (warped.float() * torch.arange(32.0)).sum(dim=(1, 2)) / warped.sum(dim=(1, 2)).clamp(min=1)
-        assert (centre_x > 18).any()
+        _, _, warped = _warp_left_mark(Augmentation(style="strong"))
+        assert (_centre_x(warped) > 18).any()
 
     def test_unknown_style_names_the_styles(self):
         with pytest.raises(ValueError, match="upright"):
             Augmentation(style="sideways")
+
+
+def _warp_left_mark(aug: Augmentation):
+    """64 slices with a mark left of centre, and the images and labels ``aug`` makes of them."""
+    targets = torch.zeros(64, 32, 32, dtype=torch.long)
+    targets[:, 12:20, 4:10] = 1
+    out, warped = augment_batch(targets.float(), targets, aug, torch.Generator().manual_seed(2))
+    return targets, out, warped
+
+
+def _centre_x(masks: torch.Tensor) -> torch.Tensor:
+    """The column of each (H, W) mask's centre of mass."""
+    columns = torch.arange(masks.shape[-1], dtype=torch.float32)
+    return (masks.float() * columns).sum(dim=(1, 2)) / masks.sum(dim=(1, 2)).clamp(min=1)

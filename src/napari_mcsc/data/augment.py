@@ -21,10 +21,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+STYLES = ("paper", "strong", "upright", "none")
+# the styles that scale and jitter intensity on top of their rotations
+STRONG_STYLES = ("strong", "upright")
+
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Augmentation settings; see the module docstring for the two styles."""
+    """Augmentation settings; see the module docstring for the styles."""
 
     style: str = "paper"  # "paper" | "strong" | "upright" | "none"
     image_mode: str = "nearest"  # resampling of images: "nearest" (paper) or "bilinear"
@@ -41,10 +45,7 @@ class Augmentation:
     @property
     def jitters_intensity(self) -> bool:
         """Whether the style adds intensity jitter to the geometry (strong and upright)."""
-        return self.style in ("strong", "upright")
-
-
-STYLES = ("paper", "strong", "upright", "none")
+        return self.style in STRONG_STYLES
 
 
 def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, gen) -> torch.Tensor:
@@ -52,21 +53,18 @@ def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, g
     u = torch.rand(n, 4, generator=gen)
     mats = torch.eye(3).repeat(n, 1, 1)
     for i in range(n):
-        if style == "upright":
-            angle = (float(torch.rand(1, generator=gen)) * 2 - 1) * max_angle
-            mats[i] = _rot(math.radians(angle))
-        elif u[i, 0] < 0.5:  # right angles and a flip: exact, no interpolation
+        if style != "upright" and u[i, 0] < 0.5:  # right angles and a flip: exact, no interpolation
             k = int(u[i, 1] * 4) % 4
             rot = _rot(k * math.pi / 2)
             flip = torch.diag(torch.tensor([-1.0, 1.0, 1.0] if u[i, 2] < 0.5 else [1.0, -1.0, 1.0]))
             mats[i] = rot @ flip
-        elif u[i, 3] < 0.5 or style == "strong":
+        elif u[i, 3] < 0.5 or style in STRONG_STYLES:
             if style == "paper":
                 angle = float(torch.randint(-20, 20, (1,), generator=gen))
             else:
                 angle = (float(torch.rand(1, generator=gen)) * 2 - 1) * max_angle
             mats[i] = _rot(math.radians(angle))
-        if style in ("strong", "upright"):
+        if style in STRONG_STYLES:
             lo, hi = scale_range
             scale = lo + (hi - lo) * float(torch.rand(1, generator=gen))
             mats[i] = mats[i] @ torch.diag(torch.tensor([1 / scale, 1 / scale, 1.0]))

@@ -2,6 +2,13 @@
 
 Run: python benchmarks/summarise_study.py benchmarks/results/study/val_lv_default.json [...]
      [--plot docs/images/study_painted_slices.png --title "..."]
+     [--per-scan-from benchmarks/results/accuracy/val20_k{2,3,4}_sup_default.json [--consistent]]
+
+``--per-scan-from`` derives the per-scan workflow (each scan from scratch with K evenly
+spaced slices, K = 1, 2, ... until the target) from ``benchmark interactive`` runs at
+several K over the same scans, which train exactly that way: a scan's count is the first
+K that reaches the target. Where a smaller K was not run, or no K run reaches it, the
+count is a lower bound (printed as ">= n").
 """
 
 from __future__ import annotations
@@ -32,6 +39,42 @@ def arm_row(arm: dict, target: float) -> dict:
     }
 
 
+def per_scan_from_interactive(files: list[Path], target: float, key: str = "dice_mean") -> list[dict]:
+    """Per scan: the first K of the interactive runs ``files`` whose Dice ``key`` on the
+    unpainted slices reaches ``target`` (``exact``), or the lower bound the runs allow."""
+    by_k: dict[int, dict[str, float]] = {}
+    for path in files:
+        result = json.loads(path.read_text())
+        scores = by_k.setdefault(int(result["painted"]), {})
+        scores.update({v["case"]: v[key] for v in result["volumes"]})
+    names = list(dict.fromkeys(n for k in sorted(by_k) for n in by_k[k]))
+    rows = []
+    for name in names:
+        count, exact, reached = max(by_k) + 1, False, None
+        for k in range(1, max(by_k) + 1):
+            score = by_k[k].get(name) if k in by_k else None
+            if score is None:
+                count, exact = k, False
+                break
+            reached = score
+            if score >= target:
+                count, exact = k, True
+                break
+        rows.append({"name": name, "painted_slices": count, "exact": exact, "dice_reached": reached})
+    return rows
+
+
+def per_scan_table(rows: list[dict]) -> str:
+    lines = ["| scan | per-scan workflow: slices (Dice at that K) |", "|---|---|"]
+    for row in rows:
+        bound = "" if row["exact"] else ">= "
+        lines.append(f"| {row['name']} | {bound}{row['painted_slices']} ({_fmt(row['dice_reached'])}) |")
+    total = sum(r["painted_slices"] for r in rows)
+    exact = all(r["exact"] for r in rows)
+    lines.append(f"| **{len(rows)} scans** | **{'' if exact else '>= '}{total}** |")
+    return "\n".join(lines)
+
+
 def _fmt(value, digits=3) -> str:
     if value is None:
         return "-"
@@ -58,11 +101,20 @@ def table(files: list[Path]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--per-scan-from", nargs="+", type=Path, default=[], metavar="INTERACTIVE.json")
+    parser.add_argument("--target", type=float, default=0.85)
+    parser.add_argument(
+        "--consistent", action="store_true", help="score the runs' 3D-consistent mask, not the CNN alone"
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--title", default="Painted slices to reach the target on each scan")
     args = parser.parse_args()
-    print(table(args.files))
+    if args.files:
+        print(table(args.files))
+    if args.per_scan_from:
+        key = "consistent_dice_mean" if args.consistent else "dice_mean"
+        print(per_scan_table(per_scan_from_interactive(args.per_scan_from, args.target, key)))
     if args.plot:
         from napari_mcsc.evaluation.study import plot_painted_slices
 

@@ -163,3 +163,11 @@ def test_create_keeps_the_targets_on_unlabelled_slices(tmp_path, scans):
              "--strong-view"]  # fmt: skip
     assert main(other) == 2  # a strong view needs a teacher: a usage error, nothing made
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("--consistent", True), ("--no-consistent", False)])
+def test_create_keeps_the_choice_of_a_3d_consistent_mask(tmp_path, scans, flag, expected):
+    folder, _ = scans
+    study_dir = str(tmp_path / "study")
+    assert main(["study", "create", study_dir, "--scans", str(folder), flag]) == 0
+    assert Study.open(study_dir).settings.consistent_mask is expected

@@ -20,6 +20,7 @@ def test_carried_arm_paints_until_the_target_and_scores_later_scans_when_first_s
     first, second, third = arm["scans"]
     assert first["dice_first_seen"] is None  # no model before the first scan
     assert second["dice_first_seen"] is not None and 0 <= third["dice_first_seen"] <= 1
+    assert "dice_first_seen_consistent" not in first and 0 <= second["dice_first_seen_consistent"] <= 1
     # An unreachable target: every scan gets max_slices slices, one round each.
     assert [row["painted_slices"] for row in arm["scans"]] == [2, 2, 2] and arm["total_painted_slices"] == 6
     assert all(row["rounds"] == 2 and len(set(row["slices"])) == 2 for row in arm["scans"])

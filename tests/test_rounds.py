@@ -56,3 +56,27 @@ def test_predicted_scans_are_ranked_and_accepted_masks_keep_painted_voxels(study
     assert not mask[0].any()
     assert study.scan("scan0").state == ScanState.ACCEPTED
     assert all(s.scan != "scan0" for s in suggestions(study, limit=None))
+
+
+def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeypatch):
+    from napari_mcsc.postprocess import consistent_mask
+    from napari_mcsc.study import rounds
+
+    asked = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["consistent"])
+        return predict_volume(*args, **kwargs)
+
+    predict_volume = rounds.predict_volume
+    monkeypatch.setattr(rounds, "predict_volume", spy)
+    painted = paint_slices(phantoms[0].labels, [2, 5])
+    study.set_labels("scan0", painted)
+    _run(StudyRound(study))
+    raw = run_to_end(predict_scans(study, ["scan0", "scan1"]))
+    study.settings.consistent_mask = True
+    masked = run_to_end(predict_scans(study, ["scan0", "scan1"]))
+    assert asked == [False, False, True, True]
+    np.testing.assert_array_equal(masked[0].labels, consistent_mask(raw[0].labels, painted))
+    np.testing.assert_array_equal(masked[1].labels, consistent_mask(raw[1].labels))
+    np.testing.assert_array_equal(study.prediction("scan1").labels, masked[1].labels)

@@ -26,3 +26,10 @@ def test_a_wrong_training_setting_fails_when_the_study_is_made():
         StudySettings(method="mcsc", device="cpu", training={"teacher": "same_pass", "strong_view": True})
     with pytest.raises(ValueError):
         StudySettings(device="cpu", training={"no_such_setting": 1})
+
+
+def test_the_3d_consistent_mask_is_kept_and_an_older_session_file_gets_the_default():
+    saved = StudySettings(device="cpu", consistent_mask=True).to_dict()
+    assert StudySettings.from_dict(saved).consistent_mask is True
+    older = {k: v for k, v in saved.items() if k != "consistent_mask"}
+    assert StudySettings.from_dict(older).consistent_mask is StudySettings.consistent_mask

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from napari_mcsc.commands.common import (
+    add_consistent_argument,
     add_device_argument,
     add_method_argument,
     add_profile_argument,
@@ -132,6 +133,7 @@ def add_parser(sub) -> None:
     st.add_argument("--round-iterations", type=int, metavar="N")
     st.add_argument("--first-round-iterations", type=int, metavar="N")
     st.add_argument("--lr-floor", type=float)
+    add_consistent_argument(st, default=None)
     add_seed_argument(st)
     add_device_argument(st)
     add_target_arguments(st)
@@ -308,6 +310,8 @@ def run_study(args: argparse.Namespace) -> int:
         for name in ("round_iterations", "first_round_iterations", "lr_floor"):
             if getattr(args, name) is not None:
                 values[name] = getattr(args, name)
+        if args.consistent is not None:
+            values["consistent_mask"] = args.consistent
         values["training"] = {**target_overrides(args), **settings_from_args(args)}
         settings = StudySettings(**values)
     except ValueError as error:

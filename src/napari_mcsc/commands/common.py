@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -134,6 +135,17 @@ def target_overrides(args) -> dict:
 
 def add_seed_argument(parser, *, default: int | None = TrainConfig.seed, help: str | None = None) -> None:
     parser.add_argument("--seed", type=int, default=default, help=help)
+
+
+def add_consistent_argument(parser, *, default: bool | None = False) -> None:
+    """``--consistent`` / ``--no-consistent``: the 3D-consistent mask (``postprocess``)."""
+    parser.add_argument(
+        "--consistent",
+        action=argparse.BooleanOptionalAction,
+        default=default,
+        help="make each predicted structure one 3D piece without holes (stray islands removed, "
+        "holes filled; painted voxels kept)",
+    )
 
 
 def add_device_argument(parser) -> None:

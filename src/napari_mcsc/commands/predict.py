@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from napari_mcsc.commands.common import add_device_argument, existing_path, output_folder
+from napari_mcsc.commands.common import (
+    add_consistent_argument,
+    add_device_argument,
+    existing_path,
+    output_folder,
+)
 from napari_mcsc.commands.errors import UsageError
 
 
@@ -53,11 +58,7 @@ def add_parser(sub) -> None:
         action="store_true",
         help="average the CNN and Transformer (default: the CNN alone, as in the paper)",
     )
-    p.add_argument(
-        "--consistent",
-        action="store_true",
-        help="make each predicted structure one 3D piece without holes (stray islands removed, holes filled)",
-    )
+    add_consistent_argument(p)
     p.add_argument(
         "--flips",
         action="store_true",

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from napari_mcsc.commands.common import (
+    add_consistent_argument,
     add_device_argument,
     add_method_argument,
     add_profile_argument,
@@ -41,6 +42,7 @@ def add_parser(sub) -> None:
     c.add_argument("--axis", type=int, default=0, choices=(0, 1, 2))
     c.add_argument("--round-iterations", type=int, metavar="N", help="length of every round after the first")
     c.add_argument("--first-round-iterations", type=int, metavar="N", help="default: the profile's")
+    add_consistent_argument(c, default=None)
     add_seed_argument(c)
     add_target_arguments(c)
     c.set_defaults(handler=run_create)
@@ -118,6 +120,8 @@ def run_create(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "training": target_overrides(args),
     }
+    if args.consistent is not None:
+        values["consistent_mask"] = args.consistent
     if args.round_iterations is not None:
         values["round_iterations"] = args.round_iterations
     if args.first_round_iterations is not None:

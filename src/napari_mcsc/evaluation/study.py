@@ -31,6 +31,7 @@ from napari_mcsc.data.decathlon import case_image_path, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.evaluation.interactive import keep_classes, mean_dice
 from napari_mcsc.jobs import run_to_end
+from napari_mcsc.postprocess import consistent_mask
 from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
 from napari_mcsc.study import Study, StudyRound, StudySettings, predict_scans
 from napari_mcsc.training.methods import METHODS
@@ -159,13 +160,15 @@ class _StudyWalk:
         study = self.study
         study.current = name
         present = _present(truth)
-        first_seen, prediction = None, None
+        first_seen, first_seen_mask, prediction = None, None, None
         seconds, rounds = 0.0, 0
         if study.model is not None:
             start = time.perf_counter()
             prediction = run_to_end(predict_scans(study, [name]))[0]
             seconds += time.perf_counter() - start
-            first_seen = mean_dice(prediction.labels, truth, list(range(truth.shape[0])), present)
+            every = list(range(truth.shape[0]))
+            first_seen = mean_dice(prediction.labels, truth, every, present)
+            first_seen_mask = mean_dice(consistent_mask(prediction.labels), truth, every, present)
         painted: list[int] = []
         reached = first_seen
         round_seconds = []
@@ -185,7 +188,10 @@ class _StudyWalk:
             rounds += 1
             prediction = study.prediction(name)
             reached = _dice_unpainted(prediction.labels, truth, painted, present)
-        return _row(name, first_seen, painted, reached, seconds, rounds, round_seconds)
+        row = _row(name, first_seen, painted, reached, seconds, rounds, round_seconds)
+        if first_seen_mask is not None:  # what the 3D-consistent mask would have shown
+            row["dice_first_seen_consistent"] = round(first_seen_mask, 4)
+        return row
 
     def _from_scratch(self, name, case, truth) -> dict:
         present = _present(truth)

@@ -149,7 +149,14 @@ def predict_scans(
     for index, name in enumerate(names):
         yield Status(f"predicting {name} ({index + 1}/{len(names)})")
         image = images[name] if images and name in images else study.read_image(name).array
-        prediction = predict_volume(model, image, uncertainty=True, device=device, painted=study.labels(name))
+        prediction = predict_volume(
+            model,
+            image,
+            uncertainty=True,
+            device=device,
+            painted=study.labels(name),
+            consistent=study.settings.consistent_mask,
+        )
         study.set_prediction(name, prediction)
         predictions.append(prediction)
     return predictions

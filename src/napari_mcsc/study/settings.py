@@ -22,7 +22,7 @@ from napari_mcsc.training.spec import RunChoices, profile_config, run_config
 
 @dataclass
 class StudySettings:
-    """How a study trains; saved in its session file."""
+    """How a study trains and predicts; saved in its session file."""
 
     profile: str = "fast"
     method: str | None = None  # None: the profile's method
@@ -34,6 +34,9 @@ class StudySettings:
     unlabelled_scans: int = 6  # other scans of the study used as unlabelled data (ct, mcsc)
     seed: int = 1337
     device: str | None = None
+    # Predictions made 3D-consistent (``postprocess.consistent_mask``: stray pieces removed,
+    # holes filled, painted voxels kept), as the single-scan widget's checkbox does.
+    consistent_mask: bool = False
     # Other TrainConfig fields for every round, by name: the targets on unlabelled
     # slices (teacher, pseudo_threshold, ...) or anything a tuning run sets.
     training: dict[str, Any] = field(default_factory=dict)

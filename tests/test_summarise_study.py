@@ -1,0 +1,38 @@
+"""benchmarks/summarise_study.py: the per-scan workflow derived from interactive runs at several K."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "summarise_study.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("summarise_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(tmp_path, k: int, scores: dict[str, float]) -> Path:
+    path = tmp_path / f"k{k}.json"
+    volumes = [{"case": name, "dice_mean": v, "consistent_dice_mean": v + 0.1} for name, v in scores.items()]
+    path.write_text(json.dumps({"painted": k, "volumes": volumes}))
+    return path
+
+
+def test_a_scan_counts_the_first_k_that_reaches_the_target_and_bounds_what_was_not_run(tmp_path):
+    files = [
+        _run(tmp_path, 1, {"a": 0.9, "b": 0.5, "c": 0.5}),
+        _run(tmp_path, 2, {"a": 0.95, "b": 0.86, "c": 0.6, "d": 0.9}),
+        _run(tmp_path, 3, {"a": 0.95, "b": 0.9, "c": 0.76, "d": 0.9}),
+    ]
+    rows = {r["name"]: r for r in _module().per_scan_from_interactive(files, 0.85)}
+    assert (rows["a"]["painted_slices"], rows["a"]["exact"]) == (1, True)
+    assert (rows["b"]["painted_slices"], rows["b"]["exact"]) == (2, True)
+    assert (rows["c"]["painted_slices"], rows["c"]["exact"]) == (4, False)  # none of K = 1-3 reached it
+    assert (rows["d"]["painted_slices"], rows["d"]["exact"]) == (1, False)  # K = 1 not run for d
+    masked = {r["name"]: r for r in _module().per_scan_from_interactive(files, 0.85, "consistent_dice_mean")}
+    assert masked["b"]["painted_slices"] == 2 and masked["c"]["painted_slices"] == 3

@@ -25,3 +25,11 @@ def test_benchmark_study_command_writes_json_and_plot(msd_folder, tmp_path, monk
     # The plot needs matplotlib (the benchmark extra); without it the command says so.
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     assert out.with_suffix(".png").is_file() == has_matplotlib
+
+
+def test_benchmark_interactive_refuses_a_case_that_is_not_in_the_split(msd_folder, tmp_path, capsys):
+    argv = ["benchmark", "interactive", "--data", str(msd_folder), "--split", "val",
+            "--cases", "patient000_frame01", "--out", str(tmp_path / "out.json")]  # fmt: skip
+    assert main(argv) == 2
+    assert "not in the val split: patient000_frame01" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()

@@ -76,6 +76,7 @@ def add_parser(sub) -> None:
     i.add_argument("--limit", type=int, help="only the first N volumes (after --every)")
     i.add_argument("--every", type=int, default=1, help="take every N-th volume of the split")
     i.add_argument("--offset", type=int, default=0, help="start at this volume of the split")
+    i.add_argument("--cases", nargs="+", metavar="NAME", help="only these volumes of the split")
     i.add_argument(
         "--unlabelled-volumes",
         type=int,
@@ -233,9 +234,14 @@ def _run_protocol(args, run_protocol, checkpoint_file):
 
 
 def run_interactive(args: argparse.Namespace) -> int:
+    from napari_mcsc.data.decathlon import select_cases
     from napari_mcsc.evaluation.interactive import run_interactive as run
 
     _check_data(args.data)
+    try:
+        select_cases(args.data, args.split, cases=args.cases)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
     result = run(
         args.data,
         split=args.split,
@@ -245,6 +251,7 @@ def run_interactive(args: argparse.Namespace) -> int:
         limit=args.limit,
         every=args.every,
         offset=args.offset,
+        cases=args.cases,
         device=args.device,
         method=profile_method(args.method, args.profile),
         profile_name=args.profile,

@@ -8,6 +8,7 @@ SSL4MIS preparation. Images for a ``test`` split may live in ``imagesTs``/``labe
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +42,23 @@ def load_split(data_dir: str | Path, split: str) -> list[str]:
 
 
 def select_cases(
-    data_dir: str | Path, split: str, *, every: int = 1, offset: int = 0, limit: int | None = None
+    data_dir: str | Path,
+    split: str,
+    *,
+    every: int = 1,
+    offset: int = 0,
+    limit: int | None = None,
+    cases: Sequence[str] | None = None,
 ) -> list[str]:
-    """Every ``every``-th case of ``split`` from ``offset`` on, at most ``limit`` of them."""
-    names = load_split(data_dir, split)[offset::every]
+    """Every ``every``-th case of ``split`` from ``offset`` on, at most ``limit`` of them;
+    with ``cases``, only those (in the split's order; each must be in the split)."""
+    names = load_split(data_dir, split)
+    if cases:
+        unknown = sorted(set(cases) - set(names))
+        if unknown:
+            raise ValueError(f"not in the {split} split: {', '.join(unknown)} (names as in splits.json)")
+        names = [n for n in names if n in set(cases)]
+    names = names[offset::every]
     return names[:limit] if limit else names
 
 

@@ -91,6 +91,7 @@ def run_interactive(
     limit: int | None = None,
     every: int = 1,
     offset: int = 0,
+    cases: Sequence[str] | None = None,
     device: str | None = None,
     method: str = "mcsc",
     profile_name: str = "fast",
@@ -104,7 +105,7 @@ def run_interactive(
 ) -> dict:
     """Run the scenario on the chosen volumes; ``on_volume(summary_so_far)`` is called
     after each volume (the CLI saves partial results with it)."""
-    names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
+    names = select_cases(data_dir, split, every=every, offset=offset, limit=limit, cases=cases)
     with_interp = contour_interpolation_available()
     config = run_config(
         RunChoices(

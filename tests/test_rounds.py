@@ -72,6 +72,7 @@ def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeyp
     monkeypatch.setattr(rounds, "predict_volume", spy)
     painted = paint_slices(phantoms[0].labels, [2, 5])
     study.set_labels("scan0", painted)
+    study.settings.consistent_mask = False
     _run(StudyRound(study))
     raw = run_to_end(predict_scans(study, ["scan0", "scan1"]))
     study.settings.consistent_mask = True

@@ -28,8 +28,9 @@ def test_a_wrong_training_setting_fails_when_the_study_is_made():
         StudySettings(device="cpu", training={"no_such_setting": 1})
 
 
-def test_the_3d_consistent_mask_is_kept_and_an_older_session_file_gets_the_default():
-    saved = StudySettings(device="cpu", consistent_mask=True).to_dict()
-    assert StudySettings.from_dict(saved).consistent_mask is True
+def test_the_3d_consistent_mask_is_on_by_default_kept_and_an_older_session_file_gets_it():
+    assert StudySettings(device="cpu").consistent_mask is True
+    saved = StudySettings(device="cpu", consistent_mask=False).to_dict()
+    assert StudySettings.from_dict(saved).consistent_mask is False
     older = {k: v for k, v in saved.items() if k != "consistent_mask"}
-    assert StudySettings.from_dict(older).consistent_mask is StudySettings.consistent_mask
+    assert StudySettings.from_dict(older).consistent_mask is True

@@ -112,3 +112,18 @@ def test_a_study_of_the_open_images_keeps_their_painting(make_napari_viewer, pha
     assert study.scan("open1").painted == [3] and study.scan("open0").painted == []
     assert read_volume(study.source_path("open0")).geometry.spacing_zyx == pytest.approx((3.0, 1.5, 1.5))
     assert [layer.name for layer in viewer.layers] == ["open0", "open0 labels"]  # one scan in view
+
+
+def test_the_mask_checkbox_is_the_studys_choice(panel, phantoms, qtbot, make_napari_viewer):
+    _viewer, widget = panel
+    assert widget.consistent.isChecked()  # the study's default
+    _paint(widget, phantoms[0].labels, [2, 5])
+    widget.train_round()
+    _wait(widget, qtbot)
+    widget.consistent.setChecked(False)
+    assert "predicting case0 again" in widget.run_panel.status.text()
+    _wait(widget, qtbot)
+    assert Study.open(widget.study.folder).settings.consistent_mask is False
+    again = StudyWidget(make_napari_viewer())
+    again.open_study(widget.study.folder)
+    assert not again.consistent.isChecked()

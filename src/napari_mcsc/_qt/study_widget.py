@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 import napari_mcsc  # noqa: F401  (keeps torch from importing triton: see _torch_env)
 from napari_mcsc._qt.layers import go_to_slice
@@ -65,6 +65,9 @@ class StudyWidget(QWidget):
             for key in row:
                 line.addWidget(self.buttons[key])
             layout.addLayout(line)
+        self.consistent = QCheckBox("3D-consistent mask", toolTip=TOOLTIPS["consistent"])
+        self.consistent.toggled.connect(self.set_consistent_mask)
+        layout.addWidget(self.consistent)
         layout.addWidget(self.run_panel)
         layout.addStretch(1)
         self._autosave = QTimer(self, interval=AUTOSAVE_MS)
@@ -119,6 +122,9 @@ class StudyWidget(QWidget):
         if self.study is not None:
             self.layers.close(self.study)
         self.workspace.open(study)
+        self.consistent.blockSignals(True)  # showing the study's choice changes nothing
+        self.consistent.setChecked(study.settings.consistent_mask)
+        self.consistent.blockSignals(False)
         self.open_scan(study.current or study.names[0])
         return study
 
@@ -169,6 +175,18 @@ class StudyWidget(QWidget):
             self.open_scan(found.scan)
         go_to_slice(self.viewer, self.layers.image, self.study.settings.axis, found.slice)
         self.run_panel.say(f"{found.scan}, slice {found.slice}: the most uncertain slice not painted yet.")
+
+    def set_consistent_mask(self, on: bool) -> None:
+        """The study's predictions 3D-consistent or raw; the scan in view is predicted again."""
+        if self.study is None:
+            return
+        again = self.workspace.set_consistent_mask(on)
+        state = "3D-consistent" if on else "raw network masks"
+        if again and self.run_panel.worker is None:
+            self.run_panel.start_worker(self.workspace.prediction_run(again), self._on_predicted)
+            self.run_panel.say(f"Predictions: {state}; predicting {again[0]} again.")
+        else:
+            self.run_panel.say(f"Predictions: {state}, from the next prediction on.")
 
     # ---------------------------------------------------------------- rounds
     def _on_round_clicked(self) -> None:
@@ -229,6 +247,7 @@ class StudyWidget(QWidget):
         self.buttons["round"].setEnabled(has_study)
         for key in ("next_slice", "next_scan", "accept"):
             self.buttons[key].setEnabled(has_study and not busy)
+        self.consistent.setEnabled(has_study and not busy)
         self.table.show_study(self.study)
         if has_study:
             rounds = len(self.study.rounds)

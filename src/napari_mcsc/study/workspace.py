@@ -45,6 +45,16 @@ class StudyWorkspace:
         )
         return self.job
 
+    def set_consistent_mask(self, on: bool) -> list[str]:
+        """Make the study's next predictions 3D-consistent (or raw CNN masks) and save the
+        choice. Returns the scan in view when it has a prediction, to predict again so that
+        it shows the choice (the other scans follow at their next prediction)."""
+        self.study.settings.consistent_mask = bool(on)
+        self.study.save()
+        current = self.current
+        predicted = current is not None and self.study.scan(current).predicted_round is not None
+        return [current] if predicted else []
+
     def prediction_run(self, names):
         """A generator function predicting ``names`` (the background prediction of scans
         the model has not seen yet)."""

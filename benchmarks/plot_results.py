@@ -80,12 +80,14 @@ def plot_curves(files: list[Path], out: Path) -> Path:
 
 
 def _arm(result: dict) -> str:
-    """The method, with "filtered" when its targets were not the paper's (issue 17) and
-    "+ agreement" when only pixels both networks agree on were kept."""
+    """The method, with "filtered" when its targets were not the paper's (issue 17),
+    "+ agreement" when only pixels both networks agree on were kept and "EMA" when the
+    teachers were moving averages."""
     config = result.get("config", {})
     changed = config.get("teacher", "same_pass") != "same_pass" or config.get("pseudo_threshold", 0) > 0
     name = f"{result['method']} filtered" if changed else result["method"]
-    return f"{name} + agreement" if config.get("pseudo_agreement") else name
+    name = f"{name} + agreement" if config.get("pseudo_agreement") else name
+    return f"{name}, EMA teachers" if config.get("teacher") == "ema" else name
 
 
 def plot_protocol_curves(files: list[Path], out: Path, name: str = "protocol_dice_vs_iterations.png") -> Path:

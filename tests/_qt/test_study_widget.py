@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
 
-from napari_mcsc._qt.study_widget import STUDY_FOLDER, StudyWidget  # noqa: E402
+from napari_mcsc._qt.study_sources import STUDY_FOLDER  # noqa: E402
+from napari_mcsc._qt.study_widget import StudyWidget  # noqa: E402
 from napari_mcsc.constants import ScanState  # noqa: E402
 from napari_mcsc.io import read_volume, write_volume  # noqa: E402
 from napari_mcsc.study import Study  # noqa: E402

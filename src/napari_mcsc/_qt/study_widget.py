@@ -4,7 +4,8 @@ Wires buttons to a ``study.StudyWorkspace`` (no Qt there): open a folder of scan
 study, see each scan's state, paint, train a round, jump to the most uncertain slice of the
 whole study, accept a scan (its mask is written) and move to the next, already predicted.
 Only the scan in view has layers; its painting is saved to the study every few seconds,
-before every round and when another scan opens, so closing napari loses nothing.
+before every round and when another scan opens, so closing napari loses nothing. Where a
+study comes from (a folder of scans, the images open in napari): ``study_sources``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 import napari_mcsc  # noqa: F401  (keeps torch from importing triton: see _torch_env)
+from napari_mcsc._qt import study_sources
 from napari_mcsc._qt.layers import go_to_slice
 from napari_mcsc._qt.run_panel import RunPanel
 from napari_mcsc._qt.scan_layers import ScanLayers
@@ -23,7 +25,6 @@ from napari_mcsc._qt.tooltips import TOOLTIPS
 from napari_mcsc.study import Study, StudyError
 from napari_mcsc.study.workspace import StudyWorkspace
 
-STUDY_FOLDER = "napari-mcsc-study"  # the session's folder, beside the scans
 AUTOSAVE_MS = 5000
 
 
@@ -83,37 +84,12 @@ class StudyWidget(QWidget):
     def new_study(self, scans, folder: str | Path | None = None) -> Study:
         """A study over ``scans`` (a folder, files or patterns), kept in ``folder``
         (default: a napari-mcsc-study folder beside the first scan), reopened if it exists."""
-        scans = [scans] if isinstance(scans, (str, Path)) else list(scans)
-        first = Path(scans[0])
-        folder = Path(folder) if folder else (first if first.is_dir() else first.parent) / STUDY_FOLDER
-        if (folder / "study.json").is_file():
-            return self.open_study(folder)
-        return self._show_study(Study.create(folder, scans))
+        return self._show_study(study_sources.study_of_scans(scans, folder))
 
     def study_of_layers(self, folder: str | Path) -> Study:
-        """A study over the 3D images open in the viewer, kept in ``folder``: each image is
-        written there once (with its geometry), and what is painted in its Labels layer
-        (see ``_painting_of``) comes along."""
-        from napari.layers import Image, Labels
-
-        from napari_mcsc._qt.layers import input_volumes
-        from napari_mcsc._writer import geometry_from_layer_meta
-
-        images = input_volumes(self.viewer, Image)
-        if not images:
-            raise StudyError("no 3D image is open: open the study's scans first, or use New study...")
-        labels = input_volumes(self.viewer, Labels)
-        scans = [(i.name, i.data, geometry_from_layer_meta(_meta(i), 3)) for i in images]
-        study = Study.create_from_arrays(folder, scans)
-        for image, name in zip(images, study.names, strict=True):
-            painted = _painting_of(image, images, labels)
-            if painted is not None:
-                study.set_labels(name, painted.data)
-                labels.remove(painted)
-        for layer in [*images, *input_volumes(self.viewer, Labels)]:
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)  # the study shows one scan at a time
-        return self._show_study(study)
+        """A study over the 3D images open in the viewer, kept in ``folder``, with what is
+        painted in their Labels layers."""
+        return self._show_study(study_sources.study_of_layers(self.viewer, folder))
 
     def open_study(self, folder: str | Path) -> Study:
         return self._show_study(Study.open(folder))
@@ -276,19 +252,3 @@ class StudyWidget(QWidget):
             action()
         except (StudyError, FileNotFoundError) as error:
             self.run_panel.say(str(error))
-
-
-def _painting_of(image, images, labels):
-    """The painted Labels layer of ``image``: one of its shape whose name starts with the
-    image's, else the only painted one of its shape when no other image shares that shape."""
-    fits = [lab for lab in labels if lab.data.shape == image.data.shape and lab.data.any()]
-    named = [lab for lab in fits if lab.name.startswith(image.name)]
-    if named:
-        return named[0]
-    alone = sum(other.data.shape == image.data.shape for other in images) == 1
-    return fits[0] if fits and alone else None
-
-
-def _meta(layer) -> dict:
-    """What napari hands a writer about ``layer``: its metadata, scale and translate."""
-    return {"metadata": layer.metadata, "scale": tuple(layer.scale), "translate": tuple(layer.translate)}

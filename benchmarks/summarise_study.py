@@ -118,8 +118,16 @@ def main() -> None:
     if args.plot:
         from napari_mcsc.evaluation.study import plot_painted_slices
 
-        arms = [arm for path in args.files for arm in json.loads(path.read_text())["arms"]]
+        arms = [arm for path in args.files for arm in _arms_named_with_masks(path)]
         print(plot_painted_slices(arms, args.plot, args.title))
+
+
+def _arms_named_with_masks(path: Path) -> list[dict]:
+    """The arms of a study run, each label saying which masks the study predicted (runs
+    from before ``consistent_mask`` existed predicted raw masks)."""
+    result = json.loads(path.read_text())
+    masks = "3D-consistent" if result.get("settings", {}).get("consistent_mask") else "raw masks"
+    return [{**arm, "label": f"{arm['label']}, {masks}"} for arm in result["arms"]]
 
 
 if __name__ == "__main__":

@@ -126,3 +126,24 @@ def test_protocol_writes_partial_results_and_resumes_from_its_checkpoint(msd_fol
     assert result["iterations"] == 4
     assert [point[0] for point in result["curve"]] == [2, 4]  # the first point read back
     assert result["config"]["teacher"] == "no_grad"
+
+
+def test_a_labelled_patients_empty_slices_are_trained_on_as_background(msd_folder):
+    from napari_mcsc.io import read_volume, write_volume
+
+    path = msd_folder / "labelsTr" / "patient000_frame01.nii.gz"
+    labels = read_volume(path).array
+    labels[0] = 0  # a slice beyond the heart: annotated, and empty
+    write_volume(path, labels)
+    said = []
+    run_protocol(
+        str(msd_folder),
+        labelled_patients=1,
+        method="sup",
+        iterations=1,
+        device="cpu",
+        limit=1,
+        log=said.append,
+        **TINY,
+    )
+    assert "2 labelled volumes (12 slices)" in said[0]

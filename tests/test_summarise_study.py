@@ -36,3 +36,16 @@ def test_a_scan_counts_the_first_k_that_reaches_the_target_and_bounds_what_was_n
     assert (rows["d"]["painted_slices"], rows["d"]["exact"]) == (1, False)  # K = 1 not run for d
     masked = {r["name"]: r for r in _module().per_scan_from_interactive(files, 0.85, "consistent_dice_mean")}
     assert masked["b"]["painted_slices"] == 2 and masked["c"]["painted_slices"] == 3
+
+
+def test_plotted_arms_say_which_masks_their_study_predicted(tmp_path):
+    arm = {"label": "sup, carry-over on, uncertain", "scans": []}
+    files = {}
+    runs = {"new": {"consistent_mask": True}, "raw": {"consistent_mask": False}, "old": None}
+    for name, settings in runs.items():
+        files[name] = tmp_path / f"{name}.json"
+        result = {"arms": [arm]} if settings is None else {"arms": [arm], "settings": settings}
+        files[name].write_text(json.dumps(result))
+    labels = {name: _module()._arms_named_with_masks(path)[0]["label"] for name, path in files.items()}
+    assert labels["new"] == "sup, carry-over on, uncertain, 3D-consistent"
+    assert labels["raw"] == labels["old"] == "sup, carry-over on, uncertain, raw masks"

@@ -113,8 +113,10 @@ def run_protocol(
         )
     )
     start = time.perf_counter()
+    # A labelled patient's every slice is annotated: its empty slices are background, not unpainted.
     volumes = [
-        AnnotatedVolume(c.image, c.labels, name=c.name) for c in (read_case(data_dir, n) for n in labelled)
+        AnnotatedVolume(c.image, c.labels, reviewed=range(c.image.shape[0]), name=c.name)
+        for c in (read_case(data_dir, n) for n in labelled)
     ]
     extra_cases = [read_case(data_dir, n) for n in unlabelled]
     # Their truth, to measure the pseudo-labels (never trained on).

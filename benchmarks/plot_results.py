@@ -29,13 +29,14 @@ COLOURS = {
     "sup": "tab:orange",
     "mcsc filtered": "tab:purple",
     "mcsc filtered + agreement": "tab:red",
+    "mcsc filtered, EMA teachers": "tab:brown",
 }
 
 
 def _save(fig, path: Path) -> Path:
     """Write ``fig`` as a PNG for the docs and free it."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # legends placed outside the axes stay whole
     plt.close(fig)
     return path
 
@@ -96,7 +97,7 @@ def plot_protocol_curves(files: list[Path], out: Path, name: str = "protocol_dic
     results = [json.loads(path.read_text()) for path in files]
     results = [r for r in results if r.get("curve")]
     ks = sorted({r["labelled_patients"] for r in results})
-    fig, axes = plt.subplots(1, len(ks), figsize=(5.5 * len(ks), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(ks), figsize=(6.5 * len(ks), 5.5), squeeze=False)
     for ax, k in zip(axes[0], ks, strict=True):
         for r in sorted((r for r in results if r["labelled_patients"] == k), key=_arm):
             points = [p[0] for p in r["curve"]]
@@ -120,7 +121,7 @@ def plot_protocol_curves(files: list[Path], out: Path, name: str = "protocol_dic
         ax.set_xlabel("training iterations (within one run of the longest length)")
         ax.set_ylabel(f"mean Dice, {r['evaluated_volumes']} {r['split']} volumes")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)  # off the curves
     return _save(fig, out / name)
 
 

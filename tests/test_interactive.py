@@ -53,3 +53,16 @@ def test_interactive_run_can_keep_one_structure(msd_folder):
     row = result["volumes"][0]
     assert set(row["dice"]) == {"3"} and result["classes"] == [3]
     assert "ensemble_dice_mean" not in row  # a supervised model has no trained Transformer
+
+
+def test_a_painted_slice_with_nothing_on_it_is_trained_on_as_background(msd_folder):
+    from napari_mcsc.data.decathlon import read_case
+    from napari_mcsc.evaluation.interactive import train_on_painted
+    from tiny import tiny_mcsc_config
+
+    case = read_case(str(msd_folder), "patient000_frame01")
+    truth = case.labels.copy()
+    truth[0] = 0  # beyond the structures: the annotator looked and painted nothing
+    config = tiny_mcsc_config(method="sup", iterations=1)
+    trainer, _ = train_on_painted(case, [0, 3], config, truth=truth)
+    assert trainer.data.num_labelled == 2

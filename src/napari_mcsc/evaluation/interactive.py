@@ -65,9 +65,9 @@ def train_on_painted(
     ``TrainingJob`` the widget runs; return the trainer and the CNN's Dice on the unpainted
     slices at the ``curve_at`` iterations."""
     sparse = paint_slices(truth, list(painted))
-    job = TrainingJob(
-        config, [AnnotatedVolume(case.image, sparse, name=case.name)], list(extra), init=init, predict=False
-    )
+    # A painted slice with nothing on it is background the annotator confirmed, not unpainted.
+    volume = AnnotatedVolume(case.image, sparse, reviewed=list(painted), name=case.name)
+    job = TrainingJob(config, [volume], list(extra), init=init, predict=False)
     keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
     classes = [int(c) for c in np.unique(truth) if c != 0]
     curve = []

@@ -85,6 +85,8 @@ def _arm(result: dict) -> str:
     "+ agreement" when only pixels both networks agree on were kept and "EMA" when the
     teachers were moving averages."""
     config = result.get("config", {})
+    if result["method"] == "sup":
+        return "sup"  # no targets on unlabelled slices, whatever the profile's settings for them
     changed = config.get("teacher", "same_pass") != "same_pass" or config.get("pseudo_threshold", 0) > 0
     name = f"{result['method']} filtered" if changed else result["method"]
     name = f"{name} + agreement" if config.get("pseudo_agreement") else name

@@ -49,6 +49,45 @@ class TestAugmentation:
         _, _, warped = _warp_left_mark(Augmentation(style="strong"))
         assert (_centre_x(warped) > 18).any()
 
+    def test_the_scale_range_sets_how_much_a_structure_grows_or_shrinks(self):
+        # Upright, no rotation: only the zoom changes the mark's area (48 pixels).
+        def areas(scale_range):
+            aug = Augmentation(
+                style="upright",
+                max_angle=0.0,
+                scale_range=scale_range,
+                gamma_range=(1, 1),
+                contrast_range=(1, 1),
+                noise_std=0,
+            )
+            _, _, warped = _warp_left_mark(aug)
+            return warped.sum(dim=(1, 2)).float()
+
+        narrow, wide = areas((0.95, 1.05)), areas((0.6, 1.6))
+        assert narrow.min() > 48 * 0.8 and narrow.max() < 48 * 1.2
+        assert wide.min() < 48 * 0.6 and wide.max() > 48 * 1.6
+
+    def test_elastic_deformation_bends_images_and_labels_alike(self):
+        base = dict(
+            style="upright",
+            max_angle=0.0,
+            scale_range=(1, 1),
+            gamma_range=(1, 1),
+            contrast_range=(1, 1),
+            noise_std=0,
+        )
+        targets, out, warped = _warp_left_mark(Augmentation(**base, elastic=0.1))
+        assert torch.equal(out.round().long(), warped)  # image and labels warped alike
+        assert not torch.equal(warped, targets)  # the mark moved or changed shape
+        assert (warped.sum(dim=(1, 2)) > 0).all()  # but no slice lost it (smooth, small)
+        _, _, still = _warp_left_mark(Augmentation(**base))
+        assert torch.equal(still, targets)  # without it, this geometry is the identity
+
+    @pytest.mark.parametrize("change", [dict(scale_range=(1.2, 0.8)), dict(elastic=-0.1), dict(elastic=1.5)])
+    def test_impossible_deformations_are_refused(self, change):
+        with pytest.raises(ValueError, match=r"augment_scale|augment_elastic"):
+            Augmentation(style="strong", **change)
+
     def test_unknown_style_names_the_styles(self):
         with pytest.raises(ValueError, match="upright"):
             Augmentation(style="sideways")

@@ -71,11 +71,23 @@ class TestConfig:
             ({"max_seconds": math.nan}, "max_seconds"),
             ({"max_seconds": math.inf}, "max_seconds"),
             ({"supervised_warmup": 1.0}, "supervised_warmup"),
+            ({"augment_scale": (1.2, 0.8)}, "augment_scale"),
+            ({"augment_elastic": 1.5}, "augment_elastic"),
+            ({"augmentation": "sideways"}, "upright"),
         ],
     )
     def test_invalid_settings_are_refused(self, changes, match):
         with pytest.raises(ValueError, match=match):
             profile("fast", **changes)
+
+    def test_the_augmentation_is_the_configs(self):
+        cfg = profile("fast", augment_scale=(0.5, 2.0), augment_elastic=0.05)
+        aug = cfg.augmentation_settings()
+        assert (aug.style, aug.scale_range, aug.elastic) == ("strong", (0.5, 2.0), 0.05)
+        assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # saved in the model, read back
+        assert profile("paper").augmentation_settings().image_mode == "nearest"
+        # the fast profile zooms 0.7-1.4 and does not deform (docs/benchmarks.md, section 23)
+        assert (profile().augment_scale, profile().augment_elastic) == ((0.7, 1.4), 0.0)
 
     def test_unknown_profile(self):
         with pytest.raises(ValueError, match="unknown profile"):

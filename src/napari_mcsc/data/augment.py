@@ -5,12 +5,13 @@ calls: cheap in Python, so the training thread leaves the UI thread alone.
 
 ``paper`` reproduces method.md §2.2: with p=0.5 a random multiple of 90° then a random
 flip; otherwise with p=0.5 a random integer rotation in [-20, 19]° (nearest neighbour for
-image and label); otherwise nothing. ``strong`` (the fast profile) adds scaling and
-intensity jitter, which matters when only two or three slices are painted. ``upright``
-is ``strong`` without the right angles and flips: every slice keeps the scan's
-orientation, as the slices it will predict do (one scan, or a study of one protocol), so
-the networks may learn where a structure lies relative to the others (the right ventricle
-beside the left).
+image and label); otherwise nothing. ``strong`` (the fast profile) adds zoom (0.7-1.4:
+the slices nobody painted show a structure smaller or larger than the painted ones do),
+intensity jitter and, as an option, a smooth deformation, which matter when only two or
+three slices are painted. ``upright`` is ``strong`` without the right angles and flips:
+every slice keeps the scan's orientation, as the slices it will predict do (one scan, or
+a study of one protocol), so the networks may learn where a structure lies relative to the
+others (the right ventricle beside the left).
 """
 
 from __future__ import annotations
@@ -32,15 +33,29 @@ class Augmentation:
 
     style: str = "paper"  # "paper" | "strong" | "upright" | "none"
     image_mode: str = "nearest"  # resampling of images: "nearest" (paper) or "bilinear"
-    scale_range: tuple[float, float] = (0.85, 1.15)
+    scale_range: tuple[float, float] = (0.7, 1.4)  # the fast profile's (TrainConfig.augment_scale)
     max_angle: float = 20.0
     gamma_range: tuple[float, float] = (0.7, 1.5)
     contrast_range: tuple[float, float] = (0.8, 1.2)
     noise_std: float = 0.03
+    # smooth random displacement (strong styles): its largest shift as a share of the
+    # slice's half-side, drawn on a coarse grid and interpolated (0: affine warps only)
+    elastic: float = 0.0
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
             raise ValueError(f"augmentation style must be one of {', '.join(STYLES)}, got {self.style!r}")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise ValueError(
+                f"the zoom range (augment_scale) must be (low, high) with 0 < low <= high, "
+                f"e.g. (0.7, 1.4); got {self.scale_range}"
+            )
+        if not 0 <= self.elastic < 1:
+            raise ValueError(
+                f"the deformation (augment_elastic) must be a share in [0, 1) of the half-side, "
+                f"e.g. 0.05; got {self.elastic}"
+            )
 
     @property
     def jitters_intensity(self) -> bool:
@@ -71,6 +86,15 @@ def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, g
     return mats[:, :2, :]
 
 
+def _smooth_displacement(n: int, size, amount: float, gen, coarse: int = 5) -> torch.Tensor:
+    """(n, H, W, 2) displacements in normalised coordinates: uniform draws in
+    [-amount, amount] on a ``coarse`` x ``coarse`` grid, bicubically interpolated, so a
+    structure bends and changes width without tearing."""
+    knots = (torch.rand(n, 2, coarse, coarse, generator=gen) * 2 - 1) * amount
+    field = F.interpolate(knots, size=tuple(size), mode="bicubic", align_corners=True)
+    return field.permute(0, 2, 3, 1)
+
+
 def _rot(theta: float) -> torch.Tensor:
     c, s = math.cos(theta), math.sin(theta)
     return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -96,6 +120,8 @@ def augment_batch(
     theta = _rotation_flip_matrices(n, aug.style, aug.max_angle, aug.scale_range, generator)
     theta = theta.to(images.device, images.dtype)
     grid = F.affine_grid(theta, (n, 1, *images.shape[-2:]), align_corners=False)
+    if aug.elastic > 0 and aug.style in STRONG_STYLES:
+        grid = grid + _smooth_displacement(n, images.shape[-2:], aug.elastic, generator).to(grid)
     stacked = images if images.ndim == 4 else images[:, None]
     out = F.grid_sample(stacked, grid, mode=aug.image_mode, padding_mode="zeros", align_corners=False)
     out = out if images.ndim == 4 else out[:, 0]

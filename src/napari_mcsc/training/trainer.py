@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from napari_mcsc._torch_env import keep_torch_from_importing_triton
-from napari_mcsc.data.augment import Augmentation, augment_batch, jitter_intensity
+from napari_mcsc.data.augment import augment_batch, jitter_intensity
 from napari_mcsc.data.slices import FAR, SliceSet
 from napari_mcsc.data.strong_view import cutmix, strong_view
 from napari_mcsc.devices import pick_device
@@ -103,10 +103,7 @@ class Trainer:
             from napari_mcsc.training.resume import check_resume
 
             check_resume(self, resume)  # before any work
-        self.augmentation = Augmentation(
-            style=config.augmentation,
-            image_mode="nearest" if config.image_interpolation == "nearest" else "bilinear",
-        )
+        self.augmentation = config.augmentation_settings()
         self.samplers = [
             BlockSetSampler(size, sets, config.max_pixels_per_set)
             for size, sets in zip(config.block_sizes, config.max_sets, strict=True)

@@ -33,7 +33,8 @@ class Augmentation:
 
     style: str = "paper"  # "paper" | "strong" | "upright" | "none"
     image_mode: str = "nearest"  # resampling of images: "nearest" (paper) or "bilinear"
-    scale_range: tuple[float, float] = (0.7, 1.4)  # the fast profile's (TrainConfig.augment_scale)
+    # the zoom range, and the fast profile's (TrainConfig.augment_scale; why: its comment)
+    scale_range: tuple[float, float] = (0.7, 1.4)
     max_angle: float = 20.0
     gamma_range: tuple[float, float] = (0.7, 1.5)
     contrast_range: tuple[float, float] = (0.8, 1.2)

@@ -51,8 +51,8 @@ class TrainConfig:
     # smaller and larger: 0.7-1.4 against 0.85-1.15 gained 0.019 Dice on the train split's
     # ES frames, level on its ED frames, and 0.008 on val (docs/benchmarks.md, section 23).
     # The deformation did not add to the zoom on the train split: off.
-    augment_scale: tuple[float, float] = (0.7, 1.4)
-    augment_elastic: float = 0.0
+    augment_scale: tuple[float, float] = Augmentation.scale_range  # (0.7, 1.4)
+    augment_elastic: float = Augmentation.elastic  # 0.0
     # Networks see the square around the painted structures grown by this share of its side
     # on each side (data/field_of_view.py); None: whole slices, both profiles' default: a
     # model trained on the square transfers badly to scans nobody painted (first-seen Dice

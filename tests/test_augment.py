@@ -83,9 +83,42 @@ class TestAugmentation:
         _, _, still = _warp_left_mark(Augmentation(**base))
         assert torch.equal(still, targets)  # without it, this geometry is the identity
 
-    @pytest.mark.parametrize("change", [dict(scale_range=(1.2, 0.8)), dict(elastic=-0.1), dict(elastic=1.5)])
+    def test_the_stretch_changes_a_structures_width_against_its_height(self):
+        # Upright, no rotation, no zoom: a square mark stays square unless stretched.
+        def ratios(aspect):
+            aug = Augmentation(
+                style="upright",
+                max_angle=0.0,
+                scale_range=(1, 1),
+                aspect=aspect,
+                gamma_range=(1, 1),
+                contrast_range=(1, 1),
+                noise_std=0,
+            )
+            targets = torch.zeros(64, 32, 32, dtype=torch.long)
+            targets[:, 10:22, 10:22] = 1
+            _, warped = augment_batch(targets.float(), targets, aug, torch.Generator().manual_seed(3))
+            width = warped.any(dim=1).sum(dim=1).float()
+            height = warped.any(dim=2).sum(dim=1).float()
+            return width / height
+
+        assert torch.equal(ratios(1.0), torch.ones(64))
+        stretched = ratios(2.0)
+        assert stretched.max() > 1.25 and stretched.min() < 1 / 1.25  # wider in some, taller in others
+        assert stretched.max() < 2.3 and stretched.min() > 1 / 2.3  # within the range (and a pixel)
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            dict(scale_range=(1.2, 0.8)),
+            dict(elastic=-0.1),
+            dict(elastic=1.5),
+            dict(aspect=0.8),
+            dict(aspect=9),
+        ],
+    )
     def test_impossible_deformations_are_refused(self, change):
-        with pytest.raises(ValueError, match=r"augment_scale|augment_elastic"):
+        with pytest.raises(ValueError, match=r"augment_scale|augment_elastic|augment_aspect"):
             Augmentation(style="strong", **change)
 
     def test_unknown_style_names_the_styles(self):

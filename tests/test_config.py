@@ -73,6 +73,7 @@ class TestConfig:
             ({"supervised_warmup": 1.0}, "supervised_warmup"),
             ({"augment_scale": (1.2, 0.8)}, "augment_scale"),
             ({"augment_elastic": 1.5}, "augment_elastic"),
+            ({"augment_aspect": 0.5}, "augment_aspect"),
             ({"augmentation": "sideways"}, "upright"),
         ],
     )
@@ -81,9 +82,9 @@ class TestConfig:
             profile("fast", **changes)
 
     def test_the_augmentation_is_the_configs(self):
-        cfg = profile("fast", augment_scale=(0.5, 2.0), augment_elastic=0.05)
+        cfg = profile("fast", augment_scale=(0.5, 2.0), augment_elastic=0.05, augment_aspect=1.3)
         aug = cfg.augmentation_settings()
-        assert (aug.style, aug.scale_range, aug.elastic) == ("strong", (0.5, 2.0), 0.05)
+        assert (aug.style, aug.scale_range, aug.elastic, aug.aspect) == ("strong", (0.5, 2.0), 0.05, 1.3)
         assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # saved in the model, read back
         assert profile("paper").augmentation_settings().image_mode == "nearest"
         # the fast profile zooms 0.7-1.4 and does not deform (docs/benchmarks.md, section 23)

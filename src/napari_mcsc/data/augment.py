@@ -7,7 +7,8 @@ calls: cheap in Python, so the training thread leaves the UI thread alone.
 flip; otherwise with p=0.5 a random integer rotation in [-20, 19]° (nearest neighbour for
 image and label); otherwise nothing. ``strong`` (the fast profile) adds zoom (0.7-1.4:
 the slices nobody painted show a structure smaller or larger than the painted ones do),
-intensity jitter and, as an option, a smooth deformation, which matter when only two or
+intensity jitter and, as options, a stretch (a zoom that differs across and along) and a
+smooth deformation, which matter when only two or
 three slices are painted. ``upright`` is ``strong`` without the right angles and flips:
 every slice keeps the scan's orientation, as the slices it will predict do (one scan, or
 a study of one protocol), so the networks may learn where a structure lies relative to the
@@ -42,6 +43,9 @@ class Augmentation:
     # smooth random displacement (strong styles): its largest shift as a share of the
     # slice's half-side, drawn on a coarse grid and interpolated (0: affine warps only)
     elastic: float = 0.0
+    # stretch (strong styles): the width-to-height ratio of the zoom, drawn log-uniformly in
+    # [1 / aspect, aspect], so a round cross-section is also seen oval (1: the same zoom both ways)
+    aspect: float = 1.0
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -57,6 +61,11 @@ class Augmentation:
                 f"the deformation (augment_elastic) must be a share in [0, 1) of the half-side, "
                 f"e.g. 0.05; got {self.elastic}"
             )
+        if not 1 <= self.aspect <= 4:
+            raise ValueError(
+                f"the stretch (augment_aspect) must be a ratio in [1, 4] (1: none), e.g. 1.3; "
+                f"got {self.aspect}"
+            )
 
     @property
     def jitters_intensity(self) -> bool:
@@ -64,7 +73,9 @@ class Augmentation:
         return self.style in STRONG_STYLES
 
 
-def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, gen) -> torch.Tensor:
+def _rotation_flip_matrices(
+    n: int, style: str, max_angle: float, scale_range, gen, aspect: float = 1.0
+) -> torch.Tensor:
     """(n, 2, 3) affine matrices in normalised coordinates (output -> input)."""
     u = torch.rand(n, 4, generator=gen)
     mats = torch.eye(3).repeat(n, 1, 1)
@@ -83,7 +94,10 @@ def _rotation_flip_matrices(n: int, style: str, max_angle: float, scale_range, g
         if style in STRONG_STYLES:
             lo, hi = scale_range
             scale = lo + (hi - lo) * float(torch.rand(1, generator=gen))
-            mats[i] = mats[i] @ torch.diag(torch.tensor([1 / scale, 1 / scale, 1.0]))
+            stretch = 1.0
+            if aspect > 1:  # no draw otherwise: runs without a stretch keep their random stream
+                stretch = math.exp((float(torch.rand(1, generator=gen)) * 2 - 1) * math.log(aspect) / 2)
+            mats[i] = mats[i] @ torch.diag(torch.tensor([1 / (scale * stretch), stretch / scale, 1.0]))
     return mats[:, :2, :]
 
 
@@ -118,7 +132,7 @@ def augment_batch(
     if aug.style == "none" or images.shape[0] == 0:
         return images, targets
     n = images.shape[0]
-    theta = _rotation_flip_matrices(n, aug.style, aug.max_angle, aug.scale_range, generator)
+    theta = _rotation_flip_matrices(n, aug.style, aug.max_angle, aug.scale_range, generator, aug.aspect)
     theta = theta.to(images.device, images.dtype)
     grid = F.affine_grid(theta, (n, 1, *images.shape[-2:]), align_corners=False)
     if aug.elastic > 0 and aug.style in STRONG_STYLES:

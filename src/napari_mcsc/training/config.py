@@ -53,6 +53,7 @@ class TrainConfig:
     # The deformation did not add to the zoom on the train split: off.
     augment_scale: tuple[float, float] = Augmentation.scale_range  # (0.7, 1.4)
     augment_elastic: float = Augmentation.elastic  # 0.0
+    augment_aspect: float = Augmentation.aspect  # 1.0: the same zoom across and along
     # Networks see the square around the painted structures grown by this share of its side
     # on each side (data/field_of_view.py); None: whole slices, both profiles' default: a
     # model trained on the square transfers badly to scans nobody painted (first-seen Dice
@@ -158,6 +159,7 @@ class TrainConfig:
             image_mode="nearest" if self.image_interpolation == "nearest" else "bilinear",
             scale_range=tuple(self.augment_scale),
             elastic=self.augment_elastic,
+            aspect=self.augment_aspect,
         )
 
     def semi_progress(self, progress: float) -> float:

@@ -2,6 +2,7 @@
 
 Run: python benchmarks/summarise_study.py benchmarks/results/study/val_lv_default.json [...]
      [--plot docs/images/study_painted_slices.png --title "..."]
+     (a file may be given as "LABEL=FILE": its arms are plotted with LABEL added)
      [--per-scan-from benchmarks/results/accuracy/val20_k{2,3,4}_sup_default.json [--consistent]]
 
 ``--per-scan-from`` derives the per-scan workflow (each scan from scratch with K evenly
@@ -101,7 +102,7 @@ def table(files: list[Path]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("files", nargs="*", metavar="[LABEL=]FILE")
     parser.add_argument("--per-scan-from", nargs="+", type=Path, default=[], metavar="INTERACTIVE.json")
     parser.add_argument("--target", type=float, default=0.85)
     parser.add_argument(
@@ -110,24 +111,32 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--title", default="Painted slices to reach the target on each scan")
     args = parser.parse_args()
-    if args.files:
-        print(table(args.files))
+    named = [_label_and_path(spec) for spec in args.files]
+    if named:
+        print(table([path for _, path in named]))
     if args.per_scan_from:
         key = "consistent_dice_mean" if args.consistent else "dice_mean"
         print(per_scan_table(per_scan_from_interactive(args.per_scan_from, args.target, key)))
     if args.plot:
         from napari_mcsc.evaluation.study import plot_painted_slices
 
-        arms = [arm for path in args.files for arm in _arms_named_with_masks(path)]
+        arms = [arm for label, path in named for arm in _arms_named_with_masks(path, label)]
         print(plot_painted_slices(arms, args.plot, args.title))
 
 
-def _arms_named_with_masks(path: Path) -> list[dict]:
+def _label_and_path(spec: str) -> tuple[str, Path]:
+    """("LABEL", path) from "LABEL=FILE", ("", path) from "FILE"."""
+    label, sep, path = spec.partition("=")
+    return (label, Path(path)) if sep else ("", Path(spec))
+
+
+def _arms_named_with_masks(path: Path, label: str = "") -> list[dict]:
     """The arms of a study run, each label saying which masks the study predicted (runs
-    from before ``consistent_mask`` existed predicted raw masks)."""
+    from before ``consistent_mask`` existed predicted raw masks), then ``label``."""
     result = json.loads(path.read_text())
     masks = "3D-consistent" if result.get("settings", {}).get("consistent_mask") else "raw masks"
-    return [{**arm, "label": f"{arm['label']}, {masks}"} for arm in result["arms"]]
+    extra = f", {label}" if label else ""
+    return [{**arm, "label": f"{arm['label']}, {masks}{extra}"} for arm in result["arms"]]
 
 
 if __name__ == "__main__":

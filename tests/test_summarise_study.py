@@ -49,3 +49,15 @@ def test_plotted_arms_say_which_masks_their_study_predicted(tmp_path):
     labels = {name: _module()._arms_named_with_masks(path)[0]["label"] for name, path in files.items()}
     assert labels["new"] == "sup, carry-over on, uncertain, 3D-consistent"
     assert labels["raw"] == labels["old"] == "sup, carry-over on, uncertain, raw masks"
+
+
+def test_a_file_given_as_label_equals_path_adds_its_label(tmp_path):
+    module = _module()
+    path = tmp_path / "zoom=wide.json"  # an "=" in the file name too: only the first one splits
+    path.write_text(
+        json.dumps({"arms": [{"label": "sup", "scans": []}], "settings": {"consistent_mask": True}})
+    )
+    label, found = module._label_and_path(f"zoom 0.7-1.4={path}")
+    assert (label, found) == ("zoom 0.7-1.4", path)
+    assert module._arms_named_with_masks(found, label)[0]["label"] == "sup, 3D-consistent, zoom 0.7-1.4"
+    assert module._label_and_path(str(tmp_path / "plain.json")) == ("", tmp_path / "plain.json")

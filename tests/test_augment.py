@@ -18,7 +18,7 @@ class TestAugmentation:
         images = targets.float() / 2
         aug = Augmentation(style="paper" if style == "paper" else "none")
         if style == "strong":  # geometry of the strong style without its intensity jitter
-            aug = Augmentation(style="strong", gamma_range=(1, 1), contrast_range=(1, 1), noise_std=0)
+            aug = _geometry_only(style="strong")
         out, warped = augment_batch(images, targets, aug, g)
         assert torch.equal((out * 2).round().long(), warped)
         assert not torch.equal(warped, targets)  # something moved
@@ -38,7 +38,7 @@ class TestAugmentation:
 
     def test_upright_keeps_the_orientation(self):
         # A mark left of centre stays left: no right angles, no flips, rotations within 20°.
-        aug = Augmentation(style="upright", gamma_range=(1, 1), contrast_range=(1, 1), noise_std=0)
+        aug = _geometry_only(style="upright")
         targets, out, warped = _warp_left_mark(aug)
         assert (_centre_x(warped) < 14).all()
         assert torch.equal(out.round().long(), warped)
@@ -52,14 +52,7 @@ class TestAugmentation:
     def test_the_scale_range_sets_how_much_a_structure_grows_or_shrinks(self):
         # Upright, no rotation: only the zoom changes the mark's area (48 pixels).
         def areas(scale_range):
-            aug = Augmentation(
-                style="upright",
-                max_angle=0.0,
-                scale_range=scale_range,
-                gamma_range=(1, 1),
-                contrast_range=(1, 1),
-                noise_std=0,
-            )
+            aug = _geometry_only(style="upright", max_angle=0.0, scale_range=scale_range)
             _, _, warped = _warp_left_mark(aug)
             return warped.sum(dim=(1, 2)).float()
 
@@ -68,33 +61,18 @@ class TestAugmentation:
         assert wide.min() < 48 * 0.6 and wide.max() > 48 * 1.6
 
     def test_elastic_deformation_bends_images_and_labels_alike(self):
-        base = dict(
-            style="upright",
-            max_angle=0.0,
-            scale_range=(1, 1),
-            gamma_range=(1, 1),
-            contrast_range=(1, 1),
-            noise_std=0,
-        )
-        targets, out, warped = _warp_left_mark(Augmentation(**base, elastic=0.1))
+        base = dict(style="upright", max_angle=0.0, scale_range=(1, 1))
+        targets, out, warped = _warp_left_mark(_geometry_only(**base, elastic=0.1))
         assert torch.equal(out.round().long(), warped)  # image and labels warped alike
         assert not torch.equal(warped, targets)  # the mark moved or changed shape
         assert (warped.sum(dim=(1, 2)) > 0).all()  # but no slice lost it (smooth, small)
-        _, _, still = _warp_left_mark(Augmentation(**base))
+        _, _, still = _warp_left_mark(_geometry_only(**base))
         assert torch.equal(still, targets)  # without it, this geometry is the identity
 
     def test_the_stretch_changes_a_structures_width_against_its_height(self):
         # Upright, no rotation, no zoom: a square mark stays square unless stretched.
         def ratios(aspect):
-            aug = Augmentation(
-                style="upright",
-                max_angle=0.0,
-                scale_range=(1, 1),
-                aspect=aspect,
-                gamma_range=(1, 1),
-                contrast_range=(1, 1),
-                noise_std=0,
-            )
+            aug = _geometry_only(style="upright", max_angle=0.0, scale_range=(1, 1), aspect=aspect)
             targets = torch.zeros(64, 32, 32, dtype=torch.long)
             targets[:, 10:22, 10:22] = 1
             _, warped = augment_batch(targets.float(), targets, aug, torch.Generator().manual_seed(3))
@@ -124,6 +102,11 @@ class TestAugmentation:
     def test_unknown_style_names_the_styles(self):
         with pytest.raises(ValueError, match="upright"):
             Augmentation(style="sideways")
+
+
+def _geometry_only(**settings) -> Augmentation:
+    """An ``Augmentation`` with ``settings`` and no intensity jitter: only its geometry moves pixels."""
+    return Augmentation(**settings, gamma_range=(1, 1), contrast_range=(1, 1), noise_std=0)
 
 
 def _warp_left_mark(aug: Augmentation):

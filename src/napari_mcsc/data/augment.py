@@ -8,11 +8,11 @@ flip; otherwise with p=0.5 a random integer rotation in [-20, 19]° (nearest nei
 image and label); otherwise nothing. ``strong`` (the fast profile) adds zoom (0.7-1.4:
 the slices nobody painted show a structure smaller or larger than the painted ones do),
 intensity jitter and, as options, a stretch (a zoom that differs across and along) and a
-smooth deformation, which matter when only two or
-three slices are painted. ``upright`` is ``strong`` without the right angles and flips:
-every slice keeps the scan's orientation, as the slices it will predict do (one scan, or
-a study of one protocol), so the networks may learn where a structure lies relative to the
-others (the right ventricle beside the left).
+smooth deformation, which matter when only two or three slices are painted. ``upright``
+is ``strong`` without the right angles and flips: every slice keeps the scan's
+orientation, as the slices it will predict do (one scan, or a study of one protocol), so
+the networks may learn where a structure lies relative to the others (the right ventricle
+beside the left).
 """
 
 from __future__ import annotations
@@ -73,10 +73,9 @@ class Augmentation:
         return self.style in STRONG_STYLES
 
 
-def _rotation_flip_matrices(
-    n: int, style: str, max_angle: float, scale_range, gen, aspect: float = 1.0
-) -> torch.Tensor:
+def _rotation_flip_matrices(n: int, aug: Augmentation, gen) -> torch.Tensor:
     """(n, 2, 3) affine matrices in normalised coordinates (output -> input)."""
+    style = aug.style
     u = torch.rand(n, 4, generator=gen)
     mats = torch.eye(3).repeat(n, 1, 1)
     for i in range(n):
@@ -89,14 +88,14 @@ def _rotation_flip_matrices(
             if style == "paper":
                 angle = float(torch.randint(-20, 20, (1,), generator=gen))
             else:
-                angle = (float(torch.rand(1, generator=gen)) * 2 - 1) * max_angle
+                angle = (float(torch.rand(1, generator=gen)) * 2 - 1) * aug.max_angle
             mats[i] = _rot(math.radians(angle))
         if style in STRONG_STYLES:
-            lo, hi = scale_range
+            lo, hi = aug.scale_range
             scale = lo + (hi - lo) * float(torch.rand(1, generator=gen))
             stretch = 1.0
-            if aspect > 1:  # no draw otherwise: runs without a stretch keep their random stream
-                stretch = math.exp((float(torch.rand(1, generator=gen)) * 2 - 1) * math.log(aspect) / 2)
+            if aug.aspect > 1:  # no draw otherwise: runs without a stretch keep their random stream
+                stretch = math.exp((float(torch.rand(1, generator=gen)) * 2 - 1) * math.log(aug.aspect) / 2)
             mats[i] = mats[i] @ torch.diag(torch.tensor([1 / (scale * stretch), stretch / scale, 1.0]))
     return mats[:, :2, :]
 
@@ -132,7 +131,7 @@ def augment_batch(
     if aug.style == "none" or images.shape[0] == 0:
         return images, targets
     n = images.shape[0]
-    theta = _rotation_flip_matrices(n, aug.style, aug.max_angle, aug.scale_range, generator, aug.aspect)
+    theta = _rotation_flip_matrices(n, aug, generator)
     theta = theta.to(images.device, images.dtype)
     grid = F.affine_grid(theta, (n, 1, *images.shape[-2:]), align_corners=False)
     if aug.elastic > 0 and aug.style in STRONG_STYLES:

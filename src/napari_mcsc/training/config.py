@@ -45,12 +45,13 @@ class TrainConfig:
     image_size: int = 128
     image_interpolation: str = "bilinear"  # "nearest" in the paper profile (method.md §10.10)
     augmentation: str = "strong"  # "paper" | "strong" | "upright" | "none" (data/augment.py)
-    # The strong styles' zoom range and smooth deformation (data/augment.py). A structure's
+    # The strong styles' zoom range, smooth deformation and stretch (data/augment.py). A structure's
     # cross-section changes size from slice to slice (the left ventricle at the apex is a
     # fraction of its width at the base), so a model taught on two slices must see it
     # smaller and larger: 0.7-1.4 against 0.85-1.15 gained 0.019 Dice on the train split's
     # ES frames, level on its ED frames, and 0.008 on val (docs/benchmarks.md, section 23).
-    # The deformation did not add to the zoom on the train split: off.
+    # Neither the deformation nor the stretch added to the zoom on the train split
+    # (sections 23-24): off.
     augment_scale: tuple[float, float] = Augmentation.scale_range  # (0.7, 1.4)
     augment_elastic: float = Augmentation.elastic  # 0.0
     augment_aspect: float = Augmentation.aspect  # 1.0: the same zoom across and along

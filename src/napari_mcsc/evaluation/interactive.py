@@ -189,6 +189,7 @@ def run_interactive(
             + (f" ens={row['ensemble_dice_mean']:.3f}" if "ensemble_dice_mean" in row else "")
             + f" 3d={row['consistent_dice_mean']:.3f} flips={row['flips_dice_mean']:.3f}"
             + f" both={row['flips_consistent_dice_mean']:.3f}"
+            + "".join(f" {n}={row[f'{n}_consistent_dice_mean']:.3f}" for n in TEST_TIME_SCALES)
             + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else "")
             + f" ({train_seconds:.0f} s)"
         )
@@ -197,20 +198,33 @@ def run_interactive(
     return _summary(settings, rows)
 
 
+#: Test-time zooms scored beside the plain prediction (``inference.predict_slices``): the
+#: key prefix of each set's figures, and its scales.
+TEST_TIME_SCALES = {"scales": (0.875, 1.0, 1.125), "wide_scales": (0.75, 1.0, 1.25)}
+
+
 def prediction_variants(model, image, cnn, sparse, truth, keep, present, device) -> dict:
     """The CNN's Dice with the prediction options of the same model: the 3D-consistent
-    mask, test-time flips, and both (``inference.predict_volume``)."""
+    mask, test-time flips, and both; test-time zooms with the mask
+    (``inference.predict_volume``)."""
     consistent = consistent_mask(cnn, sparse)
     flipped = predict_volume(
         model, image, uncertainty=False, device=device, painted=sparse, flips=True
     ).labels
     both = consistent_mask(flipped, sparse)
-    return {
+    row = {
         "consistent_dice_mean": mean_dice(consistent, truth, keep, present),
+        "consistent_dice": {str(c): v for c, v in dice_on_slices(consistent, truth, keep, present).items()},
         "flips_dice_mean": mean_dice(flipped, truth, keep, present),
         "flips_consistent_dice_mean": mean_dice(both, truth, keep, present),
         "flips_consistent_dice": {str(c): v for c, v in dice_on_slices(both, truth, keep, present).items()},
     }
+    for name, scales in TEST_TIME_SCALES.items():
+        zoomed = predict_volume(
+            model, image, uncertainty=False, device=device, painted=sparse, scales=scales, consistent=True
+        ).labels
+        row[f"{name}_consistent_dice_mean"] = mean_dice(zoomed, truth, keep, present)
+    return row
 
 
 #: The figures averaged over volumes in a summary.
@@ -221,6 +235,7 @@ SUMMARY_KEYS = (
     "consistent_dice_mean",
     "flips_dice_mean",
     "flips_consistent_dice_mean",
+    *(f"{name}_consistent_dice_mean" for name in TEST_TIME_SCALES),
 )
 
 

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from napari_mcsc.data.field_of_view import whole_slice
-from napari_mcsc.inference import (
-    _entropy,
-    _region_probabilities,
-    predict_slices,
-    predict_volume,
-    rank_slices,
-    zoom_sides,
-)
+from napari_mcsc.inference import predict_slices, predict_volume, rank_slices
 from napari_mcsc.training import Trainer
 
 
@@ -86,37 +77,3 @@ def test_scoring_during_a_first_run_uses_the_transformer_being_trained(
     pred = predict_volume(trainer.model, rng.uniform(size=(2, 16, 16)), uncertainty=True)
     assert (pred.disagreement is not None) is uses_transformer
     list(run)
-
-
-def test_zoom_sides_are_multiples_of_16_without_repeats():
-    assert zoom_sides(128, (0.875, 1.0, 1.125)) == [112, 128, 144]
-    assert zoom_sides(128, (1.0, 1.01)) == [128]
-    assert zoom_sides(32, (0.1,)) == [16]
-    for bad in ((), (0.0, 1.0), (-1.0,)):
-        with pytest.raises(ValueError, match="test-time scales"):
-            zoom_sides(128, bad)
-
-
-def test_test_time_zooms_average_the_cnn_over_its_input_sides(tiny_config, tiny_slice_set, rng):
-    trainer = Trainer(tiny_config.replace(method="sup", iterations=1), tiny_slice_set)
-    list(trainer.run())
-    model, slices = trainer.model, rng.uniform(size=(2, 40, 40)).astype(np.float32)
-    scales = (0.5, 1.0, 1.5)
-    sides = zoom_sides(model.image_size, scales)
-    assert len(sides) == 3
-    regions, cpu = [whole_slice((40, 40))], torch.device("cpu")
-    model.networks.eval()  # as predict_slices does: no dropout
-    with torch.no_grad():
-        each = [_region_probabilities(model, slices, regions, False, cpu, False, [side])[0] for side in sides]
-    mean = sum(each) / 3
-    zoomed = predict_slices(model, slices, normalised=True, uncertainty=True, scales=scales, device="cpu")
-    np.testing.assert_allclose(zoomed.entropy, _entropy(mean).numpy(), atol=1e-5)
-    plain = predict_slices(model, slices, normalised=True, uncertainty=True, device="cpu")
-    np.testing.assert_allclose(plain.entropy, _entropy(each[1]).numpy(), atol=1e-6)
-    assert (mean - each[1]).abs().max() > 1e-4  # the zooms do change the probabilities
-
-
-def test_test_time_zooms_leave_the_transformer_at_its_size(trained, rng):
-    volume = rng.uniform(size=(3, 40, 52)).astype(np.float32)
-    pred = predict_volume(trained, volume, ensemble=True, uncertainty=True, scales=(0.75, 1.25))
-    assert pred.labels.shape == volume.shape and pred.disagreement.shape == volume.shape

@@ -20,7 +20,7 @@ def test_dice_on_slices_uses_only_the_kept_slices():
     assert dice_on_slices(pred, truth, [0, 1], [1])[1] == pytest.approx(2 / 3)
 
 
-def test_interactive_run_scores_unpainted_slices(msd_folder):
+def test_interactive_run_scores_unpainted_slices(msd_folder, tmp_path):
     result = run_interactive(
         str(msd_folder),
         painted=2,
@@ -28,6 +28,7 @@ def test_interactive_run_scores_unpainted_slices(msd_folder):
         limit=1,
         device="cpu",
         curve_at=[1, 3],
+        models_dir=tmp_path,
         log=lambda *_: None,
         **TINY,
     )
@@ -36,6 +37,32 @@ def test_interactive_run_scores_unpainted_slices(msd_folder):
     assert 0.0 <= result["dice_mean"] <= 1.0 and row["iterations"] == 3 and row["complete"]
     assert 0.0 <= row["ensemble_dice_mean"] <= 1.0
     assert [it for it, _ in row["curve"]] == [1, 3]
+    assert 0.0 <= row["consistent_dice_mean"] <= 1.0 and set(row["consistent_dice"]) == set(row["dice"])
+
+
+def test_a_saved_model_scores_what_the_run_scored(msd_folder, tmp_path):
+    from napari_mcsc.checkpoint import load_model
+    from napari_mcsc.data.decathlon import read_case
+    from napari_mcsc.evaluation.interactive import mean_dice
+    from napari_mcsc.inference import predict_volume
+
+    result = run_interactive(
+        str(msd_folder),
+        painted=2,
+        iterations=2,
+        limit=1,
+        device="cpu",
+        method="sup",
+        models_dir=tmp_path,
+        log=lambda *_: None,
+        **TINY,
+    )
+    row = result["volumes"][0]
+    case = read_case(str(msd_folder), row["case"])
+    keep = [s for s in range(case.image.shape[0]) if s not in row["painted"]]
+    classes = [int(c) for c in row["dice"]]
+    labels = predict_volume(load_model(tmp_path / f"{row['case']}.pt"), case.image, uncertainty=False).labels
+    assert mean_dice(labels, case.labels, keep, classes) == pytest.approx(row["dice_mean"])
 
 
 def test_interactive_run_can_keep_one_structure(msd_folder):

@@ -10,7 +10,6 @@ networks' class probabilities (in [0, 1]).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,17 +67,12 @@ def predict_slices(
     batch_size: int = 16,
     box: Box | None = None,
     flips: bool = False,
-    scales: Sequence[float] = (1.0,),
 ) -> SlicePrediction:
     """Predict a stack of 2D slices (N, H, W), consecutive slices of a volume (a model with
     ``context_slices`` > 1 takes each one's neighbours from the stack). ``normalised``:
     already in [0, 1].
     ``flips``: average the probabilities (and so the uncertainty) over the slices as they
     are and mirrored left-right and up-down (test-time augmentation, 3x the work).
-    ``scales``: the CNN's probabilities averaged over the slices seen at these zooms of the
-    network's input size (``zoom_sides``; e.g. (0.875, 1, 1.125)): the zoom the
-    strong augmentation trained it on, used at test time. The Swin-UNet, whose windows fix
-    its input size, sees the slices at its own size.
 
     A model trained on the square around painted structures (``settings.field_share``)
     predicts inside ``box`` (background outside), or, without one, in overlapping tiles at
@@ -101,7 +95,6 @@ def predict_slices(
     entropy = np.empty((n, h, w), dtype=np.float32) if uncertainty else None
     disagreement = np.empty((n, h, w), dtype=np.float32) if uncertainty and use_swin else None
     context = model.settings.network.context_slices
-    sides = zoom_sides(model.image_size, scales)
     for start in range(0, n, batch_size):
         part = slice(start, start + batch_size)
         rows = (
@@ -109,7 +102,7 @@ def predict_slices(
             if context == 1
             else context_stack(data, range(start, min(n, start + batch_size)), context)
         )
-        probs_a, probs_b = _region_probabilities(model, rows, regions, use_swin, device, flips, sides)
+        probs_a, probs_b = _region_probabilities(model, rows, regions, use_swin, device, flips)
         probs = probs_a
         if use_swin:
             mean = 0.5 * (probs_a + probs_b)
@@ -126,36 +119,27 @@ def predict_slices(
     return SlicePrediction(model.mapping.to_values(labels), entropy, disagreement)
 
 
-def zoom_sides(size: int, scales: Sequence[float]) -> list[int]:
-    """The CNN's input sides for the test-time ``scales`` of its input ``size``: each
-    rounded to a multiple of 16 (the UNet halves its input four times), no repeats."""
-    if not scales or min(scales) <= 0:
-        raise ValueError(f"test-time scales must be positive numbers, got {tuple(scales)}")
-    return sorted({max(16, round(size * float(s) / 16) * 16) for s in scales})
-
-
-def _region_probabilities(
-    model, data: np.ndarray, regions: list[Box], use_swin: bool, device, flips: bool, sides: list[int]
-):
+def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin: bool, device, flips: bool):
     """Class probabilities (N, K, H, W) of the CNN (and of the Swin-UNet, else None) over
-    whole slices: each region predicted at the CNN's ``sides`` (the Swin-UNet's own size)
-    and mirrored with ``flips``, put back in place, and overlapping regions averaged;
-    outside every region, background."""
+    whole slices: each region predicted at the networks' size (and mirrored, with
+    ``flips``), put back in place, and overlapping regions averaged; outside every
+    region, background."""
     n, (h, w) = data.shape[0], data.shape[-2:]
-    nets = model.networks
+    size, nets = model.image_size, model.networks
+    mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
+    kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
     sums = [torch.zeros((n, model.num_classes, h, w), device=device) for _ in range(1 + use_swin)]
     cover = torch.zeros((1, 1, h, w), device=device)
     for region in regions:
         batch = torch.from_numpy(np.ascontiguousarray(region.cut(data))).to(device)
         batch = batch if batch.ndim == 4 else batch[:, None]  # (N, C, h, w): C slices of context
         rh, rw = batch.shape[-2:]
+        if (rh, rw) != (size, size):
+            batch = F.interpolate(batch, size=(size, size), mode=mode, **kwargs)
         nets_used = (nets.cnn, nets.swin)[: len(sums)]
-        for total, net, net_sides in zip(sums, nets_used, (sides, [model.image_size]), strict=False):
-            probs = sum(
-                _back_to_size(_softmax(net, _resized(model, batch, side), flips), rh, rw)
-                for side in net_sides
-            )
-            total[..., region.y0 : region.y1, region.x0 : region.x1] += probs / len(net_sides)
+        for total, net in zip(sums, nets_used, strict=True):
+            probs = _back_to_size(_softmax(net, batch, flips), rh, rw)
+            total[..., region.y0 : region.y1, region.x0 : region.x1] += probs
         cover[..., region.y0 : region.y1, region.x0 : region.x1] += 1
     outside = cover == 0
     results = []
@@ -164,15 +148,6 @@ def _region_probabilities(
         total[:, :1] += outside.float()  # background where no region reached
         results.append(total)
     return results[0], (results[1] if use_swin else None)
-
-
-def _resized(model, batch: torch.Tensor, side: int) -> torch.Tensor:
-    """``batch`` resized to ``side`` x ``side`` the way the model's training resized slices."""
-    if batch.shape[-2:] == (side, side):
-        return batch
-    if model.settings.image_interpolation == "nearest":
-        return F.interpolate(batch, size=(side, side), mode="nearest")
-    return F.interpolate(batch, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
 
 
 def _softmax(net, batch: torch.Tensor, flips: bool) -> torch.Tensor:
@@ -202,15 +177,14 @@ def predict_volume(
     batch_size: int = 16,
     painted: np.ndarray | None = None,
     flips: bool = False,
-    scales: Sequence[float] = (1.0,),
     consistent: bool = False,
 ) -> VolumePrediction:
     """Predict every slice of a 3D ``volume`` along the model's axis. ``painted``: the
     scan's sparse labels, if any: a model trained on the square around painted structures
     predicts in this scan's square (``data.field_of_view``), else in tiles. ``flips``:
-    test-time mirroring, ``scales``: test-time zooms (``predict_slices``); ``consistent``:
-    the mask made 3D-consistent (``postprocess.consistent_mask``: stray pieces removed,
-    holes filled, painted voxels kept)."""
+    test-time mirroring (``predict_slices``); ``consistent``: the mask made 3D-consistent
+    (``postprocess.consistent_mask``: stray pieces removed, holes filled, painted voxels
+    kept)."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
@@ -230,7 +204,6 @@ def predict_volume(
         batch_size=batch_size,
         box=box,
         flips=flips,
-        scales=scales,
     )
     labels = np.moveaxis(pred.labels, 0, axis)
     if consistent:

@@ -91,6 +91,11 @@ def add_parser(sub) -> None:
         help="keep only these label values (e.g. 3: ACDC's LV alone)",
     )
     _add_curve_argument(i)
+    i.add_argument(
+        "--models",
+        metavar="DIR",
+        help="save each volume's trained model as DIR/CASE.pt (to score prediction options later)",
+    )
     add_seed_argument(i)
     add_device_argument(i)
     add_target_arguments(i)
@@ -258,6 +263,7 @@ def run_interactive(args: argparse.Namespace) -> int:
         unlabelled_volumes=args.unlabelled_volumes,
         classes=args.classes,
         curve_at=args.curve_at,
+        models_dir=args.models,
         seed=args.seed,
         log=_log,
         on_volume=lambda partial: _write(partial, args.out, quiet=True),

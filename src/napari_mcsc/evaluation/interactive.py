@@ -16,10 +16,12 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from napari_mcsc.checkpoint import save_model
 from napari_mcsc.data.decathlon import Case, load_split, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.data.slices import AnnotatedVolume
@@ -99,12 +101,15 @@ def run_interactive(
     seed: int = 1337,
     classes: Sequence[int] | None = None,
     curve_at: Sequence[int] = (),
+    models_dir: str | Path | None = None,
     log=print,
     on_volume=None,
     **overrides,
 ) -> dict:
     """Run the scenario on the chosen volumes; ``on_volume(summary_so_far)`` is called
-    after each volume (the CLI saves partial results with it)."""
+    after each volume (the CLI saves partial results with it). ``models_dir``: each
+    volume's trained model is saved there as CASE.pt, so that prediction options can be
+    scored later without training again."""
     names = select_cases(data_dir, split, every=every, offset=offset, limit=limit, cases=cases)
     with_interp = contour_interpolation_available()
     config = run_config(
@@ -154,6 +159,8 @@ def run_interactive(
         )
         train_seconds = time.perf_counter() - start
         model = trainer.model
+        if models_dir is not None:
+            save_model(model, Path(models_dir) / f"{name}.pt")
         sparse = paint_slices(truth, chosen)
         cnn = predict_volume(model, case.image, uncertainty=False, device=device, painted=sparse).labels
         ours = dice_on_slices(cnn, truth, keep, present)
@@ -189,7 +196,6 @@ def run_interactive(
             + (f" ens={row['ensemble_dice_mean']:.3f}" if "ensemble_dice_mean" in row else "")
             + f" 3d={row['consistent_dice_mean']:.3f} flips={row['flips_dice_mean']:.3f}"
             + f" both={row['flips_consistent_dice_mean']:.3f}"
-            + "".join(f" {n}={row[f'{n}_consistent_dice_mean']:.3f}" for n in TEST_TIME_SCALES)
             + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else "")
             + f" ({train_seconds:.0f} s)"
         )
@@ -198,33 +204,21 @@ def run_interactive(
     return _summary(settings, rows)
 
 
-#: Test-time zooms scored beside the plain prediction (``inference.predict_slices``): the
-#: key prefix of each set's figures, and its scales.
-TEST_TIME_SCALES = {"scales": (0.875, 1.0, 1.125), "wide_scales": (0.75, 1.0, 1.25)}
-
-
 def prediction_variants(model, image, cnn, sparse, truth, keep, present, device) -> dict:
     """The CNN's Dice with the prediction options of the same model: the 3D-consistent
-    mask, test-time flips, and both; test-time zooms with the mask
-    (``inference.predict_volume``)."""
+    mask, test-time flips, and both (``inference.predict_volume``)."""
     consistent = consistent_mask(cnn, sparse)
     flipped = predict_volume(
         model, image, uncertainty=False, device=device, painted=sparse, flips=True
     ).labels
     both = consistent_mask(flipped, sparse)
-    row = {
+    return {
         "consistent_dice_mean": mean_dice(consistent, truth, keep, present),
         "consistent_dice": {str(c): v for c, v in dice_on_slices(consistent, truth, keep, present).items()},
         "flips_dice_mean": mean_dice(flipped, truth, keep, present),
         "flips_consistent_dice_mean": mean_dice(both, truth, keep, present),
         "flips_consistent_dice": {str(c): v for c, v in dice_on_slices(both, truth, keep, present).items()},
     }
-    for name, scales in TEST_TIME_SCALES.items():
-        zoomed = predict_volume(
-            model, image, uncertainty=False, device=device, painted=sparse, scales=scales, consistent=True
-        ).labels
-        row[f"{name}_consistent_dice_mean"] = mean_dice(zoomed, truth, keep, present)
-    return row
 
 
 #: The figures averaged over volumes in a summary.
@@ -235,7 +229,6 @@ SUMMARY_KEYS = (
     "consistent_dice_mean",
     "flips_dice_mean",
     "flips_consistent_dice_mean",
-    *(f"{name}_consistent_dice_mean" for name in TEST_TIME_SCALES),
 )
 
 

@@ -20,18 +20,15 @@ def test_dice_on_slices_uses_only_the_kept_slices():
     assert dice_on_slices(pred, truth, [0, 1], [1])[1] == pytest.approx(2 / 3)
 
 
-def test_interactive_run_scores_unpainted_slices(msd_folder, tmp_path):
-    result = run_interactive(
-        str(msd_folder),
-        painted=2,
-        iterations=3,
-        limit=1,
-        device="cpu",
-        curve_at=[1, 3],
-        models_dir=tmp_path,
-        log=lambda *_: None,
-        **TINY,
+def _one_volume(msd_folder, **settings) -> dict:
+    """The scenario on the folder's first volume, 2 painted slices, quietly, on the CPU."""
+    return run_interactive(
+        str(msd_folder), painted=2, limit=1, device="cpu", log=lambda *_: None, **{**TINY, **settings}
     )
+
+
+def test_interactive_run_scores_unpainted_slices(msd_folder):
+    result = _one_volume(msd_folder, iterations=3, curve_at=[1, 3])
     row = result["volumes"][0]
     assert row["painted"] == [2, 3]  # round((i+1)*5/3) for 6 slices, halves up: 1.67->2, 3.33->3
     assert 0.0 <= result["dice_mean"] <= 1.0 and row["iterations"] == 3 and row["complete"]
@@ -46,17 +43,7 @@ def test_a_saved_model_scores_what_the_run_scored(msd_folder, tmp_path):
     from napari_mcsc.evaluation.interactive import mean_dice
     from napari_mcsc.inference import predict_volume
 
-    result = run_interactive(
-        str(msd_folder),
-        painted=2,
-        iterations=2,
-        limit=1,
-        device="cpu",
-        method="sup",
-        models_dir=tmp_path,
-        log=lambda *_: None,
-        **TINY,
-    )
+    result = _one_volume(msd_folder, iterations=2, method="sup", models_dir=tmp_path)
     row = result["volumes"][0]
     case = read_case(str(msd_folder), row["case"])
     keep = [s for s in range(case.image.shape[0]) if s not in row["painted"]]
@@ -66,17 +53,7 @@ def test_a_saved_model_scores_what_the_run_scored(msd_folder, tmp_path):
 
 
 def test_interactive_run_can_keep_one_structure(msd_folder):
-    result = run_interactive(
-        str(msd_folder),
-        painted=2,
-        iterations=2,
-        limit=1,
-        device="cpu",
-        method="sup",
-        classes=[3],
-        log=lambda *_: None,
-        **TINY,
-    )
+    result = _one_volume(msd_folder, iterations=2, method="sup", classes=[3])
     row = result["volumes"][0]
     assert set(row["dice"]) == {"3"} and result["classes"] == [3]
     assert "ensemble_dice_mean" not in row  # a supervised model has no trained Transformer

@@ -212,13 +212,12 @@ def prediction_variants(model, image, cnn, sparse, truth, keep, present, device)
         model, image, uncertainty=False, device=device, painted=sparse, flips=True
     ).labels
     both = consistent_mask(flipped, sparse)
-    return {
-        "consistent_dice_mean": mean_dice(consistent, truth, keep, present),
-        "consistent_dice": {str(c): v for c, v in dice_on_slices(consistent, truth, keep, present).items()},
-        "flips_dice_mean": mean_dice(flipped, truth, keep, present),
-        "flips_consistent_dice_mean": mean_dice(both, truth, keep, present),
-        "flips_consistent_dice": {str(c): v for c, v in dice_on_slices(both, truth, keep, present).items()},
-    }
+    row = {"flips_dice_mean": mean_dice(flipped, truth, keep, present)}
+    for key, labels in (("consistent", consistent), ("flips_consistent", both)):
+        per_class = dice_on_slices(labels, truth, keep, present)  # once: the mean comes from it
+        row[f"{key}_dice_mean"] = float(np.mean(list(per_class.values())))
+        row[f"{key}_dice"] = {str(c): v for c, v in per_class.items()}
+    return row
 
 
 #: The figures averaged over volumes in a summary.

@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from napari_mcsc.devices import DeviceError, available_devices, pick_device
+from napari_mcsc import devices
+from napari_mcsc.devices import DeviceError, available_devices, mixed_precision_dtype, pick_device
 
 
 def test_cpu_is_always_available_and_last():
@@ -33,6 +34,37 @@ def test_missing_cuda_is_a_clear_error():
 def test_unknown_device_is_a_clear_error():
     with pytest.raises(DeviceError, match="unknown device 'gpu0'"):
         pick_device("gpu0")
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"),
+    [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, None)],
+)
+def test_a_cpu_mixes_precision_only_where_it_computes_bfloat16_natively(
+    monkeypatch, avx512_bf16, amx, expected
+):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert mixed_precision_dtype(torch.device("cpu")) is expected
+
+
+def test_a_cpu_probe_that_fails_or_is_missing_means_full_precision(monkeypatch):
+    def broken():
+        raise RuntimeError("no cpuinfo")
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", broken, raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert mixed_precision_dtype(torch.device("cpu")) is None
+
+
+def test_apple_mps_trains_in_full_precision():
+    assert mixed_precision_dtype(torch.device("mps")) is None
+
+
+def test_cuda_mixes_precision_in_the_best_type_it_has(monkeypatch):
+    for supported, expected in [(True, torch.bfloat16), (False, torch.float16)]:
+        monkeypatch.setattr(devices.torch.cuda, "is_bf16_supported", lambda s=supported: s)
+        assert mixed_precision_dtype(torch.device("cuda")) is expected
 
 
 def test_torch_never_imports_triton_once_the_package_is_imported():

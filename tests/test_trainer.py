@@ -131,3 +131,52 @@ def test_eta_follows_the_planned_iterations(tiny_config, tiny_slice_set):
     first = events[0]
     assert first.eta_seconds == pytest.approx(3 * first.seconds_per_iteration)
     assert events[-1].eta_seconds == 0.0
+
+
+class TestPrecisionAndLayout:
+    """Mixed precision where the device computes it natively; channels-last convolutions."""
+
+    def _conv_output_dtypes(self, trainer) -> list[torch.dtype]:
+        seen: list[torch.dtype] = []
+        conv = trainer.model.networks.cnn.encoder[0][0]
+        conv.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+        return seen
+
+    def test_a_bfloat16_device_trains_the_cnn_in_bfloat16_with_float32_weights(
+        self, tiny_config, tiny_slice_set, monkeypatch
+    ):
+        import napari_mcsc.training.trainer as trainer_module
+
+        monkeypatch.setattr(trainer_module, "mixed_precision_dtype", lambda device: torch.bfloat16)
+        trainer = Trainer(tiny_config.replace(method="sup", iterations=2, device="cpu"), tiny_slice_set)
+        seen = self._conv_output_dtypes(trainer)
+        events = list(trainer.run())
+        assert trainer.live.amp_dtype is torch.bfloat16
+        assert torch.bfloat16 in seen  # the training passes
+        assert all(np.isfinite(v) for v in events[-1].losses.values())
+        assert {p.dtype for p in trainer.model.networks.parameters()} == {torch.float32}
+
+    def test_amp_off_trains_in_float32(self, tiny_config, tiny_slice_set, monkeypatch):
+        import napari_mcsc.training.trainer as trainer_module
+
+        monkeypatch.setattr(trainer_module, "mixed_precision_dtype", lambda device: torch.bfloat16)
+        trainer = Trainer(tiny_config.replace(method="sup", iterations=2, amp=False), tiny_slice_set)
+        seen = self._conv_output_dtypes(trainer)
+        list(trainer.run())
+        assert trainer.live.amp_dtype is None and set(seen) == {torch.float32}
+
+    def test_a_channels_last_cnn_saves_and_loads_to_the_same_prediction(
+        self, tiny_config, tiny_slice_set, phantoms, tmp_path
+    ):
+        from napari_mcsc.checkpoint import load_model, save_model
+        from napari_mcsc.inference import predict_volume
+
+        trainer = Trainer(tiny_config.replace(method="sup", iterations=2, device="cpu"), tiny_slice_set)
+        list(trainer.run())
+        weight = trainer.model.networks.cnn.encoder[1][0].weight  # 16 input channels
+        assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+        loaded = load_model(save_model(trainer.model, tmp_path / "m.pt"))
+        image = phantoms[0].image
+        np.testing.assert_array_equal(
+            predict_volume(trainer.model, image).labels, predict_volume(loaded, image).labels
+        )

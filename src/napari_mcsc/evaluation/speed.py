@@ -72,7 +72,7 @@ def measure_train_step(
         "profile": profile_name,
         "batch": config.batch_size,
         "image_size": config.image_size,
-        "amp": config.amp and trainer.device.type == "cuda",
+        "amp": str(trainer.live.amp_dtype).removeprefix("torch.") if trainer.live.amp_dtype else None,
         "seconds_per_iteration": float(np.median(times)),
         "threads": torch.get_num_threads(),
         "device": str(trainer.device),

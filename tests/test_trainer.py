@@ -155,6 +155,7 @@ class TestPrecisionAndLayout:
         assert torch.bfloat16 in seen  # the training passes
         assert all(np.isfinite(v) for v in events[-1].losses.values())
         assert {p.dtype for p in trainer.model.networks.parameters()} == {torch.float32}
+        assert trainer.model.history[-1]["precision"] == "bfloat16"  # the model says how it was trained
 
     def test_amp_off_trains_in_float32(self, tiny_config, tiny_slice_set, monkeypatch):
         import napari_mcsc.training.trainer as trainer_module
@@ -164,6 +165,7 @@ class TestPrecisionAndLayout:
         seen = self._conv_output_dtypes(trainer)
         list(trainer.run())
         assert trainer.live.amp_dtype is None and set(seen) == {torch.float32}
+        assert trainer.model.history[-1]["precision"] == "float32"
 
     def test_a_channels_last_cnn_saves_and_loads_to_the_same_prediction(
         self, tiny_config, tiny_slice_set, phantoms, tmp_path

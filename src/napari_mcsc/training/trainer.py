@@ -170,6 +170,7 @@ class Trainer:
             nets.cnn.to(memory_format=torch.channels_last)
         method.train_mode(nets)
         amp_dtype = mixed_precision_dtype(self.device) if cfg.amp else None
+        self.run_notes["precision"] = str(amp_dtype or torch.float32).removeprefix("torch.")
         unlabelled = data.num_unlabelled if method.uses_unlabelled else 0
         self._nearest_first = (
             cfg.unlabelled_order == "nearest_first"

@@ -24,6 +24,7 @@ def test_a_measured_speed_gives_the_duration(tmp_path, monkeypatch):
     assert "about 2 min here" in describe_run_length(cfg, "cpu")
     assert expected_seconds_per_iteration(cfg.replace(method="mcsc"), "cpu") is None  # another method
     assert expected_seconds_per_iteration(cfg, "cuda") is None
+    assert expected_seconds_per_iteration(cfg.replace(amp=False), "cpu") is None  # full precision
 
 
 def test_a_broken_cache_file_is_ignored(tmp_path, monkeypatch):

@@ -35,6 +35,7 @@ def _key(config: TrainConfig, device_type: str) -> str:
         config.network.swin_embed_dim,
         config.network.unet_channels,
         config.max_pixels_per_set,
+        config.amp,  # mixed precision changes the speed (devices.mixed_precision_dtype)
     )
     return f"{platform.node()}|{os.cpu_count()}|{device_type}|{shape}"
 

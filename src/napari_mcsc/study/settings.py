@@ -28,7 +28,11 @@ class StudySettings:
     method: str | None = None  # None: the profile's method
     axis: int = 0
     first_round_iterations: int | None = None  # None: the profile's run length
-    round_iterations: int = 120
+    # 200: on the train split's 3-class study (12 scans) rounds of 200 iterations took 28
+    # painted slices where rounds of 120 took 43 (and left 2 scans below the target, against
+    # none); with bfloat16 on the CPU a round of 200 costs what one of 120 did in float32
+    # (docs/benchmarks.md, section 26)
+    round_iterations: int = 200
     schedule_horizon: int | None = None  # None: the first round's iterations
     lr_floor: float = 0.25
     unlabelled_scans: int = 6  # other scans of the study used as unlabelled data (ct, mcsc)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_mcsc.devices import mixed_precision_dtype, pick_device
+from napari_mcsc.devices import mixed_precision_dtype, pick_device, precision_name
 from napari_mcsc.evaluation.speed import measure_train_step
 
 
@@ -49,7 +49,7 @@ def main() -> None:
             {
                 "method": method,
                 "float32_seconds": full,
-                f"{str(mixed).removeprefix('torch.')}_seconds": reduced,
+                f"{precision_name(mixed)}_seconds": reduced,
                 "speed_up": full / reduced,
                 "rounds": {str(amp): seconds[(method, amp)] for amp in (False, True)},
             }

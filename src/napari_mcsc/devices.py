@@ -71,6 +71,12 @@ def mixed_precision_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How a run's precision is written in reports and model histories: "bfloat16",
+    "float16", or "float32" for ``None`` (no mixed precision)."""
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
 def _cpu_has_bf16_instructions() -> bool:
     """Whether this CPU computes bfloat16 in hardware (torch's private probes, absent in
     some builds: then no)."""

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from napari_mcsc.devices import precision_name
 from napari_mcsc.training.methods import MCSC, METHODS, CrossTeaching
 
 
@@ -72,7 +73,7 @@ def measure_train_step(
         "profile": profile_name,
         "batch": config.batch_size,
         "image_size": config.image_size,
-        "amp": str(trainer.live.amp_dtype).removeprefix("torch.") if trainer.live.amp_dtype else None,
+        "amp": precision_name(trainer.live.amp_dtype) if trainer.live.amp_dtype else None,
         "seconds_per_iteration": float(np.median(times)),
         "threads": torch.get_num_threads(),
         "device": str(trainer.device),

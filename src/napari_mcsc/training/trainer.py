@@ -21,7 +21,7 @@ from napari_mcsc._torch_env import keep_torch_from_importing_triton
 from napari_mcsc.data.augment import augment_batch, jitter_intensity
 from napari_mcsc.data.slices import FAR, SliceSet
 from napari_mcsc.data.strong_view import cutmix, strong_view
-from napari_mcsc.devices import mixed_precision_dtype, pick_device
+from napari_mcsc.devices import mixed_precision_dtype, pick_device, precision_name
 from napari_mcsc.losses import BlockSetSampler
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.networks import load_pretrained_swin
@@ -170,7 +170,7 @@ class Trainer:
             nets.cnn.to(memory_format=torch.channels_last)
         method.train_mode(nets)
         amp_dtype = mixed_precision_dtype(self.device) if cfg.amp else None
-        self.run_notes["precision"] = str(amp_dtype or torch.float32).removeprefix("torch.")
+        self.run_notes["precision"] = precision_name(amp_dtype)
         unlabelled = data.num_unlabelled if method.uses_unlabelled else 0
         self._nearest_first = (
             cfg.unlabelled_order == "nearest_first"

@@ -21,12 +21,15 @@ from pathlib import Path
 
 
 def arm_row(arm: dict, target: float) -> dict:
-    """The figures of one arm: slices painted in all, per scan from the 5th on, Dice."""
+    """The figures of one arm: slices painted in all, per scan from the 5th on, Dice; ``mask``:
+    the mean Dice of the masks a user accepts (painted slices and prediction, every slice;
+    None for runs that did not record it on every scan)."""
     scans = arm["scans"]
     painted = [s["painted_slices"] for s in scans]
     first_seen = [s["dice_first_seen"] for s in scans if s["dice_first_seen"] is not None]
     reached = [s["dice_reached"] for s in scans if s["dice_reached"] is not None]
     rounds = [r for s in scans for r in s.get("round_seconds", [])]
+    masks = [s["dice_mask"] for s in scans if s.get("dice_mask") is not None]
     return {
         "arm": arm["label"],
         "scans": len(scans),
@@ -35,6 +38,7 @@ def arm_row(arm: dict, target: float) -> dict:
         "first_seen": statistics.mean(first_seen) if first_seen else None,
         "reached": statistics.mean(reached) if reached else None,
         "missed": sum(1 for r in reached if r < target),
+        "mask": statistics.mean(masks) if len(masks) == len(scans) else None,
         "rounds": len(rounds),
         "round_seconds": statistics.median(rounds) if rounds else None,
     }
@@ -85,8 +89,8 @@ def _fmt(value, digits=3) -> str:
 def table(files: list[Path]) -> str:
     lines = [
         "| study | arm | scans | painted slices | per scan from the 5th | Dice first seen | Dice reached "
-        "| below target | rounds | s / round (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| below target | accepted mask, all slices | rounds | s / round (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in files:
         result = json.loads(path.read_text())
@@ -95,7 +99,7 @@ def table(files: list[Path]) -> str:
             lines.append(
                 f"| {path.stem} | {row['arm']} | {row['scans']} | {row['painted']} | "
                 f"{_fmt(row['from_5th'], 2)} | {_fmt(row['first_seen'])} | {_fmt(row['reached'])} | "
-                f"{row['missed']} | {row['rounds']} | {_fmt(row['round_seconds'], 0)} |"
+                f"{row['missed']} | {_fmt(row['mask'])} | {row['rounds']} | {_fmt(row['round_seconds'], 0)} |"
             )
     return "\n".join(lines)
 

@@ -25,12 +25,17 @@ def test_carried_arm_paints_until_the_target_and_scores_later_scans_when_first_s
     assert [row["painted_slices"] for row in arm["scans"]] == [2, 2, 2] and arm["total_painted_slices"] == 6
     assert all(row["rounds"] == 2 and len(set(row["slices"])) == 2 for row in arm["scans"])
     assert first["slices"][0] == 3  # no prediction yet: the middle of the volume
+    assert all(0 <= row["dice_mask"] <= 1 for row in arm["scans"])
 
 
 def test_a_scan_the_carried_model_already_segments_needs_no_painting(msd_folder):
     (arm,) = _bench(msd_folder, [Arm(choice="even")], target=0.0)["arms"]
     assert [row["painted_slices"] for row in arm["scans"]] == [1, 0, 0]
     assert arm["scans"][1]["dice_reached"] == arm["scans"][1]["dice_first_seen"]
+    # Nothing painted on a scan: the mask a user would accept is the prediction itself.
+    assert [row["dice_mask"] for row in arm["scans"][1:]] == [
+        row["dice_first_seen"] for row in arm["scans"][1:]
+    ]
 
 
 def test_without_carry_over_each_scan_restarts_with_more_evenly_spaced_slices(msd_folder):

@@ -61,3 +61,14 @@ def test_a_file_given_as_label_equals_path_adds_its_label(tmp_path):
     assert (label, found) == ("zoom 0.7-1.4", path)
     assert module._arms_named_with_masks(found, label)[0]["label"] == "sup, 3D-consistent, zoom 0.7-1.4"
     assert module._label_and_path(str(tmp_path / "plain.json")) == ("", tmp_path / "plain.json")
+
+
+def test_the_accepted_mask_column_needs_every_scan_to_have_recorded_it():
+    scans = [
+        {"painted_slices": 2, "dice_first_seen": None, "dice_reached": 0.9, "dice_mask": 0.95},
+        {"painted_slices": 0, "dice_first_seen": 0.86, "dice_reached": 0.86, "dice_mask": 0.86},
+    ]
+    row = _module().arm_row({"label": "sup", "scans": scans}, 0.85)
+    assert abs(row["mask"] - 0.905) < 1e-9
+    older = [{k: v for k, v in s.items() if k != "dice_mask"} for s in scans]
+    assert _module().arm_row({"label": "sup", "scans": older}, 0.85)["mask"] is None

@@ -191,6 +191,9 @@ class _StudyWalk:
         row = _row(name, first_seen, painted, reached, seconds, rounds, round_seconds)
         if first_seen_mask is not None:  # what the 3D-consistent mask would have shown
             row["dice_first_seen_consistent"] = round(first_seen_mask, 4)
+        if prediction is not None or painted:  # the mask a user accepts: all slices
+            every = list(range(truth.shape[0]))
+            row["dice_mask"] = round(mean_dice(study.mask(name), truth, every, present), 4)
         return row
 
     def _from_scratch(self, name, case, truth) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mcsc.inference import predict_slices, predict_volume, rank_slices, slice_scores
+from napari_mcsc.inference import predict_slices, predict_volume, rank_slices
 from napari_mcsc.training import Trainer
 
 
@@ -25,37 +25,6 @@ def test_ranking_sorts_slices_by_mean_uncertainty(trained, rng):
     scores = pred.slice_scores[pred.ranking]
     assert np.all(np.diff(scores) <= 1e-9)
     np.testing.assert_allclose(pred.slice_scores, pred.uncertainty.mean(axis=(1, 2)), rtol=1e-5)
-
-
-def _two_slices(small_area: int, large_area: int):
-    """Two slices with the same summed uncertainty, one with a small structure, one large."""
-    labels = np.zeros((3, 20, 20), dtype=np.uint8)
-    labels[0].flat[:small_area] = 1
-    labels[1].flat[:large_area] = 2
-    entropy = np.zeros((3, 20, 20), dtype=np.float32)
-    entropy[0, 10, :10] = 0.5
-    entropy[1, 10, :10] = 0.5
-    entropy[2, 10, :2] = 0.5  # no structure, a few uncertain voxels
-    return entropy, labels
-
-
-def test_slice_scores_rank_uncertainty_per_voxel_of_structure_with_a_floor():
-    entropy, labels = _two_slices(small_area=40, large_area=200)
-    plain = slice_scores(entropy, labels)
-    np.testing.assert_allclose(plain, entropy.mean(axis=(1, 2)), rtol=1e-6)
-    assert plain[0] == plain[1]  # the plain mean cannot tell a small structure from a large one
-    scores = slice_scores(entropy, labels, floor_share=0.5)
-    floor = 0.5 * (40 + 200) / 2
-    np.testing.assert_allclose(scores, [5 / floor, 5 / 200, 1 / floor], rtol=1e-6)
-    assert rank_slices(scores) == [0, 1, 2]  # the small structure first, the empty slice last
-    # Above the floor a slice's own area counts: the smaller structure still ranks first.
-    entropy, labels = _two_slices(small_area=150, large_area=300)
-    assert rank_slices(slice_scores(entropy, labels, floor_share=0.5)) == [0, 1, 2]
-
-
-def test_slice_scores_without_any_structure_are_the_plain_mean():
-    entropy, labels = _two_slices(small_area=0, large_area=0)
-    np.testing.assert_allclose(slice_scores(entropy, labels, 0.5), entropy.mean(axis=(1, 2)), rtol=1e-6)
 
 
 def test_rank_slices_skips_excluded():

@@ -211,35 +211,11 @@ def predict_volume(
     result = VolumePrediction(labels=labels)
     if pred.entropy is not None:
         result.uncertainty = np.moveaxis(pred.entropy, 0, axis)
-        result.slice_scores = slice_scores(pred.entropy, pred.labels, AREA_FLOOR_SHARE)
+        result.slice_scores = pred.entropy.reshape(pred.entropy.shape[0], -1).mean(axis=1)
         result.ranking = rank_slices(result.slice_scores)
     if pred.disagreement is not None:
         result.disagreement = np.moveaxis(pred.disagreement, 0, axis)
     return result
-
-
-#: ``slice_scores``'s floor on a slice's structure area, as a share of the volume's mean
-#: structure area per slice; None: a slice's plain mean uncertainty.
-AREA_FLOOR_SHARE: float | None = None
-
-
-def slice_scores(entropy: np.ndarray, labels: np.ndarray, floor_share: float | None = None) -> np.ndarray:
-    """How much each slice (axis 0) would gain from painting: its summed uncertainty per
-    voxel of predicted structure, the structure's area floored at ``floor_share`` times
-    the volume's mean structure area per slice (``predict_volume`` passes
-    ``AREA_FLOOR_SHARE``).
-
-    Dice is counted per structure, so an uncertain voxel costs more where the structure
-    is small (a heart's base and apex) than in the large middle slices, which a plain
-    mean uncertainty ranks first; the floor keeps slices with next to no structure from
-    ranking first on a few uncertain voxels. ``floor_share`` None: the plain mean."""
-    n = entropy.shape[0]
-    summed = entropy.reshape(n, -1).sum(axis=1, dtype=np.float64)
-    area = (labels.reshape(n, -1) != 0).sum(axis=1).astype(np.float64)
-    if floor_share is None or not area.any():
-        return (summed / entropy[0].size).astype(np.float32)
-    floor = floor_share * area[area > 0].mean()
-    return (summed / np.maximum(area, floor)).astype(np.float32)
 
 
 def rank_slices(scores: np.ndarray, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:

@@ -39,7 +39,9 @@ def test_a_study_from_creation_to_exported_masks(tmp_path, scans, phantoms, caps
     assert "3 scans" in capsys.readouterr().out
     assert main(["study", "paint", study_dir, "--scan", "case0", "--labels", str(labels)]) == 0
     assert main(["study", "round", study_dir, "--device", "cpu"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.err.startswith("Round 1 on 1 scan(s): 2 iterations")  # said before it starts
+    out = captured.out
     assert "round 1: 2 iterations" in out and "case0, case1" in out  # the painted scan and the next
     assert main(["study", "status", study_dir, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
@@ -48,8 +50,9 @@ def test_a_study_from_creation_to_exported_masks(tmp_path, scans, phantoms, caps
     assert status["next_slices"] and all(
         (s["scan"], s["slice"]) not in {("case0", 2), ("case0", 5)} for s in status["next_slices"]
     )
-    assert main(["study", "round", study_dir, "--device", "cpu", "--predict"]) == 0
-    assert Study.open(study_dir).train_state.position == 3
+    assert main(["study", "round", study_dir, "--device", "cpu", "--iterations", "3", "--predict"]) == 0
+    assert "round 2: 3 iterations" in capsys.readouterr().out
+    assert Study.open(study_dir).train_state.position == 5
     assert main(["study", "accept", study_dir, "--scan", "case0"]) == 0
     assert main(["study", "export", study_dir, "--out", str(tmp_path / "masks")]) == 0
     exported = sorted(p.name for p in (tmp_path / "masks").iterdir())

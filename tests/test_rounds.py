@@ -81,3 +81,30 @@ def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeyp
     np.testing.assert_array_equal(masked[0].labels, consistent_mask(raw[0].labels, painted))
     np.testing.assert_array_equal(masked[1].labels, consistent_mask(raw[1].labels))
     np.testing.assert_array_equal(study.prediction("scan1").labels, masked[1].labels)
+
+
+def test_a_round_says_how_long_it_will_take_once_these_settings_were_timed_here(
+    study, phantoms, tmp_path, monkeypatch
+):
+    from napari_mcsc.training.speed_memory import remember_speed
+
+    monkeypatch.setenv("NAPARI_MCSC_CACHE", str(tmp_path / "cache"))
+    study.settings.device = "cpu"
+    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
+    round_ = StudyRound(study)
+    assert round_.describe().startswith("Round 1 on 1 scan(s): 3 iterations (time not yet measured")
+    later = StudyRound(study, iterations=40)
+    remember_speed(later.config(), "cpu", 1.5)
+    assert (
+        later.describe() == "Round 1 on 1 scan(s): 40 iterations, about 60 s here (1.50 s/iteration measured)"
+    )
+    _run(round_)
+    assert StudyRound(study).config().iterations == 2  # a later round: the study's round length
+    assert StudyRound(study).describe().startswith("Round 2 on 1 scan(s): 2 iterations")
+
+
+def test_a_round_of_another_length_trains_that_many_iterations_first_round_or_later(study, phantoms):
+    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
+    assert _run(StudyRound(study, iterations=4)).iterations == 4  # the first round (default 3)
+    assert _run(StudyRound(study, iterations=1)).iterations == 1  # a later one (default 2)
+    assert study.train_state.position == 5

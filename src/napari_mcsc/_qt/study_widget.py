@@ -179,9 +179,7 @@ class StudyWidget(QWidget):
             self.run_panel.say("Paint a few slices of this scan first, then train a round.")
             return
         job = self.workspace.start_round()
-        self.run_panel.begin_training(
-            f"Round {len(self.study.rounds) + 1} on {len(self.study.annotated_scans())} scan(s)"
-        )
+        self.run_panel.begin_training(job.describe())
         self.run_panel.start_worker(job.run, self._on_round_done)
         self.buttons["round"].setText("Stop")
 

@@ -166,6 +166,8 @@ def run_round(args: argparse.Namespace) -> int:
     for name in predict:
         _study_errors(lambda name=name: study.scan(name))
     round_ = StudyRound(study, predict=predict, iterations=args.iterations)
+    if painted:
+        print(round_.describe(), file=sys.stderr, flush=True)
     bar, event = ProgressLine(), None
     with stop_on_signals(round_):
         generator = round_.run()

@@ -18,6 +18,7 @@ from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.jobs import ImageInput, Status, TrainingJob
 from napari_mcsc.study.session import Study, StudyError
+from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import ProgressEvent
 from napari_mcsc.training.methods import method_named
 from napari_mcsc.training.outcome import RunOutcome
@@ -67,6 +68,26 @@ class StudyRound:
         if self.job is not None:
             self.job.request_stop()
 
+    def config(self) -> TrainConfig:
+        """The round's training configuration: the first round's (from scratch) until the
+        study has a model, a later round's after."""
+        overrides = {"iterations": self.iterations} if self.iterations else {}
+        return self.study.settings.train_config(first=self.study.model is None, **overrides)
+
+    def describe(self) -> str:
+        """What the user is about to wait for: 'Round 3 on 2 scan(s): 200 iterations, about
+        4 min here (...)', from the speed an earlier run of these settings measured here."""
+        from napari_mcsc.devices import pick_device
+        from napari_mcsc.training.speed_memory import describe_run_length
+
+        config = self.config()
+        scans = len(self.study.annotated_scans())
+        try:
+            length = describe_run_length(config, pick_device(config.device).type)
+        except (ValueError, RuntimeError):  # a device not here: the round itself will say so
+            length = f"{config.iterations} iterations"
+        return f"Round {len(self.study.rounds) + 1} on {scans} scan(s): {length}"
+
     def run(self) -> Generator[ProgressEvent | Status, None, RoundResult]:
         study, settings = self.study, self.study.settings
         start = time.perf_counter()
@@ -77,8 +98,7 @@ class StudyRound:
                 "all-background slice reviewed) before training"
             )
         model, first = study.model, study.model is None
-        overrides = {"iterations": self.iterations} if self.iterations else {}
-        config = settings.train_config(first=first, **overrides)
+        config = self.config()
         yield Status(f"reading {len(names)} painted scan(s)")
         # Scans are read one at a time while the slices are made (a study may be large);
         # the classes come from the painted voxels alone.

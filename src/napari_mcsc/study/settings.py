@@ -58,8 +58,9 @@ class StudySettings:
 
     def train_config(self, *, first: bool, **overrides) -> TrainConfig:
         """The configuration of a round: the first (from scratch) or a later one;
-        ``overrides``: other ``TrainConfig`` fields."""
+        ``overrides``: other ``TrainConfig`` fields (``iterations``: this round's length)."""
         first_length = self.first_round_iterations or profile_config(self.profile).iterations
+        length = overrides.pop("iterations", None) or (first_length if first else self.round_iterations)
         settings = {
             **self.training,
             "schedule_horizon": self.schedule_horizon or first_length,
@@ -69,7 +70,7 @@ class StudySettings:
         choices = RunChoices(
             self.profile,
             method=self.method,
-            iterations=first_length if first else self.round_iterations,
+            iterations=length,
             seed=self.seed,
             device=self.device,
             settings=settings,

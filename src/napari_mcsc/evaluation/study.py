@@ -159,14 +159,13 @@ class _StudyWalk:
     def _carried(self, name, case, truth) -> dict:
         study = self.study
         study.current = name
-        present = _present(truth)
+        present, every = _present(truth), list(range(truth.shape[0]))
         first_seen, first_seen_mask, prediction = None, None, None
         seconds, rounds = 0.0, 0
         if study.model is not None:
             start = time.perf_counter()
             prediction = run_to_end(predict_scans(study, [name]))[0]
             seconds += time.perf_counter() - start
-            every = list(range(truth.shape[0]))
             first_seen = mean_dice(prediction.labels, truth, every, present)
             first_seen_mask = mean_dice(consistent_mask(prediction.labels), truth, every, present)
         painted: list[int] = []
@@ -191,8 +190,7 @@ class _StudyWalk:
         row = _row(name, first_seen, painted, reached, seconds, rounds, round_seconds)
         if first_seen_mask is not None:  # what the 3D-consistent mask would have shown
             row["dice_first_seen_consistent"] = round(first_seen_mask, 4)
-        if prediction is not None or painted:  # the mask a user accepts: all slices
-            every = list(range(truth.shape[0]))
+        if prediction is not None:  # the mask a user accepts (every round predicts the scan)
             row["dice_mask"] = round(mean_dice(study.mask(name), truth, every, present), 4)
         return row
 

@@ -25,6 +25,23 @@ def test_benchmark_study_command_writes_json_and_plot(msd_folder, tmp_path, monk
     # The plot needs matplotlib (the benchmark extra); without it the command says so.
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     assert out.with_suffix(".png").is_file() == has_matplotlib
+    # Each scan's row as it came, and no work folder left once the run is complete.
+    lines = [json.loads(line) for line in out.with_suffix(".jsonl").read_text().splitlines()]
+    assert [(line["arm"], line["name"]) for line in lines] == [
+        (result["arms"][0]["label"], name) for name in result["order"]
+    ]
+    assert not out.with_suffix(".work").exists()
+
+
+def test_benchmark_study_will_not_overwrite_an_unfinished_run(msd_folder, tmp_path, capsys):
+    out = tmp_path / "study.json"
+    out.with_suffix(".work").mkdir()
+    out.with_suffix(".work").joinpath("run.json").write_text("{}")
+    argv = ["benchmark", "study", "--data", str(msd_folder), "--split", "val", "--out", str(out)]
+    assert main(argv) == 2
+    assert "holds an unfinished run: add --resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 2  # a different run: the command line must be the same
+    assert "holds a different run" in capsys.readouterr().err
 
 
 def test_benchmark_interactive_refuses_a_case_that_is_not_in_the_split(msd_folder, tmp_path, capsys):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from napari_mcsc.evaluation.study import Arm, run_study_benchmark
+from napari_mcsc.evaluation.walk_state import WalkStateError, prepare_work_folder
+from napari_mcsc.study import Study, StudyRound
 from tiny import tiny_study_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("_one_thread")]
@@ -52,3 +54,67 @@ def test_arm_names_are_checked():
         Arm.parse("unet")
     with pytest.raises(ValueError, match="evenly spaced"):
         Arm.parse("sup:off:uncertain")
+
+
+class _Killed(Exception):
+    """Stands for a kill: the process stops where it is."""
+
+
+def _cut_third_round(monkeypatch, *, after_it_ends: bool) -> list[int]:
+    """Make the third round stop the run (once), before it trains or after it has saved;
+    the returned list counts the rounds started."""
+    real_run, started = StudyRound.run, []
+
+    def run(self):
+        started.append(1)
+        cut = len(started) == 3 and not getattr(run, "done", False)
+        if cut:
+            run.done = True
+            if not after_it_ends:
+                raise _Killed
+        result = yield from real_run(self)
+        if cut:
+            raise _Killed
+        return result
+
+    monkeypatch.setattr(StudyRound, "run", run)
+    return started
+
+
+def _walked(result) -> list[tuple]:
+    return [(row["name"], row["slices"], row["rounds"]) for row in result["arms"][0]["scans"]]
+
+
+@pytest.mark.parametrize("after_it_ends", [False, True], ids=["cut-mid-round", "cut-after-round"])
+def test_a_cut_run_resumes_where_it_was_and_trains_no_round_twice(
+    msd_folder, tmp_path, monkeypatch, after_it_ends
+):
+    arms = [Arm(choice="even")]  # evenly spaced slices: the same choices whatever the model
+    whole = _bench(msd_folder, arms, work=tmp_path / "whole")
+    started = _cut_third_round(monkeypatch, after_it_ends=after_it_ends)
+    with pytest.raises(_Killed):  # scan 1 had its 2 rounds; scan 2's first is cut
+        _bench(msd_folder, arms, work=tmp_path / "cut")
+    with pytest.raises(WalkStateError, match="--resume"):
+        _bench(msd_folder, arms, work=tmp_path / "cut")
+    started.clear()
+    resumed = _bench(msd_folder, arms, work=tmp_path / "cut", resume=True)
+    assert resumed["arms"][0]["resumed_after_scans"] == 1
+    assert _walked(resumed) == _walked(whole)  # 3 scans x 2 slices, 2 rounds each
+    # Rounds started on resuming: scan 2's cut round again (if it had not ended), its second, scan 3's two.
+    assert len(started) == (3 if after_it_ends else 4)
+    assert len(Study.open(tmp_path / "cut" / "arm0" / "study").rounds) == 6
+
+
+def test_a_finished_walk_resumes_without_training(msd_folder, tmp_path, monkeypatch):
+    whole = _bench(msd_folder, [Arm(choice="even")], work=tmp_path / "run", limit=1)
+    monkeypatch.setattr(StudyRound, "run", lambda self: pytest.fail("a finished scan was trained again"))
+    again = _bench(msd_folder, [Arm(choice="even")], work=tmp_path / "run", limit=1, resume=True)
+    assert again["arms"][0]["scans"] == whole["arms"][0]["scans"]
+
+
+def test_a_work_folder_resumes_only_the_run_that_made_it(tmp_path):
+    run = {"order": ["a", "b"], "target": 0.85}
+    assert prepare_work_folder(tmp_path / "w", run, resume=True) is False  # nothing to resume: a fresh start
+    assert prepare_work_folder(tmp_path / "w", run, resume=True) is True
+    with pytest.raises(WalkStateError, match="differs in order, target"):
+        prepare_work_folder(tmp_path / "w", {"order": ["b", "a"], "target": 0.9}, resume=True)

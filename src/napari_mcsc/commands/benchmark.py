@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -145,7 +146,17 @@ def add_parser(sub) -> None:
     add_target_arguments(st)
     add_set_argument(st)
     st.add_argument(
-        "--out", required=True, metavar="FILE.json", help="also FILE.png: painted slices per scan"
+        "--out",
+        required=True,
+        metavar="FILE.json",
+        help="also FILE.png (painted slices per scan) and FILE.jsonl (each scan's row as it "
+        "comes); the run's studies and progress are kept in FILE.work/ until it ends",
+    )
+    st.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run that FILE.work/ holds (after a kill: rerun the same command "
+        "line with --resume); it restarts the round that was cut",
     )
     st.set_defaults(handler=run_study)
 
@@ -313,7 +324,9 @@ def run_loop(args: argparse.Namespace) -> int:
 
 
 def run_study(args: argparse.Namespace) -> int:
+    from napari_mcsc.evaluation.progress_lines import ProgressLines
     from napari_mcsc.evaluation.study import Arm, run_study_benchmark
+    from napari_mcsc.evaluation.walk_state import WalkStateError
     from napari_mcsc.study import StudySettings
 
     _check_data(args.data)
@@ -329,20 +342,29 @@ def run_study(args: argparse.Namespace) -> int:
         settings = StudySettings(**values)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    result = run_study_benchmark(
-        args.data,
-        arms,
-        split=args.split,
-        limit=args.limit,
-        every=args.every,
-        offset=args.offset,
-        classes=args.classes,
-        target=args.target,
-        max_slices=args.max_slices,
-        settings=settings,
-        log=_log,
-        on_scan=lambda partial: _write(partial, args.out, quiet=True),
-    )
+    work = Path(args.out).with_suffix(".work")
+    rows = ProgressLines(Path(args.out).with_suffix(".jsonl"), fresh=not args.resume)
+    try:
+        result = run_study_benchmark(
+            args.data,
+            arms,
+            split=args.split,
+            limit=args.limit,
+            every=args.every,
+            offset=args.offset,
+            classes=args.classes,
+            target=args.target,
+            max_slices=args.max_slices,
+            settings=settings,
+            work=work,
+            resume=args.resume,
+            log=_log,
+            on_scan=lambda partial: _write(partial, args.out, quiet=True),
+            on_row=lambda arm, row: rows.write({"arm": arm, **row}),
+        )
+    except WalkStateError as error:
+        raise UsageError(str(error)) from error
+    shutil.rmtree(work)  # complete: nothing left to resume
     for arm in result["arms"]:
         print(
             f"{arm['label']}: {arm.get('total_painted_slices', 0)} painted slices "

@@ -25,7 +25,6 @@ unlabelled training volumes have); ``checkpoint_every`` writes a checkpoint that
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import time
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ import torch
 
 from napari_mcsc.data.decathlon import class_names, load_split, read_case
 from napari_mcsc.data.slices import AnnotatedVolume
+from napari_mcsc.evaluation.progress_lines import ProgressLines
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.jobs import TrainingJob, run_to_end
 from napari_mcsc.metrics import dice, evaluate_many
@@ -149,7 +149,7 @@ def run_protocol(
     cases = [read_case(data_dir, n) for n in names]
     from napari_mcsc.training.resume import Checkpointing, load_resume
 
-    progress = _ProgressLines(progress_file, fresh=not resume)
+    progress = ProgressLines(progress_file, fresh=not resume)
     checkpointing = None
     if checkpoint_every:
         if checkpoint_file is None:
@@ -245,27 +245,6 @@ def run_protocol(
 
 class RunInterrupted(RuntimeError):
     """The run stopped before its last iteration and left a checkpoint to resume from."""
-
-
-class _ProgressLines:
-    """A JSON-lines file of partial results, appended as they come (or nothing)."""
-
-    def __init__(self, path: str | Path | None, *, fresh: bool) -> None:
-        self.path = Path(path) if path else None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if fresh:
-                self.path.write_text("")
-
-    def write(self, record: dict) -> None:
-        if self.path is not None:
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    def read(self) -> list[dict]:
-        if self.path is None or not self.path.is_file():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
 
 def summarise(result: dict) -> str:

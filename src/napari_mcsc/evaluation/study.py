@@ -16,8 +16,10 @@ the per-scan workflow); the slice choice, ``uncertain`` (the tool's suggestion) 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ import torch
 from napari_mcsc.data.decathlon import case_image_path, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.evaluation.interactive import keep_classes, mean_dice
+from napari_mcsc.evaluation.walk_state import WalkState, prepare_work_folder
 from napari_mcsc.jobs import run_to_end
 from napari_mcsc.postprocess import consistent_mask
 from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
@@ -85,10 +88,17 @@ def run_study_benchmark(
     max_slices: int = 8,
     settings: StudySettings | None = None,
     work: str | Path | None = None,
+    resume: bool = False,
     log=print,
     on_scan=None,
+    on_row=None,
 ) -> dict:
-    """Run every arm over the split's scans; ``on_scan(result_so_far)`` after each scan."""
+    """Run every arm over the split's scans; ``on_scan(result_so_far)`` after each scan and
+    ``on_row(arm_label, row)`` for each scan finished by this call.
+
+    ``work`` keeps the arms' studies and progress (a temporary folder when None); with
+    ``resume`` a run killed in ``work`` continues after its last finished round.
+    """
     names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
     settings = settings or StudySettings()
     result = {
@@ -107,21 +117,34 @@ def run_study_benchmark(
         },
         "arms": [],
     }
-    with tempfile.TemporaryDirectory(dir=work) as scratch:
+    with contextlib.ExitStack() as stack:
+        if work is None:
+            work = stack.enter_context(tempfile.TemporaryDirectory())
+        kept = ("split", "order", "classes", "target", "max_slices", "settings")
+        description = {key: result[key] for key in kept}
+        description["arms"] = [asdict(arm) for arm in arms]
+        prepare_work_folder(Path(work), description, resume)
         for number, arm in enumerate(arms):
             record = {**asdict(arm), "label": arm.label, "scans": []}
             result["arms"].append(record)
             walker = _StudyWalk(
-                data_dir, names, arm, classes, target, max_slices, settings, Path(scratch) / str(number)
+                data_dir, names, arm, classes, target, max_slices, settings, Path(work) / f"arm{number}"
             )
-            for row in walker.scans():
+            if walker.state.rows:
+                record["resumed_after_scans"] = len(walker.state.rows)
+                log(f"[{arm.label}] resuming after {len(walker.state.rows)} finished scan(s)")
+            for row, finished_before in walker.scans():
                 record["scans"].append(row)
                 record["total_painted_slices"] = sum(r["painted_slices"] for r in record["scans"])
+                if finished_before:
+                    continue
                 log(
                     f"[{arm.label}] {row['name']}: first seen {_fmt(row['dice_first_seen'])}, "
                     f"{row['painted_slices']} painted, reached {_fmt(row['dice_reached'])} "
                     f"({row['train_seconds']:.0f} s, {row['rounds']} rounds)"
                 )
+                if on_row is not None:
+                    on_row(arm.label, row)
                 if on_scan is not None:
                     on_scan(result)
     return result
@@ -132,67 +155,129 @@ def _fmt(value) -> str:
 
 
 class _StudyWalk:
-    """One arm's walk through the scans, yielding a row per scan."""
+    """One arm's walk through the scans, yielding (row, finished before this call) per scan.
+
+    Its folder holds the arm's study and ``WalkState``; a walk whose folder has a saved
+    state continues it: finished scans are given back as they were, the scan in progress
+    goes on from its last finished round (a round that was cut is run again)."""
 
     def __init__(self, data_dir, names, arm, classes, target, max_slices, settings, folder) -> None:
         self.data_dir, self.names, self.arm = data_dir, names, arm
         self.classes, self.target, self.max_slices = classes, target, max_slices
         self.settings = settings if arm.interpolation else dataclasses.replace(settings, method=arm.method)
-        self.folder = folder
+        self.folder = Path(folder)
+        self.state = WalkState(self.folder)
         self.study = None
         if arm.carry_over:
-            paths = [case_image_path(data_dir, n) for n in names]
-            self.study = Study.create(folder, paths, self.settings)
+            study_folder = self.folder / "study"
+            if self.state.started:
+                self.study = Study.open(study_folder)
+                self.study.settings = self.settings  # the run's own (run.json checked they match)
+            else:
+                shutil.rmtree(study_folder, ignore_errors=True)  # a start cut before any round
+                paths = [case_image_path(data_dir, n) for n in names]
+                self.study = Study.create(study_folder, paths, self.settings)
+                self.state.save_progress({})  # from now on the study folder is this walk's
 
     def scans(self):
+        done = {row["name"]: row for row in self.state.rows}
         for name in self.names:
+            if name in done:
+                yield done[name], True
+                continue
             case = read_case(self.data_dir, name)
             truth = keep_classes(case.labels, self.classes)
             if self.arm.interpolation:
-                yield self._interpolate(name, truth)
+                row = self._interpolate(name, truth)
             elif self.arm.carry_over:
-                yield self._carried(name, case, truth)
+                row = self._carried(name, truth)
             else:
-                yield self._from_scratch(name, case, truth)
+                row = self._from_scratch(name, case, truth)
+            self.state.finish(row)
+            yield row, False
 
     # ---------------------------------------------------------------- the arms
-    def _carried(self, name, case, truth) -> dict:
+    def _carried(self, name, truth) -> dict:
         study = self.study
         study.current = name
         present, every = _present(truth), list(range(truth.shape[0]))
-        first_seen, first_seen_mask, prediction = None, None, None
-        seconds, rounds = 0.0, 0
-        if study.model is not None:
-            start = time.perf_counter()
-            prediction = run_to_end(predict_scans(study, [name]))[0]
-            seconds += time.perf_counter() - start
-            first_seen = mean_dice(prediction.labels, truth, every, present)
-            first_seen_mask = mean_dice(consistent_mask(prediction.labels), truth, every, present)
-        painted: list[int] = []
-        reached = first_seen
-        round_seconds = []
-        while (reached is None or reached < self.target) and len(painted) < self.max_slices:
-            if self.arm.choice == "uncertain" and prediction is not None:
-                chosen = next_uncertain_slice(prediction.ranking or [], painted)
-            else:
-                chosen = largest_gap_slice(truth.shape[0], painted)
-            if chosen is None:
-                break
-            painted.append(chosen)
-            _paint(study, name, truth, painted)
-            start = time.perf_counter()
-            result = run_to_end(StudyRound(study, predict=[name]).run())
-            round_seconds.append(result.seconds)
-            seconds += time.perf_counter() - start
-            rounds += 1
+        progress = self.state.progress(name) or self._first_look(name, truth, present, every)
+        painted, prediction = progress["painted"], None
+        if painted or progress["first_seen"] is not None:
             prediction = study.prediction(name)
-            reached = _dice_unpainted(prediction.labels, truth, painted, present)
-        row = _row(name, first_seen, painted, reached, seconds, rounds, round_seconds)
-        if first_seen_mask is not None:  # what the 3D-consistent mask would have shown
-            row["dice_first_seen_consistent"] = round(first_seen_mask, 4)
+        pending = self._cut_round(name, progress)
+        reached = progress["reached"]
+        while True:
+            if pending is None:
+                if (reached is not None and reached >= self.target) or len(painted) >= self.max_slices:
+                    break
+                if self.arm.choice == "uncertain" and prediction is not None:
+                    pending = next_uncertain_slice(prediction.ranking or [], painted)
+                else:
+                    pending = largest_gap_slice(truth.shape[0], painted)
+                if pending is None:
+                    break
+                _paint(study, name, truth, [*painted, pending])
+            start = time.perf_counter()
+            if len(study.rounds) == progress["study_rounds"]:  # not trained yet on ``pending``
+                seconds = run_to_end(StudyRound(study, predict=[name]).run()).seconds
+            else:  # the round ended before the walk could note it
+                seconds = study.rounds[-1]["seconds"]
+                if study.scan(name).predicted_round != len(study.rounds):
+                    run_to_end(predict_scans(study, [name]))
+            painted.append(pending)
+            progress["round_seconds"].append(seconds)
+            progress["seconds"] += time.perf_counter() - start
+            progress["rounds"] += 1
+            prediction = study.prediction(name)
+            reached = progress["reached"] = _dice_unpainted(prediction.labels, truth, painted, present)
+            progress["study_rounds"] = len(study.rounds)
+            self.state.save_progress(progress)
+            pending = None
+        row = _row(
+            name,
+            progress["first_seen"],
+            painted,
+            reached,
+            progress["seconds"],
+            progress["rounds"],
+            progress["round_seconds"],
+        )
+        if progress["first_seen_mask"] is not None:  # what the 3D-consistent mask would have shown
+            row["dice_first_seen_consistent"] = round(progress["first_seen_mask"], 4)
         if prediction is not None:  # the mask a user accepts (every round predicts the scan)
             row["dice_mask"] = round(mean_dice(study.mask(name), truth, every, present), 4)
         return row
+
+    def _first_look(self, name, truth, present, every) -> dict:
+        """The scan when the annotator opens it: the current model's prediction, scored."""
+        study = self.study
+        progress = {
+            "name": name,
+            "first_seen": None,
+            "first_seen_mask": None,
+            "painted": [],
+            "reached": None,
+            "seconds": 0.0,
+            "rounds": 0,
+            "round_seconds": [],
+            "study_rounds": len(study.rounds),
+        }
+        if study.model is not None:
+            start = time.perf_counter()
+            prediction = run_to_end(predict_scans(study, [name]))[0]
+            progress["seconds"] += time.perf_counter() - start
+            progress["first_seen"] = mean_dice(prediction.labels, truth, every, present)
+            progress["first_seen_mask"] = mean_dice(consistent_mask(prediction.labels), truth, every, present)
+            progress["reached"] = progress["first_seen"]
+        self.state.save_progress(progress)
+        return progress
+
+    def _cut_round(self, name, progress) -> int | None:
+        """A slice painted before a kill that the walk had not noted (its round to be
+        run, or noted), else None."""
+        extra = [s for s in self.study.scan(name).annotated if s not in progress["painted"]]
+        return extra[0] if extra else None
 
     def _from_scratch(self, name, case, truth) -> dict:
         present = _present(truth)
@@ -201,6 +286,7 @@ class _StudyWalk:
         for k in range(1, self.max_slices + 1):
             chosen = evenly_spaced_slices(truth.shape[0], k)
             folder = self.folder / f"{name}-k{k}"
+            shutil.rmtree(folder, ignore_errors=True)  # left by a run that was cut
             study = Study.create(folder, [case_image_path(self.data_dir, name)], self.settings)
             _paint(study, study.names[0], truth, chosen)
             start = time.perf_counter()

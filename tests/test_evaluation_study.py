@@ -26,6 +26,8 @@ def test_carried_arm_paints_until_the_target_and_scores_later_scans_when_first_s
     # An unreachable target: every scan gets max_slices slices, one round each.
     assert [row["painted_slices"] for row in arm["scans"]] == [2, 2, 2] and arm["total_painted_slices"] == 6
     assert all(row["rounds"] == 2 and len(set(row["slices"])) == 2 for row in arm["scans"])
+    assert all(len(row["dice_by_round"]) == 2 for row in arm["scans"])
+    assert [row["dice_by_round"][-1] for row in arm["scans"]] == [row["dice_reached"] for row in arm["scans"]]
     assert first["slices"][0] == 3  # no prediction yet: the middle of the volume
     assert all(0 <= row["dice_mask"] <= 1 for row in arm["scans"])
 

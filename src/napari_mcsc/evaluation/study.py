@@ -231,6 +231,7 @@ class _StudyWalk:
             progress["rounds"] += 1
             prediction = study.prediction(name)
             reached = progress["reached"] = _dice_unpainted(prediction.labels, truth, painted, present)
+            progress.setdefault("dice_by_round", []).append(round(reached, 4))
             progress["study_rounds"] = len(study.rounds)
             self.state.save_progress(progress)
             pending = None
@@ -243,6 +244,7 @@ class _StudyWalk:
             progress["rounds"],
             progress["round_seconds"],
         )
+        row["dice_by_round"] = progress.get("dice_by_round", [])  # on the unpainted slices
         if progress["first_seen_mask"] is not None:  # what the 3D-consistent mask would have shown
             row["dice_first_seen_consistent"] = round(progress["first_seen_mask"], 4)
         if prediction is not None:  # the mask a user accepts (every round predicts the scan)

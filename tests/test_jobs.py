@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_mcsc.data.normalise import Normalisation
 from napari_mcsc.data.phantom import paint_slices
@@ -66,3 +67,10 @@ def test_a_job_stopped_before_it_starts_still_returns_a_model(tiny_config, phant
     _events, result = _run(job)
     assert result.stopped_early and result.iterations == 0 and result.predictions == []
     assert np.isfinite(result.seconds)
+
+
+def test_a_focus_must_be_one_of_the_painted_images(tiny_config, phantoms):
+    p = phantoms[0]
+    job = TrainingJob(tiny_config, [ImageInput("p0", p.image, paint_slices(p.labels, [2]))], focus="p9")
+    with pytest.raises(ValueError, match="focus 'p9' is not one of the painted images"):
+        _run(job)

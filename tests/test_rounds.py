@@ -108,3 +108,16 @@ def test_a_round_of_another_length_trains_that_many_iterations_first_round_or_la
     assert _run(StudyRound(study, iterations=4)).iterations == 4  # the first round (default 3)
     assert _run(StudyRound(study, iterations=1)).iterations == 1  # a later one (default 2)
     assert study.train_state.position == 5
+
+
+def test_a_round_focuses_on_the_scan_being_corrected(study, phantoms):
+    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
+    study.set_labels("scan1", paint_slices(phantoms[1].labels, [4]))
+    study.current = "scan1"
+    round_ = StudyRound(study)
+    _run(round_)
+    assert round_.trainer.focus == [2]  # the painted slices in study order: scan0's 2, then scan1's
+    study.current = "scan2"  # nothing painted there: no focus
+    round_ = StudyRound(study)
+    _run(round_)
+    assert round_.trainer.focus == []

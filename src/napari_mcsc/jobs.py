@@ -116,6 +116,7 @@ class TrainingJob:
         truths: Sequence[np.ndarray] | None = None,
         extra_truths: Sequence[np.ndarray] = (),
         consistent: bool = False,
+        focus: str | None = None,
     ) -> None:
         self.config = config
         # Lists are copied; lazy sequences and generators are read when the slices are made.
@@ -134,6 +135,8 @@ class TrainingJob:
         self.consistent = consistent
         self.truths = truths
         self.extra_truths = extra_truths
+        self.focus = focus
+        self._names: list[str | None] = []  # the annotated images' names, in order, once read
         self._trainer: Trainer | None = None
         self._prepared: tuple[TrainConfig, SliceSet] | None = None
         self._stop_requested = False
@@ -160,7 +163,7 @@ class TrainingJob:
         if self._prepared is not None:
             return self._prepared
         config, mapping, normalisation = self.config, self.mapping, self.normalisation
-        volumes = (_as_volume(item) for item in self.annotated)
+        volumes = (self._named(item) for item in self.annotated)
         if mapping is None or self.truths is not None:
             volumes = list(volumes)
             mapping = LabelMapping.from_label_volumes(v.labels for v in volumes)
@@ -185,6 +188,19 @@ class TrainingJob:
         self._prepared = config, data
         return config, data
 
+    def _named(self, item) -> AnnotatedVolume:
+        self._names.append(getattr(item, "name", None))
+        return _as_volume(item)
+
+    def _focus_slices(self, data: SliceSet) -> list[int]:
+        """The labelled slices of the ``focus`` image (empty without one)."""
+        if self.focus is None or self.distributed is not None:
+            return []
+        if self.focus not in self._names:
+            raise ValueError(f"the focus {self.focus!r} is not one of the painted images {self._names}")
+        volume = self._names.index(self.focus)
+        return [i for i, (v, _) in enumerate(data.labelled_sources) if v == volume]
+
     def run(self) -> Generator[ProgressEvent | Status, None, TrainResult]:
         start = time.perf_counter()
         yield Status("preparing slices")
@@ -201,6 +217,7 @@ class TrainingJob:
             distributed=self.distributed,
             carry=self.carry,
             validation=self.validation,
+            focus=self._focus_slices(data),
         )
         if self._stop_requested:
             self._trainer.request_stop()

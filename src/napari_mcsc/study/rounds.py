@@ -39,7 +39,8 @@ class RoundResult:
 class StudyRound:
     """One training round of ``study``, then a prediction of each scan in ``predict``.
 
-    ``iterations`` overrides the round's length (default: the study's settings);
+    ``iterations`` overrides the round's length (default: the study's settings). The
+    study's current scan, if painted, is the round's focus (``TrainConfig.focus_share``).
     ``request_stop()`` ends training after the current iteration (the model so far is
     kept and the predictions still run).
     """
@@ -119,6 +120,7 @@ class StudyRound:
             carry=None if first else study.train_state,
             preview_request=self.preview_request,
             predict=False,
+            focus=study.current if study.current in names else None,
         )
         if self._stop:
             self.job.request_stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -35,29 +37,52 @@ class TwoStreamBatches:
     """Draws ``labelled`` labelled and ``batch - labelled`` unlabelled slice indices.
 
     With no unlabelled slice (all painted) or for supervised-only training the batch
-    is filled with labelled slices.
+    is filled with labelled slices. ``focus`` (labelled indices) and ``focus_share``: that
+    share of each batch's labelled slices is drawn from the focus slices alone (a study's
+    scan being corrected), the rest from all labelled slices; nothing changes when the
+    focus is empty or is every labelled slice.
     """
 
     def __init__(
-        self, n_labelled: int, n_unlabelled: int, batch: int, labelled: int, generator: torch.Generator
+        self,
+        n_labelled: int,
+        n_unlabelled: int,
+        batch: int,
+        labelled: int,
+        generator: torch.Generator,
+        *,
+        focus: Sequence[int] = (),
+        focus_share: float = 0.0,
     ) -> None:
         self.labelled_stream = CyclingIndex(n_labelled, generator)
         self.unlabelled_stream = CyclingIndex(n_unlabelled, generator)
         self.n_labelled = labelled if n_unlabelled > 0 else batch
         self.n_unlabelled = batch - self.n_labelled
+        focused = focus_share > 0 and 0 < len(focus) < n_labelled and self.n_labelled >= 2
+        self.focus = [int(i) for i in focus] if focused else []
+        wanted = max(1, round(focus_share * self.n_labelled))
+        self.n_focus = min(wanted, self.n_labelled - 1) if focused else 0
+        self.focus_stream = CyclingIndex(len(self.focus), generator)
 
     def next(self) -> tuple[list[int], list[int]]:
-        return self.labelled_stream.take(self.n_labelled), self.unlabelled_stream.take(self.n_unlabelled)
+        return self._labelled(), self.unlabelled_stream.take(self.n_unlabelled)
+
+    def _labelled(self) -> list[int]:
+        focused = [self.focus[i] for i in self.focus_stream.take(self.n_focus)]
+        return focused + self.labelled_stream.take(self.n_labelled - len(focused))
 
     def state_dict(self) -> dict:
         return {
             "labelled": self.labelled_stream.state_dict(),
             "unlabelled": self.unlabelled_stream.state_dict(),
+            "focus": self.focus_stream.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.labelled_stream.load_state_dict(state["labelled"])
         self.unlabelled_stream.load_state_dict(state["unlabelled"])
+        if "focus" in state:  # checkpoints from before the focus have none
+            self.focus_stream.load_state_dict(state["focus"])
 
 
 class NearestFirstBatches(TwoStreamBatches):
@@ -67,15 +92,21 @@ class NearestFirstBatches(TwoStreamBatches):
     outward from what was painted. Slices of unpainted volumes enter last."""
 
     def __init__(
-        self, n_labelled: int, distances: torch.Tensor, batch: int, labelled: int, generator: torch.Generator
+        self,
+        n_labelled: int,
+        distances: torch.Tensor,
+        batch: int,
+        labelled: int,
+        generator: torch.Generator,
+        **focus,
     ) -> None:
-        super().__init__(n_labelled, len(distances), batch, labelled, generator)
+        super().__init__(n_labelled, len(distances), batch, labelled, generator, **focus)
         self.distances = distances
         self.generator = generator
         self.reach = 1
 
     def next(self) -> tuple[list[int], list[int]]:
-        labelled = self.labelled_stream.take(self.n_labelled)
+        labelled = self._labelled()
         eligible = torch.nonzero(self.distances <= self.reach).flatten()
         if len(eligible) == 0 or self.n_unlabelled == 0:
             return labelled, []

@@ -114,6 +114,10 @@ class TrainConfig:
     # next to a painted slice, the reach widening to all of them by the middle of the
     # semi-supervised part of the run (slices of unpainted volumes last)
     unlabelled_order: str = "random"
+    # Share of each batch's painted slices drawn from the focus scan's alone (a study's round
+    # focuses on the scan being corrected, ``TrainingJob(focus=...)``); 0: all painted
+    # slices alike, as in a run without a focus
+    focus_share: float = 0.0
     # feedback
     preview_every_seconds: float = 3.0
 
@@ -151,6 +155,8 @@ class TrainConfig:
             raise ValueError(
                 f"unlabelled_order must be random or nearest_first, got {self.unlabelled_order!r}"
             )
+        if not 0 <= self.focus_share < 1:
+            raise ValueError(f"focus_share must be a share in [0, 1), got {self.focus_share}")
         if not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         self.augmentation_settings()  # a ValueError that says what is wrong with it

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -68,6 +68,7 @@ class Trainer:
         resume=None,
         distributed=None,
         carry=None,
+        focus: Sequence[int] = (),
     ) -> None:
         keep_torch_from_importing_triton()
         if init is not None:
@@ -80,6 +81,7 @@ class Trainer:
         self.config = config
         self.method = method_named(config.method)
         self.data = data
+        self.focus = list(focus)  # labelled slices drawn more often (config.focus_share)
         self.preview_request = preview_request
         self.validation = validation
         self.outcome: RunOutcome | None = None
@@ -172,6 +174,7 @@ class Trainer:
         amp_dtype = mixed_precision_dtype(self.device) if cfg.amp else None
         self.run_notes["precision"] = precision_name(amp_dtype)
         unlabelled = data.num_unlabelled if method.uses_unlabelled else 0
+        focus = {"focus": self.focus, "focus_share": cfg.focus_share}
         self._nearest_first = (
             cfg.unlabelled_order == "nearest_first"
             and data.unlabelled_distance is not None
@@ -186,15 +189,21 @@ class Trainer:
                 cfg.batch_size,
                 cfg.labelled_batch_size,
                 self.generator,
+                **focus,
             )
         else:
             batches = TwoStreamBatches(
-                data.num_labelled, unlabelled, cfg.batch_size, cfg.labelled_batch_size, self.generator
+                data.num_labelled,
+                unlabelled,
+                cfg.batch_size,
+                cfg.labelled_batch_size,
+                self.generator,
+                **focus,
             )
         # During the supervised warm-up both networks see painted slices only: their
         # predictions on unlabelled slices are still noise, not worth the compute.
         warmup_batches = TwoStreamBatches(
-            data.num_labelled, 0, cfg.batch_size, cfg.labelled_batch_size, self.generator
+            data.num_labelled, 0, cfg.batch_size, cfg.labelled_batch_size, self.generator, **focus
         )
         if method.uses_unlabelled and cfg.teacher == "ema":
             self.ema = EmaTeachers(nets.cnn, nets.swin, cfg.ema_decay).to(self.device)

@@ -1,0 +1,138 @@
+"""Does a study round that focuses on the scan being corrected reach its target sooner?
+
+A paired test of ``TrainConfig.focus_share`` in a study's rounds, cheaper and less noisy
+than a whole study walk: a base study is trained once (``--base-scans`` scans of the
+split, each with ``--base-slices`` evenly spaced slices painted from the truth, one first
+round); then, for each test scan and each share, a copy of that study gets the test scan's
+most uncertain slice painted (the tool's suggestion from the base model) and one round
+with that share. Reported per (scan, share): the Dice on the test scan's unpainted slices
+(what the annotator waits for) and the Dice of the next test scan when first seen (what
+the focus may cost the rest of the study). Rows go to ``--out`` as JSON lines as they
+come; a rerun skips the rows already there and reuses the base study in ``--work``.
+
+    python benchmarks/round_focus.py --data ../shared/data/acdc --split train \\
+        --shares 0 0.5 --out round_focus.jsonl --work round_focus.work
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import shutil
+import time
+from pathlib import Path
+
+from napari_mcsc.data.decathlon import case_image_path, read_case, select_cases
+from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
+from napari_mcsc.evaluation.interactive import mean_dice
+from napari_mcsc.jobs import run_to_end
+from napari_mcsc.review import next_uncertain_slice
+from napari_mcsc.study import Study, StudyRound, StudySettings
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    base_names = select_cases(args.data, args.split, every=args.base_every, limit=args.base_scans)
+    tests = select_cases(args.data, args.split, every=args.test_every, offset=args.test_offset)
+    base_patients = {_patient(n) for n in base_names}
+    tests = [n for n in tests if _patient(n) not in base_patients][: args.test_scans + 1]
+    out, work = Path(args.out), Path(args.work)
+    done = {(r["scan"], r["share"]) for r in _rows(out)}
+    base = _base_study(args, base_names, tests, work / "base")
+    for scan, following in itertools.pairwise(tests):
+        truth = read_case(args.data, scan).labels
+        slice_ = next_uncertain_slice(base.prediction(scan).ranking, [])
+        for share in args.shares:
+            if (scan, share) in done:
+                continue
+            row = _focused_round(args, base, scan, following, truth, slice_, share, work)
+            with out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+    return 0
+
+
+def _base_study(args, names, tests, folder: Path) -> Study:
+    """The study every condition starts from (made once, then reopened)."""
+    if (folder / "base.done").is_file():
+        return Study.open(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    settings = StudySettings(
+        seed=args.seed,
+        round_iterations=args.round_iterations,
+        first_round_iterations=args.first_round_iterations,
+    )
+    study = Study.create(folder, [case_image_path(args.data, n) for n in [*names, *tests]], settings)
+    for name in names:
+        truth = read_case(args.data, name).labels
+        study.set_labels(name, paint_slices(truth, evenly_spaced_slices(truth.shape[0], args.base_slices)))
+    start = time.perf_counter()
+    run_to_end(StudyRound(study, predict=tests).run())
+    print(f"base study: {len(names)} scans, first round and predictions {time.perf_counter() - start:.0f} s")
+    (folder / "base.done").write_text("")
+    return study
+
+
+def _focused_round(args, base, scan, following, truth, slice_, share, work: Path) -> dict:
+    folder = work / f"{scan}-share{share}"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(base.folder, folder)
+    study = Study.open(folder)
+    study.settings = dataclasses.replace(base.settings, training={"focus_share": share})
+    study.current = scan
+    study.set_labels(scan, paint_slices(truth, [slice_]), reviewed=[] if truth[slice_].any() else [slice_])
+    start = time.perf_counter()
+    result = run_to_end(StudyRound(study, predict=[scan, following]).run())
+    present = [int(c) for c in set(truth.flat) if c]
+    unpainted = [s for s in range(truth.shape[0]) if s != slice_]
+    next_truth = read_case(args.data, following).labels
+    nxt = [int(c) for c in set(next_truth.flat) if c]
+    every = list(range(next_truth.shape[0]))
+    row = {
+        "scan": scan,
+        "share": share,
+        "slice": slice_,
+        "dice_unpainted": round(mean_dice(study.prediction(scan).labels, truth, unpainted, present), 4),
+        "base_dice_unpainted": round(mean_dice(base.prediction(scan).labels, truth, unpainted, present), 4),
+        "next_scan": following,
+        "next_first_seen": round(mean_dice(study.prediction(following).labels, next_truth, every, nxt), 4),
+        "round_seconds": result.seconds,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    shutil.rmtree(folder)
+    return row
+
+
+def _patient(name: str) -> str:
+    return name.split("_frame")[0]
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--base-scans", type=int, default=6)
+    p.add_argument("--base-every", type=int, default=14)
+    p.add_argument("--base-slices", type=int, default=3)
+    p.add_argument("--test-scans", type=int, default=8)
+    p.add_argument("--test-every", type=int, default=7)
+    p.add_argument("--test-offset", type=int, default=3)
+    p.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.5])
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--round-iterations", type=int, default=StudySettings.round_iterations)
+    p.add_argument("--first-round-iterations", type=int, help="default: the profile's run length")
+    p.add_argument("--out", required=True, metavar="FILE.jsonl")
+    p.add_argument("--work", required=True, metavar="DIR")
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -109,6 +109,14 @@ def _painted_study(tmp_path, scans, iterations: int) -> str:
     return study_dir
 
 
+def test_the_scan_painted_last_is_the_current_one(tmp_path, scans, capsys):
+    study_dir = _painted_study(tmp_path, scans, iterations=2)
+    assert main(["study", "paint", study_dir, "--scan", "case1", "--labels", str(scans[1])]) == 0
+    capsys.readouterr()
+    assert main(["study", "status", study_dir, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["current"] == "case1"
+
+
 def test_a_round_killed_mid_training_loses_nothing_painted(tmp_path, scans, phantoms):
     study_dir = _painted_study(tmp_path, scans, iterations=10_000)
     before = (tmp_path / "study" / "study.json").read_text()

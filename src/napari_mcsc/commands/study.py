@@ -47,7 +47,9 @@ def add_parser(sub) -> None:
     add_target_arguments(c)
     c.set_defaults(handler=run_create)
 
-    a = actions.add_parser("paint", help="import a scan's painted slices from a label file")
+    a = actions.add_parser(
+        "paint", help="import a scan's painted slices from a label file (it becomes the current scan)"
+    )
     a.add_argument("folder", metavar="STUDY")
     a.add_argument("--scan", required=True, metavar="NAME")
     a.add_argument(
@@ -143,6 +145,7 @@ def run_paint(args: argparse.Namespace) -> int:
     image_shape = _study_errors(lambda: study.read_image(args.scan)).shape
     if labels.shape != image_shape:
         raise UsageError(f"{args.labels} has shape {labels.shape}, scan {args.scan} has {image_shape}")
+    study.current = args.scan  # the scan being corrected: the next round's focus
     record = study.set_labels(args.scan, labels, args.reviewed)
     print(f"{args.scan}: {len(record.painted)} painted, {len(record.reviewed)} reviewed slices")
     return 0
@@ -210,6 +213,7 @@ def status_of(study) -> dict:
     return {
         "folder": str(study.folder),
         "rounds": len(study.rounds),
+        "current": study.current,
         "scans": [
             {
                 "name": s.name,

@@ -27,6 +27,8 @@ from pathlib import Path
 from napari_mcsc.data.decathlon import case_image_path, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.evaluation.interactive import mean_dice
+from napari_mcsc.evaluation.progress_lines import ProgressLines
+from napari_mcsc.evaluation.study import paint_from_truth, present_classes
 from napari_mcsc.jobs import run_to_end
 from napari_mcsc.review import next_uncertain_slice
 from napari_mcsc.study import Study, StudyRound, StudySettings
@@ -38,8 +40,8 @@ def main(argv=None) -> int:
     tests = select_cases(args.data, args.split, every=args.test_every, offset=args.test_offset)
     base_patients = {_patient(n) for n in base_names}
     tests = [n for n in tests if _patient(n) not in base_patients][: args.test_scans + 1]
-    out, work = Path(args.out), Path(args.work)
-    done = {(r["scan"], r["share"]) for r in _rows(out)}
+    out, work = ProgressLines(args.out, fresh=False), Path(args.work)
+    done = {(r["scan"], r["share"]) for r in out.read()}
     base = _base_study(args, base_names, tests, work / "base")
     for scan, following in itertools.pairwise(tests):
         truth = read_case(args.data, scan).labels
@@ -48,8 +50,7 @@ def main(argv=None) -> int:
             if (scan, share) in done:
                 continue
             row = _focused_round(args, base, scan, following, truth, slice_, share, work)
-            with out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            out.write(row)
             print(json.dumps(row), flush=True)
     return 0
 
@@ -82,13 +83,13 @@ def _focused_round(args, base, scan, following, truth, slice_, share, work: Path
     study = Study.open(folder)
     study.settings = dataclasses.replace(base.settings, training={"focus_share": share})
     study.current = scan
-    study.set_labels(scan, paint_slices(truth, [slice_]), reviewed=[] if truth[slice_].any() else [slice_])
+    paint_from_truth(study, scan, truth, [slice_])
     start = time.perf_counter()
     result = run_to_end(StudyRound(study, predict=[scan, following]).run())
-    present = [int(c) for c in set(truth.flat) if c]
+    present = present_classes(truth)
     unpainted = [s for s in range(truth.shape[0]) if s != slice_]
     next_truth = read_case(args.data, following).labels
-    nxt = [int(c) for c in set(next_truth.flat) if c]
+    nxt = present_classes(next_truth)
     every = list(range(next_truth.shape[0]))
     row = {
         "scan": scan,
@@ -107,12 +108,6 @@ def _focused_round(args, base, scan, following, truth, slice_, share, work: Path
 
 def _patient(name: str) -> str:
     return name.split("_frame")[0]
-
-
-def _rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -200,7 +200,7 @@ class _StudyWalk:
     def _carried(self, name, truth) -> dict:
         study = self.study
         study.current = name
-        present, every = _present(truth), list(range(truth.shape[0]))
+        present, every = present_classes(truth), list(range(truth.shape[0]))
         progress = self.state.progress(name) or self._first_look(name, truth, present, every)
         painted, prediction = progress["painted"], None
         if painted or progress["first_seen"] is not None:
@@ -217,7 +217,7 @@ class _StudyWalk:
                     pending = largest_gap_slice(truth.shape[0], painted)
                 if pending is None:
                     break
-                _paint(study, name, truth, [*painted, pending])
+                paint_from_truth(study, name, truth, [*painted, pending])
             start = time.perf_counter()
             if len(study.rounds) == progress["study_rounds"]:  # not trained yet on ``pending``
                 seconds = run_to_end(StudyRound(study, predict=[name]).run()).seconds
@@ -282,7 +282,7 @@ class _StudyWalk:
         return extra[0] if extra else None
 
     def _from_scratch(self, name, case, truth) -> dict:
-        present = _present(truth)
+        present = present_classes(truth)
         seconds, rounds, round_seconds = 0.0, 0, []
         reached, chosen = None, []
         for k in range(1, self.max_slices + 1):
@@ -290,7 +290,7 @@ class _StudyWalk:
             folder = self.folder / f"{name}-k{k}"
             shutil.rmtree(folder, ignore_errors=True)  # left by a run that was cut
             study = Study.create(folder, [case_image_path(self.data_dir, name)], self.settings)
-            _paint(study, study.names[0], truth, chosen)
+            paint_from_truth(study, study.names[0], truth, chosen)
             start = time.perf_counter()
             result = run_to_end(StudyRound(study, predict=study.names).run())
             round_seconds.append(result.seconds)
@@ -304,7 +304,7 @@ class _StudyWalk:
     def _interpolate(self, name, truth) -> dict:
         from napari_mcsc.evaluation.baselines import interpolate_contours
 
-        present = _present(truth)
+        present = present_classes(truth)
         reached, chosen = None, []
         for k in range(1, self.max_slices + 1):
             chosen = evenly_spaced_slices(truth.shape[0], k)
@@ -315,7 +315,8 @@ class _StudyWalk:
         return _row(name, None, chosen, reached, 0.0, 0, [])
 
 
-def _present(truth: np.ndarray) -> list[int]:
+def present_classes(truth: np.ndarray) -> list[int]:
+    """The label values a volume holds, background left out: the classes its Dice averages."""
     return [int(c) for c in np.unique(truth) if c != 0]
 
 
@@ -324,7 +325,7 @@ def _dice_unpainted(pred, truth, painted, present) -> float:
     return mean_dice(pred, truth, keep, present) if keep else 1.0
 
 
-def _paint(study: Study, name: str, truth: np.ndarray, painted: list[int]) -> None:
+def paint_from_truth(study: Study, name: str, truth: np.ndarray, painted: list[int]) -> None:
     """Copy the ``painted`` slices from the truth; empty ones are reviewed background."""
     sparse = paint_slices(truth, painted)
     empty = [s for s in painted if not truth[s].any()]

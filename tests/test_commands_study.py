@@ -182,3 +182,11 @@ def test_create_keeps_the_choice_of_a_3d_consistent_mask(tmp_path, scans, flag, 
     study_dir = str(tmp_path / "study")
     assert main(["study", "create", study_dir, "--scans", str(folder), flag]) == 0
     assert Study.open(study_dir).settings.consistent_mask is expected
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], False), (["--learn-from-accepted"], True)])
+def test_create_keeps_the_choice_to_learn_from_accepted_masks(tmp_path, scans, flag, expected):
+    folder, _ = scans
+    study_dir = str(tmp_path / "study")
+    assert main(["study", "create", study_dir, "--scans", str(folder), *flag]) == 0
+    assert Study.open(study_dir).settings.learn_from_accepted is expected

@@ -120,3 +120,29 @@ def test_a_work_folder_resumes_only_the_run_that_made_it(tmp_path):
     assert prepare_work_folder(tmp_path / "w", run, resume=True) is True
     with pytest.raises(WalkStateError, match="differs in order, target"):
         prepare_work_folder(tmp_path / "w", {"order": ["b", "a"], "target": 0.9}, resume=True)
+
+
+def test_the_annotator_accepts_each_scan_it_leaves_and_later_rounds_may_learn_from_it(msd_folder, tmp_path):
+    import dataclasses
+
+    settings = dataclasses.replace(tiny_study_settings(), learn_from_accepted=True)
+    _bench(msd_folder, [Arm(choice="even")], settings=settings, work=tmp_path / "w", max_slices=1)
+    study = Study.open(tmp_path / "w" / "arm0" / "study")
+    assert all(scan.state.value == "accepted" for scan in study.scans)
+    assert [r["accepted_masks"] for r in study.rounds] == [[], [study.names[0]], study.names[:2]]
+
+
+def test_a_run_recorded_before_a_study_setting_existed_resumes_with_its_default(msd_folder, tmp_path):
+    import dataclasses
+    import json
+
+    _bench(msd_folder, [Arm(choice="even")], work=tmp_path / "w", limit=1)
+    run_file = tmp_path / "w" / "run.json"
+    recorded = json.loads(run_file.read_text())
+    del recorded["settings"]["learn_from_accepted"]  # as an older version wrote it
+    run_file.write_text(json.dumps(recorded))
+    again = _bench(msd_folder, [Arm(choice="even")], work=tmp_path / "w", limit=1, resume=True)
+    assert again["arms"][0]["resumed_after_scans"] == 1
+    changed = dataclasses.replace(tiny_study_settings(), learn_from_accepted=True)
+    with pytest.raises(WalkStateError, match="differs in settings"):
+        _bench(msd_folder, [Arm(choice="even")], work=tmp_path / "w", limit=1, resume=True, settings=changed)

@@ -121,3 +121,44 @@ def test_a_round_focuses_on_the_scan_being_corrected(study, phantoms):
     round_ = StudyRound(study)
     _run(round_)
     assert round_.trainer.focus == []
+
+
+def test_accepted_masks_teach_later_rounds_only_when_the_settings_say_so(study, phantoms):
+    truth = phantoms[0].labels
+    painted = paint_slices(truth, [2, 5])
+    study.set_labels("scan0", painted, reviewed=[0])
+    _run(StudyRound(study, predict=["scan0"]))
+    study.accept("scan0")
+    accepted = study.accepted_mask("scan0")
+    np.testing.assert_array_equal(accepted, study.mask("scan0"))
+    study.set_labels("scan1", paint_slices(phantoms[1].labels, [4]))
+
+    off = StudyRound(study)
+    _run(off)
+    assert off.trainer.data.num_labelled == 4  # scan0's 2, 5 and reviewed 0, scan1's 4
+    assert study.rounds[-1]["accepted_masks"] == []
+
+    study.settings.learn_from_accepted = True
+    labels, reviewed = study.training_labels("scan0")
+    np.testing.assert_array_equal(labels[[2, 5]], painted[[2, 5]])  # painted voxels win
+    assert not labels[0].any() and 0 in reviewed  # a reviewed slice stays background
+    empty = [i for i in range(truth.shape[0]) if not labels[i].any()]
+    assert reviewed == empty  # every empty slice of the accepted mask is background to learn
+    on = StudyRound(study)
+    _run(on)
+    assert on.trainer.data.num_labelled == truth.shape[0] + 1  # every slice of scan0, scan1's 4
+    assert study.rounds[-1]["accepted_masks"] == ["scan0"]
+    assert study.rounds[-1]["painted_slices"] == 4  # what the user painted, not the mask
+    study.set_labels("scan1", None)
+    assert study.training_scans() == ["scan0"]  # an accepted scan is something to train on
+
+
+def test_a_round_learns_from_an_accepted_mask_as_it_was_accepted(study, phantoms):
+    study.settings.learn_from_accepted = True
+    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
+    _run(StudyRound(study, predict=["scan0"]))
+    study.accept("scan0")
+    accepted = study.accepted_mask("scan0")
+    _run(StudyRound(study, predict=["scan0"]))  # a new prediction of the accepted scan
+    np.testing.assert_array_equal(Study.open(study.folder).accepted_mask("scan0"), accepted)
+    np.testing.assert_array_equal(study.training_labels("scan0")[0], accepted)

@@ -11,6 +11,7 @@ from pathlib import Path
 from napari_mcsc.commands.common import (
     add_consistent_argument,
     add_device_argument,
+    add_learn_from_accepted_argument,
     add_method_argument,
     add_profile_argument,
     add_seed_argument,
@@ -141,6 +142,7 @@ def add_parser(sub) -> None:
     st.add_argument("--first-round-iterations", type=int, metavar="N")
     st.add_argument("--lr-floor", type=float)
     add_consistent_argument(st, default=None)
+    add_learn_from_accepted_argument(st)
     add_seed_argument(st)
     add_device_argument(st)
     add_target_arguments(st)
@@ -338,6 +340,8 @@ def run_study(args: argparse.Namespace) -> int:
                 values[name] = getattr(args, name)
         if args.consistent is not None:
             values["consistent_mask"] = args.consistent
+        if args.learn_from_accepted is not None:
+            values["learn_from_accepted"] = args.learn_from_accepted
         values["training"] = {**target_overrides(args), **settings_from_args(args)}
         settings = StudySettings(**values)
     except ValueError as error:

@@ -148,6 +148,18 @@ def add_consistent_argument(parser, *, default: bool | None = False) -> None:
     )
 
 
+def add_learn_from_accepted_argument(parser) -> None:
+    """``--learn-from-accepted`` / ``--no-learn-from-accepted``: a study's later rounds train on
+    every slice of the masks accepted so far (``StudySettings.learn_from_accepted``)."""
+    parser.add_argument(
+        "--learn-from-accepted",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="later rounds also train on every slice of each accepted scan's mask (default: the "
+        "study settings' default)",
+    )
+
+
 def add_device_argument(parser) -> None:
     parser.add_argument(
         "--device",

@@ -14,6 +14,7 @@ from pathlib import Path
 from napari_mcsc.commands.common import (
     add_consistent_argument,
     add_device_argument,
+    add_learn_from_accepted_argument,
     add_method_argument,
     add_profile_argument,
     add_seed_argument,
@@ -43,6 +44,7 @@ def add_parser(sub) -> None:
     c.add_argument("--round-iterations", type=int, metavar="N", help="length of every round after the first")
     c.add_argument("--first-round-iterations", type=int, metavar="N", help="default: the profile's")
     add_consistent_argument(c, default=None)
+    add_learn_from_accepted_argument(c)
     add_seed_argument(c)
     add_target_arguments(c)
     c.set_defaults(handler=run_create)
@@ -124,6 +126,8 @@ def run_create(args: argparse.Namespace) -> int:
     }
     if args.consistent is not None:
         values["consistent_mask"] = args.consistent
+    if args.learn_from_accepted is not None:
+        values["learn_from_accepted"] = args.learn_from_accepted
     if args.round_iterations is not None:
         values["round_iterations"] = args.round_iterations
     if args.first_round_iterations is not None:

@@ -123,7 +123,7 @@ def run_study_benchmark(
         kept = ("split", "order", "classes", "target", "max_slices", "settings")
         description = {key: result[key] for key in kept}
         description["arms"] = [asdict(arm) for arm in arms]
-        prepare_work_folder(Path(work), description, resume)
+        prepare_work_folder(Path(work), description, resume, upgrade=_with_settings_filled)
         for number, arm in enumerate(arms):
             record = {**asdict(arm), "label": arm.label, "scans": []}
             result["arms"].append(record)
@@ -148,6 +148,11 @@ def run_study_benchmark(
                 if on_scan is not None:
                     on_scan(result)
     return result
+
+
+def _with_settings_filled(description: dict) -> dict:
+    """A run's description with the study settings it predates at their defaults."""
+    return {**description, "settings": StudySettings.from_dict(description["settings"]).to_dict()}
 
 
 def _fmt(value) -> str:
@@ -235,6 +240,8 @@ class _StudyWalk:
             progress["study_rounds"] = len(study.rounds)
             self.state.save_progress(progress)
             pending = None
+        if prediction is not None:  # the annotator moves on: the scan's mask is done
+            study.accept(name)
         row = _row(
             name,
             progress["first_seen"],

@@ -22,11 +22,13 @@ class WalkStateError(ValueError):
     """A work folder that cannot be used as asked (it says what to do)."""
 
 
-def prepare_work_folder(folder: Path, description: dict, resume: bool) -> bool:
+def prepare_work_folder(folder: Path, description: dict, resume: bool, upgrade=None) -> bool:
     """Make ``folder`` ready for the run ``description``; True when it continues one.
 
     Without ``resume`` the folder must hold no earlier run; with it, an earlier run must be
     this same one (same scans, arms and settings), or there must be none (a fresh start).
+    ``upgrade(earlier)`` gives an earlier description as this version would write it (a
+    setting added since, at the default the earlier run had in effect).
     """
     folder = Path(folder)
     path = folder / RUN_FILE
@@ -37,6 +39,8 @@ def prepare_work_folder(folder: Path, description: dict, resume: bool) -> bool:
                 "folder to start again"
             )
         earlier, now = json.loads(path.read_text()), _plain(description)
+        if upgrade is not None:
+            earlier = _plain(upgrade(earlier))
         if earlier != now:
             changed = sorted(k for k in {*earlier, *now} if earlier.get(k) != now.get(k))
             raise WalkStateError(

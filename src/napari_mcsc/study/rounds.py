@@ -1,8 +1,9 @@
 """A study's training round and its predictions, as generators (see ``jobs``).
 
-A round fine-tunes the study's model on every slice painted so far in any scan (and,
-for ct and mcsc, on some other scans of the study as unlabelled data), continuing the
-optimisers and the schedules where the last round left them (``training.state``). The
+A round fine-tunes the study's model on every slice painted so far in any scan (with
+``learn_from_accepted``, on every slice of the accepted scans' masks too; and, for ct and
+mcsc, on some other scans of the study as unlabelled data), continuing the optimisers and
+the schedules where the last round left them (``training.state``). The
 first round trains from scratch. The model and its state are saved when the round ends,
 stopped or not, then the scans asked for are predicted. The widget runs these in a
 worker thread, ``napari-mcsc study`` and the study benchmark run them directly.
@@ -92,7 +93,7 @@ class StudyRound:
     def run(self) -> Generator[ProgressEvent | Status, None, RoundResult]:
         study, settings = self.study, self.study.settings
         start = time.perf_counter()
-        names = study.annotated_scans()
+        names = study.training_scans()
         if not names:
             raise StudyError(
                 "nothing painted yet: paint at least one slice of a scan (or mark an "
@@ -102,11 +103,10 @@ class StudyRound:
         config = self.config()
         yield Status(f"reading {len(names)} painted scan(s)")
         # Scans are read one at a time while the slices are made (a study may be large);
-        # the classes come from the painted voxels alone.
-        mapping = LabelMapping.from_label_volumes(study.labels(name) for name in names)
+        # the classes come from the painted voxels (and accepted masks) alone.
+        mapping = LabelMapping.from_label_volumes(study.training_labels(name)[0] for name in names)
         inputs = (
-            ImageInput(name, study.read_image(name).array, study.labels(name), study.scan(name).reviewed)
-            for name in names
+            ImageInput(name, study.read_image(name).array, *study.training_labels(name)) for name in names
         )
         unlabelled = self._unlabelled_scans(names) if method_named(config.method).uses_unlabelled else []
         extra = (ImageInput(n, study.read_image(n).array) for n in unlabelled)
@@ -132,6 +132,7 @@ class StudyRound:
             "method": config.method,
             "scans": names,
             "painted_slices": sum(len(study.scan(n).annotated) for n in names),
+            "accepted_masks": [n for n in names if study.learns_from_mask(n)],
             "unlabelled_scans": unlabelled,
             "iterations": result.iterations,
             "position": state.position,

@@ -9,6 +9,8 @@ One folder holds the whole session and reopens where it stopped:
     model.pt, state.pt    the study's model and its training state (training/state.py)
     images/NAME.nii.gz    images that came from napari layers rather than from files
     masks/NAME.nii.gz     the masks of accepted scans, in the scan's geometry
+    accepted/NAME.npz     the same masks as the study keeps them (what later rounds learn
+                          from, when the settings say so)
 
 Every file is written atomically and study.json last, so a process killed at any moment
 leaves either the previous complete session or the new one: nothing painted before the
@@ -223,11 +225,7 @@ class Study:
 
     def labels(self, name: str) -> np.ndarray | None:
         """The scan's painted voxels (a full volume, 0 where nothing is painted), or None."""
-        path = self._labels_path(name)
-        if not path.is_file():
-            return None
-        with np.load(path) as stored:
-            return stored["labels"]
+        return _stored_labels(self._labels_path(name))
 
     def set_labels(self, name: str, labels: np.ndarray | None, reviewed=()) -> ScanRecord:
         """Record what the user painted on scan ``name`` (and the slices reviewed as
@@ -252,8 +250,38 @@ class Study:
         return record
 
     def annotated_scans(self) -> list[str]:
-        """Scans with painted or reviewed slices: what a round trains on."""
+        """Scans with painted or reviewed slices."""
         return [s.name for s in self.scans if s.annotated]
+
+    def training_scans(self) -> list[str]:
+        """What a round trains on: the annotated scans, and the accepted ones when the
+        settings learn from accepted masks."""
+        return [s.name for s in self.scans if s.annotated or self.learns_from_mask(s.name)]
+
+    def learns_from_mask(self, name: str) -> bool:
+        """Whether rounds learn every slice of scan ``name``'s accepted mask."""
+        return (
+            self.settings.learn_from_accepted
+            and self.scan(name).state == ScanState.ACCEPTED
+            and self._accepted_path(name).is_file()
+        )
+
+    def training_labels(self, name: str) -> tuple[np.ndarray | None, list[int]]:
+        """What a round learns from scan ``name``: its painted voxels and reviewed slices;
+        or, for an accepted scan when the settings learn from accepted masks, every slice of
+        the mask the user accepted (slices painted since win; empty slices are reviewed
+        background). A user accepts a mask because it is right: from then on it is as good
+        as painted, and it teaches the model the whole extent of the structures."""
+        if not self.learns_from_mask(name):
+            return self.labels(name), list(self.scan(name).reviewed)
+        mask, axis = self._annotated_over(name, self.accepted_mask(name)), self.settings.axis
+        other = tuple(i for i in range(mask.ndim) if i != axis)
+        empty = np.flatnonzero(~np.any(mask != 0, axis=other)).tolist()
+        return mask, empty
+
+    def accepted_mask(self, name: str) -> np.ndarray | None:
+        """The mask the user accepted for scan ``name`` (as ``mask`` gave it then), or None."""
+        return _stored_labels(self._accepted_path(name))
 
     # --------------------------------------------------------------- predictions
     def prediction(self, name: str) -> StoredPrediction | None:
@@ -295,12 +323,18 @@ class Study:
     def mask(self, name: str) -> np.ndarray:
         """The scan's mask: its painted voxels over its latest prediction (painted voxels
         always win; a reviewed slice is background)."""
-        prediction, labels = self.prediction(name), self.labels(name)
-        if prediction is None and labels is None:
+        prediction = self.prediction(name)
+        if prediction is None and self.labels(name) is None:
             raise StudyError(
                 f"scan {name!r} has neither a prediction nor painted slices: train or predict first"
             )
-        mask = np.array(prediction.labels if prediction is not None else labels, copy=True)
+        return self._annotated_over(name, prediction.labels if prediction is not None else None)
+
+    def _annotated_over(self, name: str, base: np.ndarray | None) -> np.ndarray:
+        """``base`` (a copy; the painted voxels when None) with scan ``name``'s reviewed
+        slices made background and its painted slices put back over it."""
+        labels = self.labels(name)
+        mask = np.array(base if base is not None else labels, copy=True)
         axis = self.settings.axis
         for index in self.scan(name).reviewed:
             mask[slice_view(axis, index)] = 0
@@ -316,6 +350,7 @@ class Study:
 
         mask = self.mask(name)
         geometry = self.read_image(name).geometry
+        self._write_npz(self._accepted_path(name), labels=_compact(mask))
         path = Path(out) if out is not None else self.folder / "masks" / f"{name}.nii.gz"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_volume(path, mask, geometry)
@@ -364,6 +399,9 @@ class Study:
     def _labels_path(self, name: str) -> Path:
         return self.folder / "labels" / f"{name}.npz"
 
+    def _accepted_path(self, name: str) -> Path:
+        return self.folder / "accepted" / f"{name}.npz"
+
     def _prediction_path(self, name: str) -> Path:
         return self.folder / "predictions" / f"{name}.npz"
 
@@ -394,6 +432,14 @@ def _unique(name: str, taken: set[str]) -> str:
         candidate = f"{name}-{number}"
     taken.add(candidate)
     return candidate
+
+
+def _stored_labels(path: Path) -> np.ndarray | None:
+    """The label volume kept in ``path`` (an ``.npz``), or None when there is none."""
+    if not path.is_file():
+        return None
+    with np.load(path) as stored:
+        return stored["labels"]
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:

@@ -43,6 +43,9 @@ class StudySettings:
     # the train split's 3-class study it took 24 painted slices where the raw CNN took 34
     # (docs/benchmarks.md, section 21).
     consistent_mask: bool = True
+    # Accepted scans teach later rounds: every slice of the mask the user accepted is
+    # trained on as painted slices are (``Study.training_labels``); off: only painted slices.
+    learn_from_accepted: bool = False
     # Other TrainConfig fields for every round, by name: the targets on unlabelled
     # slices (teacher, pseudo_threshold, ...) or anything a tuning run sets.
     training: dict[str, Any] = field(default_factory=dict)

@@ -1,17 +1,21 @@
-"""Does a study round that focuses on the scan being corrected reach its target sooner?
+"""Which way of running a study's round reaches the scan's target sooner? A paired test.
 
-A paired test of ``TrainConfig.focus_share`` in a study's rounds, cheaper and less noisy
-than a whole study walk: a base study is trained once (``--base-scans`` scans of the
-split, each with ``--base-slices`` evenly spaced slices painted from the truth, one first
-round); then, for each test scan and each share, a copy of that study gets the test scan's
-most uncertain slice painted (the tool's suggestion from the base model) and one round
-with that share. Reported per (scan, share): the Dice on the test scan's unpainted slices
-(what the annotator waits for) and the Dice of the next test scan when first seen (what
-the focus may cost the rest of the study). Rows go to ``--out`` as JSON lines as they
-come; a rerun skips the rows already there and reuses the base study in ``--work``.
+Cheaper and less noisy than a whole study walk: a base study is trained once (``--base-scans``
+scans of the split, each with ``--base-slices`` evenly spaced slices painted from the truth,
+one first round, each base scan then predicted and accepted, as a user would leave it);
+then, for each test scan and each arm, a copy of that study gets the test scan's most
+uncertain slice painted (the tool's suggestion from the base model) and one round with the
+arm's settings. Reported per (scan, arm): the Dice on the test scan's unpainted slices (what
+the annotator waits for) and the Dice of the next test scan when first seen (what the arm
+may cost, or give, the rest of the study). An arm is ``LABEL=KEY=VALUE[,KEY=VALUE...]``
+where KEY is a ``StudySettings`` field (``learn_from_accepted``, ``round_iterations``) or
+a ``TrainConfig`` one (``focus_share``); values are read as JSON. Rows go to ``--out`` as
+JSON lines as they come; a rerun skips the rows already there and reuses the base study
+in ``--work``.
 
-    python benchmarks/round_focus.py --data ../shared/data/acdc --split train \\
-        --shares 0 0.5 --out round_focus.jsonl --work round_focus.work
+    python benchmarks/round_paired.py --data ../shared/data/acdc --split train \\
+        --arms share0=focus_share=0 share0.5=focus_share=0.5 \\
+        --out round_paired.jsonl --work round_paired.work
 """
 
 from __future__ import annotations
@@ -41,15 +45,16 @@ def main(argv=None) -> int:
     base_patients = {_patient(n) for n in base_names}
     tests = [n for n in tests if _patient(n) not in base_patients][: args.test_scans + 1]
     out, work = ProgressLines(args.out, fresh=False), Path(args.work)
-    done = {(r["scan"], r["share"]) for r in out.read()}
+    arms = dict(_parse_arm(text) for text in args.arms)
+    done = {(r["scan"], r["arm"]) for r in out.read()}
     base = _base_study(args, base_names, tests, work / "base")
     for scan, following in itertools.pairwise(tests):
         truth = read_case(args.data, scan).labels
         slice_ = next_uncertain_slice(base.prediction(scan).ranking, [])
-        for share in args.shares:
-            if (scan, share) in done:
+        for label, changes in arms.items():
+            if (scan, label) in done:
                 continue
-            row = _focused_round(args, base, scan, following, truth, slice_, share, work)
+            row = _round(args, base, scan, following, truth, slice_, (label, changes), work)
             out.write(row)
             print(json.dumps(row), flush=True)
     return 0
@@ -70,18 +75,21 @@ def _base_study(args, names, tests, folder: Path) -> Study:
         truth = read_case(args.data, name).labels
         study.set_labels(name, paint_slices(truth, evenly_spaced_slices(truth.shape[0], args.base_slices)))
     start = time.perf_counter()
-    run_to_end(StudyRound(study, predict=tests).run())
+    run_to_end(StudyRound(study, predict=[*names, *tests]).run())
+    for name in names:
+        study.accept(name)
     print(f"base study: {len(names)} scans, first round and predictions {time.perf_counter() - start:.0f} s")
     (folder / "base.done").write_text("")
     return study
 
 
-def _focused_round(args, base, scan, following, truth, slice_, share, work: Path) -> dict:
-    folder = work / f"{scan}-share{share}"
+def _round(args, base, scan, following, truth, slice_, arm, work: Path) -> dict:
+    label, changes = arm
+    folder = work / f"{scan}-{label}"
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(base.folder, folder)
     study = Study.open(folder)
-    study.settings = dataclasses.replace(base.settings, training={"focus_share": share})
+    study.settings = _arm_settings(base.settings, changes)
     study.current = scan
     paint_from_truth(study, scan, truth, [slice_])
     start = time.perf_counter()
@@ -93,7 +101,8 @@ def _focused_round(args, base, scan, following, truth, slice_, share, work: Path
     every = list(range(next_truth.shape[0]))
     row = {
         "scan": scan,
-        "share": share,
+        "arm": label,
+        "settings": changes,
         "slice": slice_,
         "dice_unpainted": round(mean_dice(study.prediction(scan).labels, truth, unpainted, present), 4),
         "base_dice_unpainted": round(mean_dice(base.prediction(scan).labels, truth, unpainted, present), 4),
@@ -104,6 +113,26 @@ def _focused_round(args, base, scan, following, truth, slice_, share, work: Path
     }
     shutil.rmtree(folder)
     return row
+
+
+def _parse_arm(text: str) -> tuple[str, dict]:
+    label, _, assignments = text.partition("=")
+    changes = {}
+    for item in filter(None, assignments.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise SystemExit(f"arm {text!r}: write LABEL=KEY=VALUE[,KEY=VALUE...]")
+        changes[key] = json.loads(value)
+    return label, changes
+
+
+def _arm_settings(base: StudySettings, changes: dict) -> StudySettings:
+    """The base study's settings with an arm's changes (a StudySettings field, else a
+    TrainConfig one)."""
+    names = {f.name for f in dataclasses.fields(StudySettings)}
+    own = {k: v for k, v in changes.items() if k in names}
+    training = {**base.training, **{k: v for k, v in changes.items() if k not in names}}
+    return dataclasses.replace(base, **own, training=training)
 
 
 def _patient(name: str) -> str:
@@ -120,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test-scans", type=int, default=8)
     p.add_argument("--test-every", type=int, default=7)
     p.add_argument("--test-offset", type=int, default=3)
-    p.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.5])
+    p.add_argument(
+        "--arms", nargs="+", default=["share0=focus_share=0", "share0.5=focus_share=0.5"], metavar="ARM"
+    )
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--round-iterations", type=int, default=StudySettings.round_iterations)
     p.add_argument("--first-round-iterations", type=int, help="default: the profile's run length")

@@ -11,6 +11,7 @@ from napari_mcsc.data.strong_view import cutmix, strong_view
 from napari_mcsc.losses import dice_loss
 from napari_mcsc.losses.contrastive import IGNORE
 from napari_mcsc.training import Trainer
+from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.resume import Checkpointing, load_resume
 from napari_mcsc.training.teachers import EmaTeachers, PseudoLabelMonitor, cross_targets, filter_labels
 
@@ -136,18 +137,22 @@ def test_ema_teachers_follow_the_students_slowly():
     assert not ema.cnn.training and not ema.cnn.weight.requires_grad
 
 
+def _cut_after_two(trainer, tmp_path):
+    """The resume point of ``trainer``'s run checkpointed and stopped after 2 iterations."""
+    ckpt = Checkpointing(tmp_path / "run.checkpoint.pt", every=2)
+    for event in trainer.run():
+        if ckpt.due(event.iteration):
+            ckpt.save(trainer, event.iteration)
+        if event.iteration == 2:
+            break
+    return load_resume(ckpt.path)
+
+
 def test_ema_run_resumes_like_an_uninterrupted_one(tiny_config, tiny_slice_set, tmp_path):
     config = tiny_config.replace(teacher="ema", strong_view=True, pseudo_threshold=0.5, iterations=4)
     whole = Trainer(config, tiny_slice_set)
     last = list(whole.run())[-1]
-    first = Trainer(config, tiny_slice_set)
-    ckpt = Checkpointing(tmp_path / "run.checkpoint.pt", every=2)
-    for event in first.run():
-        if ckpt.due(event.iteration):
-            ckpt.save(first, event.iteration)
-        if event.iteration == 2:
-            break
-    resume = load_resume(ckpt.path)
+    resume = _cut_after_two(Trainer(config, tiny_slice_set), tmp_path)
     assert resume.state["ema"] is not None
     second = Trainer(config, tiny_slice_set, resume=resume)
     resumed_last = list(second.run())[-1]
@@ -207,3 +212,46 @@ def test_nearest_first_draws_unlabelled_slices_next_to_painted_ones_first(tiny_c
     assert drawn[0][0] == 1 and all(d <= 1 for d in drawn[0][1])  # only direct neighbours first
     assert drawn[-1][0] >= 10**6  # everything from the middle of the run on
     assert any(d > 2 for _, ds in drawn[4:] for d in ds)  # the unpainted volume enters later
+
+
+def _cnn_weights(trainer):
+    return [p.detach().clone() for p in trainer.model.networks.cnn.parameters()]
+
+
+def test_a_run_can_end_with_the_average_of_its_weights(tiny_config, tiny_slice_set):
+    config = tiny_config.replace(method="sup", iterations=4)
+    plain = Trainer(config, tiny_slice_set)
+    list(plain.run())
+    latest = Trainer(config.replace(average_weights=0.0), tiny_slice_set)  # no memory: the last weights
+    list(latest.run())
+    for a, b in zip(_cnn_weights(latest), _cnn_weights(plain), strict=True):
+        torch.testing.assert_close(a, b)
+    averaged = Trainer(config.replace(average_weights=0.99), tiny_slice_set)
+    start = _cnn_weights(averaged)
+    list(averaged.run())
+    moved = [(a - s).abs().sum() for a, s in zip(_cnn_weights(averaged), start, strict=True)]
+    last = [(p - s).abs().sum() for p, s in zip(_cnn_weights(plain), start, strict=True)]
+    assert 0 < sum(moved) < sum(last)  # between the starting and the last weights
+
+
+def test_the_average_forgets_its_start_quickly_in_a_short_run():
+    student = torch.nn.Linear(2, 2)
+    average = EmaTeachers(student, torch.nn.Linear(1, 1), decay=0.99, warm_up=True)
+    before = average.cnn.weight.detach().clone()
+    with torch.no_grad():
+        student.weight.add_(1.0)
+    average.update(student, average.swin)  # first step: decay 2/11, not 0.99
+    torch.testing.assert_close(average.cnn.weight, before + 9 / 11)
+    with pytest.raises(ValueError, match="average_weights"):
+        TrainConfig(average_weights=1.0)
+
+
+def test_an_averaging_run_resumes_like_an_uninterrupted_one(tiny_config, tiny_slice_set, tmp_path):
+    config = tiny_config.replace(method="sup", iterations=4, average_weights=0.9)
+    whole = Trainer(config, tiny_slice_set)
+    list(whole.run())
+    second = Trainer(config, tiny_slice_set, resume=_cut_after_two(Trainer(config, tiny_slice_set), tmp_path))
+    list(second.run())
+    assert second.average.updates == 4
+    for a, b in zip(_cnn_weights(second), _cnn_weights(whole), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -118,6 +118,10 @@ class TrainConfig:
     # focuses on the scan being corrected, ``TrainingJob(focus=...)``); 0: all painted
     # slices alike, as in a run without a focus
     focus_share: float = 0.0
+    # The run's model is an exponential moving average of its weights over the steps, with
+    # this decay per step (None: the last step's weights). A later round of a study starts
+    # from that average.
+    average_weights: float | None = None
     # feedback
     preview_every_seconds: float = 3.0
 
@@ -157,6 +161,8 @@ class TrainConfig:
             )
         if not 0 <= self.focus_share < 1:
             raise ValueError(f"focus_share must be a share in [0, 1), got {self.focus_share}")
+        if self.average_weights is not None and not 0 <= self.average_weights < 1:
+            raise ValueError(f"average_weights must be a decay in [0, 1) or None, got {self.average_weights}")
         if not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         self.augmentation_settings()  # a ValueError that says what is wrong with it

@@ -112,10 +112,19 @@ def capture(trainer, iteration: int) -> dict:
         "optimizers": carried.optimizers,
         "scaler": carried.scaler,
         "ema": carried.ema,
+        "average": _average_state(trainer),
         "schedule_start": int(trainer.schedule_start),
         "ranks": ranks,
         "processes": len(ranks),
     }
+
+
+def _average_state(trainer) -> dict | None:
+    """The run's averaged weights so far (``TrainConfig.average_weights``), or None. Kept
+    here and not in ``TrainState``: a study's next round starts its own average."""
+    if trainer.average is None:
+        return None
+    return {"weights": trainer.average.state_dict(), "updates": trainer.average.updates}
 
 
 def model_history(trainer) -> list[dict]:
@@ -190,6 +199,9 @@ def restore(trainer, resume: Resume) -> int:
         carried.restore(trainer, strict=True)
     except ValueError as error:
         raise ResumeError(f"{resume.path}: {error}") from error
+    if trainer.average is not None and state.get("average") is not None:
+        trainer.average.load_state_dict(state["average"]["weights"])
+        trainer.average.updates = int(state["average"]["updates"])
     for stream, saved in zip(live.streams, rank["streams"], strict=True):
         stream.load_state_dict(saved)
     trainer.generator.set_state(rank["generator"])

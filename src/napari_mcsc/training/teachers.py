@@ -59,11 +59,15 @@ def cross_targets(probs_cnn: Tensor, probs_swin: Tensor, threshold: float, agree
 
 class EmaTeachers(nn.Module):
     """Exponential moving averages of the CNN and the Transformer (``decay`` per step);
-    always in eval mode. Buffers (batch-norm statistics) are copied, not averaged."""
+    always in eval mode. Buffers (batch-norm statistics) are copied, not averaged.
 
-    def __init__(self, cnn: nn.Module, swin: nn.Module, decay: float) -> None:
+    Also the run's averaged weights (``TrainConfig.average_weights``): then ``warm_up``
+    lowers the decay over the first steps, (1 + n) / (10 + n) at the n-th, so that a short
+    run's average is not its starting weights, and ``copy_into`` makes it the run's model."""
+
+    def __init__(self, cnn: nn.Module, swin: nn.Module, decay: float, *, warm_up: bool = False) -> None:
         super().__init__()
-        self.decay = decay
+        self.decay, self.warm_up, self.updates = decay, warm_up, 0
         self.cnn = copy.deepcopy(cnn).eval().requires_grad_(False)
         self.swin = copy.deepcopy(swin).eval().requires_grad_(False)
 
@@ -72,11 +76,20 @@ class EmaTeachers(nn.Module):
 
     @torch.no_grad()
     def update(self, cnn: nn.Module, swin: nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warm_up else self.decay
         for teacher, student in ((self.cnn, cnn), (self.swin, swin)):
             for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
-                t.lerp_(s.detach(), 1.0 - self.decay)
+                t.lerp_(s.detach(), 1.0 - decay)
             for t, s in zip(teacher.buffers(), student.buffers(), strict=True):
                 t.copy_(s)
+
+    @torch.no_grad()
+    def copy_into(self, cnn: nn.Module, swin: nn.Module) -> None:
+        """Give ``cnn`` and ``swin`` the averaged weights (their buffers are the latest)."""
+        for average, network in ((self.cnn, cnn), (self.swin, swin)):
+            for a, n in zip(average.parameters(), network.parameters(), strict=True):
+                n.copy_(a)
 
 
 class PseudoLabelMonitor:

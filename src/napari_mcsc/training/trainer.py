@@ -113,6 +113,7 @@ class Trainer:
         # The targets the networks teach each other, measured (training/teachers.py).
         self.pseudo_labels = PseudoLabelMonitor(self.model.num_classes)
         self.ema: EmaTeachers | None = None
+        self.average: EmaTeachers | None = None  # the averaged weights (config.average_weights)
         # The optimisers, scaler, batch streams and EMA teachers of the run (``run()``
         # makes them): what ``TrainState`` carries to a next round and resume restores.
         self.live: LiveRun | None = None
@@ -207,6 +208,9 @@ class Trainer:
         )
         if method.uses_unlabelled and cfg.teacher == "ema":
             self.ema = EmaTeachers(nets.cnn, nets.swin, cfg.ema_decay).to(self.device)
+        if cfg.average_weights is not None:
+            self.average = EmaTeachers(nets.cnn, nets.swin, cfg.average_weights, warm_up=True)
+            self.average.to(self.device)
         self.live = LiveRun(
             optimizers=method.optimizers(nets, cfg),
             scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
@@ -299,6 +303,8 @@ class Trainer:
     def _finish(self, iteration, ended_by, seconds, step_times, tuner) -> None:
         """Keep the selected model, set ``outcome`` and append the run to the history."""
         cfg = self.config
+        if self.average is not None and iteration > 0:
+            self.average.copy_into(self.model.networks.cnn, self.model.networks.swin)
         if self.validation is not None:
             self.validation.restore_best(self.model)
         self.model.networks.eval()
@@ -407,8 +413,9 @@ class Trainer:
         for opt in live.optimizers.values():
             live.scaler.step(opt)
         live.scaler.update()
-        if self.ema is not None:
-            self.ema.update(self.model.networks.cnn, self.model.networks.swin)
+        for copies in (self.ema, self.average):
+            if copies is not None:
+                copies.update(self.model.networks.cnn, self.model.networks.swin)
         report = {k: float(v.detach()) for k, v in losses.items()}
         report.update(self.method.report(cfg, progress))
         return report

@@ -63,7 +63,14 @@ def main(argv=None) -> int:
 def _base_study(args, names, tests, folder: Path) -> Study:
     """The study every condition starts from (made once, then reopened)."""
     if (folder / "base.done").is_file():
-        return Study.open(folder)
+        study = Study.open(folder)
+        missing = [n for n in [*names, *tests] if n not in study.names]
+        if missing:
+            raise SystemExit(
+                f"the base study in {folder} lacks {', '.join(missing)}: ask for fewer test scans, "
+                "or give another --work (the same base scans and seed train the same base model)"
+            )
+        return study
     shutil.rmtree(folder, ignore_errors=True)
     settings = StudySettings(
         seed=args.seed,

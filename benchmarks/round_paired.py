@@ -40,6 +40,11 @@ from napari_mcsc.study import Study, StudyRound, StudySettings
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.plot:
+        print(plot_changes(ProgressLines(args.out, fresh=False).read(), Path(args.plot)))
+        return 0
+    if not (args.data and args.work):
+        raise SystemExit("--data and --work are needed to run the rounds (--plot alone draws --out)")
     base_names = select_cases(args.data, args.split, every=args.base_every, limit=args.base_scans)
     tests = select_cases(args.data, args.split, every=args.test_every, offset=args.test_offset)
     base_patients = {_patient(n) for n in base_names}
@@ -142,13 +147,50 @@ def _arm_settings(base: StudySettings, changes: dict) -> StudySettings:
     return dataclasses.replace(base, **own, training=training)
 
 
+def plot_changes(rows: list[dict], out: Path) -> Path:
+    """Each arm's change against the first arm, per test scan: the corrected scan's Dice
+    on its unpainted slices (left) and the next scan's when first seen (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_scan: dict[str, dict[str, dict]] = {}
+    arms: list[str] = []
+    for row in rows:
+        by_scan.setdefault(row["scan"], {})[row["arm"]] = row
+        arms += [row["arm"]] if row["arm"] not in arms else []
+    reference, others = arms[0], arms[1:]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, key, title in zip(
+        axes,
+        ("dice_unpainted", "next_first_seen"),
+        ("scan corrected: Dice on its unpainted slices", "next scan: Dice when first seen"),
+        strict=True,
+    ):
+        for x, arm in enumerate(others):
+            pairs = [d for d in by_scan.values() if arm in d and reference in d]
+            changes = [d[arm][key] - d[reference][key] for d in pairs]
+            ax.scatter([x] * len(changes), changes, alpha=0.7)
+            if changes:
+                ax.hlines(sum(changes) / len(changes), x - 0.3, x + 0.3, color="black")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(others)), others, rotation=20)
+        ax.set_title(title, fontsize=10)
+    axes[0].set_ylabel(f"change against {reference} (one round, paired)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
 def _patient(name: str) -> str:
     return name.split("_frame")[0]
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True)
+    p.add_argument("--data")
     p.add_argument("--split", default="train")
     p.add_argument("--base-scans", type=int, default=6)
     p.add_argument("--base-every", type=int, default=14)
@@ -163,7 +205,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--round-iterations", type=int, default=StudySettings.round_iterations)
     p.add_argument("--first-round-iterations", type=int, help="default: the profile's run length")
     p.add_argument("--out", required=True, metavar="FILE.jsonl")
-    p.add_argument("--work", required=True, metavar="DIR")
+    p.add_argument("--work", metavar="DIR")
+    p.add_argument("--plot", metavar="FILE.png", help="only draw the rows of --out (a black bar: the mean)")
     return p
 
 

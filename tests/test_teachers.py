@@ -232,6 +232,7 @@ def test_a_run_can_end_with_the_average_of_its_weights(tiny_config, tiny_slice_s
     moved = [(a - s).abs().sum() for a, s in zip(_cnn_weights(averaged), start, strict=True)]
     last = [(p - s).abs().sum() for p, s in zip(_cnn_weights(plain), start, strict=True)]
     assert 0 < sum(moved) < sum(last)  # between the starting and the last weights
+    assert averaged.average.swin is None  # sup trains the CNN alone: nothing else to average
 
 
 def test_the_average_forgets_its_start_quickly_in_a_short_run():

@@ -63,13 +63,22 @@ class EmaTeachers(nn.Module):
 
     Also the run's averaged weights (``TrainConfig.average_weights``): then ``warm_up``
     lowers the decay over the first steps, (1 + n) / (10 + n) at the n-th, so that a short
-    run's average is not its starting weights, and ``copy_into`` makes it the run's model."""
+    run's average is not its starting weights, ``copy_into`` makes it the run's model, and
+    ``networks`` names those the run trains (an untrained one is not copied or averaged)."""
 
-    def __init__(self, cnn: nn.Module, swin: nn.Module, decay: float, *, warm_up: bool = False) -> None:
+    def __init__(
+        self,
+        cnn: nn.Module,
+        swin: nn.Module,
+        decay: float,
+        *,
+        warm_up: bool = False,
+        networks: tuple[str, ...] = ("cnn", "swin"),
+    ) -> None:
         super().__init__()
         self.decay, self.warm_up, self.updates = decay, warm_up, 0
-        self.cnn = copy.deepcopy(cnn).eval().requires_grad_(False)
-        self.swin = copy.deepcopy(swin).eval().requires_grad_(False)
+        self.cnn = copy.deepcopy(cnn).eval().requires_grad_(False) if "cnn" in networks else None
+        self.swin = copy.deepcopy(swin).eval().requires_grad_(False) if "swin" in networks else None
 
     def train(self, mode: bool = True) -> EmaTeachers:
         return super().train(False)  # a teacher never trains
@@ -78,7 +87,7 @@ class EmaTeachers(nn.Module):
     def update(self, cnn: nn.Module, swin: nn.Module) -> None:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warm_up else self.decay
-        for teacher, student in ((self.cnn, cnn), (self.swin, swin)):
+        for teacher, student in self._pairs(cnn, swin):
             for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
                 t.lerp_(s.detach(), 1.0 - decay)
             for t, s in zip(teacher.buffers(), student.buffers(), strict=True):
@@ -87,9 +96,12 @@ class EmaTeachers(nn.Module):
     @torch.no_grad()
     def copy_into(self, cnn: nn.Module, swin: nn.Module) -> None:
         """Give ``cnn`` and ``swin`` the averaged weights (their buffers are the latest)."""
-        for average, network in ((self.cnn, cnn), (self.swin, swin)):
+        for average, network in self._pairs(cnn, swin):
             for a, n in zip(average.parameters(), network.parameters(), strict=True):
                 n.copy_(a)
+
+    def _pairs(self, cnn: nn.Module, swin: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
+        return [(mine, theirs) for mine, theirs in ((self.cnn, cnn), (self.swin, swin)) if mine is not None]
 
 
 class PseudoLabelMonitor:

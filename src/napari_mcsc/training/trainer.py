@@ -209,7 +209,9 @@ class Trainer:
         if method.uses_unlabelled and cfg.teacher == "ema":
             self.ema = EmaTeachers(nets.cnn, nets.swin, cfg.ema_decay).to(self.device)
         if cfg.average_weights is not None:
-            self.average = EmaTeachers(nets.cnn, nets.swin, cfg.average_weights, warm_up=True)
+            self.average = EmaTeachers(
+                nets.cnn, nets.swin, cfg.average_weights, warm_up=True, networks=method.networks
+            )
             self.average.to(self.device)
         self.live = LiveRun(
             optimizers=method.optimizers(nets, cfg),

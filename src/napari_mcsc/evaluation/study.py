@@ -151,8 +151,12 @@ def run_study_benchmark(
 
 
 def _with_settings_filled(description: dict) -> dict:
-    """A run's description with the study settings it predates at their defaults."""
-    return {**description, "settings": StudySettings.from_dict(description["settings"]).to_dict()}
+    """A run's description with the study settings it predates at their defaults (as it
+    was when it holds no readable settings: it then differs from any run)."""
+    try:
+        return {**description, "settings": StudySettings.from_dict(description["settings"]).to_dict()}
+    except (KeyError, TypeError, ValueError):
+        return description
 
 
 def _fmt(value) -> str:

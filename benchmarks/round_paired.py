@@ -27,7 +27,10 @@ import json
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+from napari_mcsc.commands.common import settings_from_args
+from napari_mcsc.commands.errors import UsageError
 from napari_mcsc.data.decathlon import case_image_path, read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.evaluation.interactive import mean_dice
@@ -128,14 +131,12 @@ def _round(args, base, scan, following, truth, slice_, arm, work: Path) -> dict:
 
 
 def _parse_arm(text: str) -> tuple[str, dict]:
+    """``LABEL=KEY=VALUE[,KEY=VALUE...]``; values read as ``--set`` reads them."""
     label, _, assignments = text.partition("=")
-    changes = {}
-    for item in filter(None, assignments.split(",")):
-        key, equals, value = item.partition("=")
-        if not equals:
-            raise SystemExit(f"arm {text!r}: write LABEL=KEY=VALUE[,KEY=VALUE...]")
-        changes[key] = json.loads(value)
-    return label, changes
+    try:
+        return label, settings_from_args(SimpleNamespace(settings=list(filter(None, assignments.split(",")))))
+    except UsageError as error:
+        raise SystemExit(f"arm {text!r}: {error}") from error
 
 
 def _arm_settings(base: StudySettings, changes: dict) -> StudySettings:

@@ -274,7 +274,8 @@ class Study:
         as painted, and it teaches the model the whole extent of the structures."""
         if not self.learns_from_mask(name):
             return self.labels(name), list(self.scan(name).reviewed)
-        mask, axis = self._annotated_over(name, self.accepted_mask(name)), self.settings.axis
+        mask = self._annotated_over(name, self.accepted_mask(name), self.labels(name))
+        axis = self.settings.axis
         other = tuple(i for i in range(mask.ndim) if i != axis)
         empty = np.flatnonzero(~np.any(mask != 0, axis=other)).tolist()
         return mask, empty
@@ -323,17 +324,16 @@ class Study:
     def mask(self, name: str) -> np.ndarray:
         """The scan's mask: its painted voxels over its latest prediction (painted voxels
         always win; a reviewed slice is background)."""
-        prediction = self.prediction(name)
-        if prediction is None and self.labels(name) is None:
+        prediction, labels = self.prediction(name), self.labels(name)
+        if prediction is None and labels is None:
             raise StudyError(
                 f"scan {name!r} has neither a prediction nor painted slices: train or predict first"
             )
-        return self._annotated_over(name, prediction.labels if prediction is not None else None)
+        return self._annotated_over(name, prediction.labels if prediction is not None else None, labels)
 
-    def _annotated_over(self, name: str, base: np.ndarray | None) -> np.ndarray:
-        """``base`` (a copy; the painted voxels when None) with scan ``name``'s reviewed
-        slices made background and its painted slices put back over it."""
-        labels = self.labels(name)
+    def _annotated_over(self, name: str, base: np.ndarray | None, labels: np.ndarray | None) -> np.ndarray:
+        """``base`` (a copy; the painted voxels ``labels`` when None) with scan ``name``'s
+        reviewed slices made background and its painted slices put back over it."""
         mask = np.array(base if base is not None else labels, copy=True)
         axis = self.settings.axis
         for index in self.scan(name).reviewed:

@@ -70,3 +70,38 @@ def test_a_painted_slice_with_nothing_on_it_is_trained_on_as_background(msd_fold
     config = tiny_mcsc_config(method="sup", iterations=1)
     trainer, _ = train_on_painted(case, [0, 3], config, truth=truth)
     assert trainer.data.num_labelled == 2
+
+
+def test_a_run_that_averages_its_weights_also_scores_its_last_step(msd_folder):
+    # decay 0: the average is the last step's weights, so both scores must agree exactly
+    result = _one_volume(msd_folder, iterations=3, method="sup", average_weights=0.0)
+    row = result["volumes"][0]
+    assert row["last_step"]["dice_mean"] == pytest.approx(row["dice_mean"])
+    assert row["last_step"]["consistent_dice"] == pytest.approx(row["consistent_dice"])
+    assert result["last_step"]["dice_mean"] == pytest.approx(result["dice_mean"])
+    plain = _one_volume(msd_folder, iterations=3, method="sup")
+    assert "last_step" not in plain["volumes"][0] and "last_step" not in plain
+
+
+def test_the_last_step_is_seen_before_the_weights_are_averaged(msd_folder):
+    import copy
+
+    import torch
+
+    from napari_mcsc.data.decathlon import read_case
+    from napari_mcsc.evaluation.interactive import train_on_painted
+    from tiny import tiny_mcsc_config
+
+    case = read_case(str(msd_folder), "patient000_frame01")
+
+    def last_and_final(**settings):
+        seen = []
+        config = tiny_mcsc_config(method="sup", iterations=3, **settings)
+        trainer, _ = train_on_painted(
+            case, [1, 3], config, truth=case.labels, on_last_step=lambda m: seen.append(copy.deepcopy(m))
+        )
+        pairs = zip(seen[0].networks.cnn.parameters(), trainer.model.networks.cnn.parameters(), strict=True)
+        return [torch.equal(a, b) for a, b in pairs]
+
+    assert all(last_and_final())  # without averaging the run ends on its last step
+    assert not all(last_and_final(average_weights=0.9))  # the average replaced it afterwards

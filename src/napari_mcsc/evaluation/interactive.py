@@ -13,6 +13,7 @@ beside it when ITK's interpolator is installed. ``classes`` keeps only some stru
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 from collections.abc import Sequence
@@ -62,10 +63,13 @@ def train_on_painted(
     init: SegmentationModel | None = None,
     curve_at: Sequence[int] = (),
     device: str | None = None,
+    on_last_step=None,
 ) -> tuple[Trainer, list[list[float]]]:
     """Train on ``painted`` slices of ``truth`` (all other slices unlabelled) through the
     ``TrainingJob`` the widget runs; return the trainer and the CNN's Dice on the unpainted
-    slices at the ``curve_at`` iterations."""
+    slices at the ``curve_at`` iterations. ``on_last_step(model)`` sees the model after the
+    run's last step, before the run's end replaces its weights by their average
+    (``TrainConfig.average_weights``): one run gives both models."""
     sparse = paint_slices(truth, list(painted))
     # A painted slice with nothing on it is background the annotator confirmed, not unpainted.
     volume = AnnotatedVolume(case.image, sparse, reviewed=list(painted), name=case.name)
@@ -75,6 +79,8 @@ def train_on_painted(
     curve = []
 
     def score(event) -> None:
+        if on_last_step is not None and event.iteration == config.iterations:
+            on_last_step(job.model)
         if event.iteration in curve_at:
             pred = predict_volume(job.model, case.image, uncertainty=False, device=device, painted=sparse)
             curve.append([event.iteration, round(mean_dice(pred.labels, truth, keep, classes), 4)])
@@ -154,16 +160,24 @@ def run_interactive(
         others = [n for n in load_split(data_dir, split) if n != name][:unlabelled_volumes]
         extra = [read_case(data_dir, other).image for other in others]
         start = time.perf_counter()
+        last_step = []
         trainer, curve = train_on_painted(
-            case, chosen, config, truth=truth, extra=extra, curve_at=curve_at, device=device
+            case,
+            chosen,
+            config,
+            truth=truth,
+            extra=extra,
+            curve_at=curve_at,
+            device=device,
+            on_last_step=(lambda m, into=last_step: into.append(copy.deepcopy(m)))
+            if config.average_weights is not None
+            else None,
         )
         train_seconds = time.perf_counter() - start
         model = trainer.model
         if models_dir is not None:
             save_model(model, Path(models_dir) / f"{name}.pt")
         sparse = paint_slices(truth, chosen)
-        cnn = predict_volume(model, case.image, uncertainty=False, device=device, painted=sparse).labels
-        ours = dice_on_slices(cnn, truth, keep, present)
         row = {
             "case": name,
             "shape": list(case.image.shape),
@@ -173,15 +187,15 @@ def run_interactive(
             "threads": model.history[-1].get("threads"),
             "train_seconds": round(train_seconds, 1),
             "seconds_per_iteration": trainer.outcome.seconds_per_iteration,
-            "dice": {str(c): v for c, v in ours.items()},
-            "dice_mean": float(np.mean(list(ours.values()))),
+            **_scores(model, case.image, sparse, truth, keep, present, device),
         }
         if model.has_trained_transformer:
             both = predict_volume(
                 model, case.image, ensemble=True, uncertainty=False, device=device, painted=sparse
             )
             row["ensemble_dice_mean"] = mean_dice(both.labels, truth, keep, present)
-        row.update(prediction_variants(model, case.image, cnn, sparse, truth, keep, present, device))
+        if last_step:
+            row["last_step"] = _scores(last_step[0], case.image, sparse, truth, keep, present, device)
         if curve:
             row["curve"] = curve
         if with_interp:
@@ -202,6 +216,17 @@ def run_interactive(
         if on_volume is not None:
             on_volume(_summary(settings, rows))
     return _summary(settings, rows)
+
+
+def _scores(model, image, sparse, truth, keep, present, device) -> dict:
+    """The CNN's Dice and its prediction options' (``prediction_variants``) for ``model``."""
+    cnn = predict_volume(model, image, uncertainty=False, device=device, painted=sparse).labels
+    per_class = dice_on_slices(cnn, truth, keep, present)
+    row = {
+        "dice": {str(c): v for c, v in per_class.items()},
+        "dice_mean": float(np.mean(list(per_class.values()))),
+    }
+    return {**row, **prediction_variants(model, image, cnn, sparse, truth, keep, present, device)}
 
 
 def prediction_variants(model, image, cnn, sparse, truth, keep, present, device) -> dict:
@@ -232,9 +257,18 @@ SUMMARY_KEYS = (
 
 
 def _summary(settings: dict, rows: list[dict]) -> dict:
-    summary = {**settings, "n_volumes": len(rows), "volumes": rows}
+    summary = {**settings, "n_volumes": len(rows), "volumes": rows, **_means(rows)}
+    last_steps = [r["last_step"] for r in rows if "last_step" in r]
+    if last_steps:  # the same runs' models before their weights were averaged
+        summary["last_step"] = _means(last_steps)
+    return summary
+
+
+def _means(rows: list[dict]) -> dict:
+    """The ``SUMMARY_KEYS`` figures averaged over the rows that have them."""
+    means = {}
     for key in SUMMARY_KEYS:
         values = [r[key] for r in rows if key in r]
         if values:
-            summary[key] = float(np.mean(values))
-    return summary
+            means[key] = float(np.mean(values))
+    return means

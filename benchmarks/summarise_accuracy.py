@@ -9,6 +9,10 @@ per-volume Dice.
     python benchmarks/summarise_accuracy.py --runs "whole slice=a.json" "crop 0.25=b.json" \
         --png docs/images/accuracy_val_k2.png
 
+A run made with ``--set average_weights=D`` also scored its models as they were at their
+last step: ``"last step=run.json:last_step" "averaged=run.json"`` compares the two;
+``"ED and ES=ed.json,es.json"`` joins two runs of one setting.
+
 With ``--by-painted``, the runs are the same volumes painted with different numbers of
 slices (LABEL names the method, repeated once per run): a table and a plot of mean Dice
 against painted slices, with contour interpolation from the same slices.
@@ -30,8 +34,19 @@ NAMES = ("CNN", "3D-consistent", "flips", "flips + 3D-consistent")
 
 
 def _load(spec: str) -> tuple[str, dict[str, dict]]:
-    label, _, path = spec.partition("=")
-    rows = json.loads(Path(path).read_text())["volumes"]
+    """LABEL=FILE[,FILE...]: the volumes of one or more runs of one setting (e.g. two halves
+    of a split). FILE:last_step: the models of a run that averaged its weights as they were
+    at its last step (the same run's pair)."""
+    label, _, paths = spec.partition("=")
+    rows = []
+    for piece in paths.split(","):
+        path, _, part = piece.partition(":")
+        volumes = json.loads(Path(path).read_text())["volumes"]
+        if part:
+            volumes = [
+                {**row[part], "case": row["case"], "train_seconds": row["train_seconds"]} for row in volumes
+            ]
+        rows += volumes
     return label, {row["case"]: row for row in rows}
 
 

@@ -84,8 +84,6 @@ def test_a_run_that_averages_its_weights_also_scores_its_last_step(msd_folder):
 
 
 def test_the_last_step_is_seen_before_the_weights_are_averaged(msd_folder):
-    import copy
-
     import torch
 
     from napari_mcsc.data.decathlon import read_case
@@ -97,9 +95,7 @@ def test_the_last_step_is_seen_before_the_weights_are_averaged(msd_folder):
     def last_and_final(**settings):
         seen = []
         config = tiny_mcsc_config(method="sup", iterations=3, **settings)
-        trainer, _ = train_on_painted(
-            case, [1, 3], config, truth=case.labels, on_last_step=lambda m: seen.append(copy.deepcopy(m))
-        )
+        trainer, _ = train_on_painted(case, [1, 3], config, truth=case.labels, on_last_step=seen.append)
         pairs = zip(seen[0].networks.cnn.parameters(), trainer.model.networks.cnn.parameters(), strict=True)
         return [torch.equal(a, b) for a, b in pairs]
 

@@ -67,8 +67,8 @@ def train_on_painted(
 ) -> tuple[Trainer, list[list[float]]]:
     """Train on ``painted`` slices of ``truth`` (all other slices unlabelled) through the
     ``TrainingJob`` the widget runs; return the trainer and the CNN's Dice on the unpainted
-    slices at the ``curve_at`` iterations. ``on_last_step(model)`` sees the model after the
-    run's last step, before the run's end replaces its weights by their average
+    slices at the ``curve_at`` iterations. ``on_last_step(model)`` gets a copy of the model
+    after the run's last step, before the run's end replaces its weights by their average
     (``TrainConfig.average_weights``): one run gives both models."""
     sparse = paint_slices(truth, list(painted))
     # A painted slice with nothing on it is background the annotator confirmed, not unpainted.
@@ -80,7 +80,7 @@ def train_on_painted(
 
     def score(event) -> None:
         if on_last_step is not None and event.iteration == config.iterations:
-            on_last_step(job.model)
+            on_last_step(copy.deepcopy(job.model))
         if event.iteration in curve_at:
             pred = predict_volume(job.model, case.image, uncertainty=False, device=device, painted=sparse)
             curve.append([event.iteration, round(mean_dice(pred.labels, truth, keep, classes), 4)])
@@ -169,9 +169,7 @@ def run_interactive(
             extra=extra,
             curve_at=curve_at,
             device=device,
-            on_last_step=(lambda m, into=last_step: into.append(copy.deepcopy(m)))
-            if config.average_weights is not None
-            else None,
+            on_last_step=last_step.append if config.average_weights is not None else None,
         )
         train_seconds = time.perf_counter() - start
         model = trainer.model

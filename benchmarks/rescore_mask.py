@@ -1,0 +1,160 @@
+"""Score the 3D-consistent mask's settings on models a benchmark saved, paired per volume.
+
+``benchmark interactive --models DIR`` keeps each volume's model; this script predicts each
+volume again with it (the CNN, as the benchmark scores it) and scores the 3D-consistent
+mask without a growth limit and with each of ``--growth`` (``PIXELS`` or
+``PIXELS/SHARE``: at least that many pixels a slice beyond the outermost painted slices,
+or that share of the structure's width, by default ``postprocess.GROWTH_SHARE``), on the
+volume's unpainted slices, with the slices the run painted. One model gives every row
+of a volume, so the settings differ in nothing else.
+It also counts where the wrong voxels of the mask without a limit lie: between the painted
+slices, or beyond them.
+
+    python benchmarks/rescore_mask.py --data ../shared/data/acdc \\
+        --run train7_k2.json train6es_k2.json --models models/ --growth 4/0 4 6 \\
+        --out benchmarks/results/accuracy/train13_k2_growth.json --png docs/images/growth.png
+
+``--png``: per volume, the mask without a limit against the mask with each limit (above
+the diagonal: the limit helped that volume). ``--plot-only FILE.json`` redraws it from an
+earlier ``--out`` without predicting again (several files: one panel each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from napari_mcsc.checkpoint import load_model
+from napari_mcsc.data.decathlon import read_case
+from napari_mcsc.data.phantom import paint_slices
+from napari_mcsc.evaluation.interactive import dice_on_slices
+from napari_mcsc.inference import predict_volume
+from napari_mcsc.postprocess import GROWTH_SHARE, consistent_mask
+
+Growth = tuple[int, float] | None
+
+
+def _growth(text: str) -> Growth:
+    if text.lower() == "none":
+        return None
+    pixels, _, share = text.partition("/")
+    return int(pixels), float(share) if share else GROWTH_SHARE
+
+
+def _label(growth: Growth) -> str:
+    return "none" if growth is None else f"{growth[0]}/{growth[1]:g}"
+
+
+def _mask(cnn: np.ndarray, sparse: np.ndarray, growth: Growth) -> np.ndarray:
+    if growth is None:
+        return consistent_mask(cnn, sparse, growth=None)
+    return consistent_mask(cnn, sparse, growth=growth[0], growth_share=growth[1])
+
+
+def wrong_voxels_by_place(pred: np.ndarray, truth: np.ndarray, painted: list[int], classes) -> dict:
+    """How many voxels ``pred`` gets wrong between the painted slices and beyond them."""
+    first, last = min(painted), max(painted)
+    places = {"between": 0, "beyond": 0}
+    for index in range(truth.shape[0]):
+        if index in painted:
+            continue
+        wrong = sum(int(((pred[index] == c) ^ (truth[index] == c)).sum()) for c in classes)
+        places["between" if first < index < last else "beyond"] += wrong
+    return places
+
+
+def rescore(data: Path, rows: list[dict], models: Path, growths: list[Growth]) -> list[dict]:
+    out = []
+    for row in rows:
+        case = read_case(data, row["case"])
+        truth, painted = case.labels, list(row["painted"])
+        classes = [c for c in (int(v) for v in np.unique(truth)) if c != 0]
+        keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
+        sparse = paint_slices(truth, painted)
+        model = load_model(models / f"{row['case']}.pt")
+        cnn = predict_volume(model, case.image, uncertainty=False, painted=sparse).labels
+        scored = {"case": row["case"], "painted": painted, "slices": int(truth.shape[0])}
+        for growth in growths:
+            mask = _mask(cnn, sparse, growth)
+            per_class = dice_on_slices(mask, truth, keep, classes)
+            scored[f"growth_{_label(growth)}"] = {
+                "dice_mean": float(np.mean(list(per_class.values()))),
+                "dice": {str(c): v for c, v in per_class.items()},
+            }
+        free = _mask(cnn, sparse, None)
+        scored["wrong_voxels_no_limit"] = wrong_voxels_by_place(free, truth, painted, classes)
+        print(
+            row["case"],
+            " ".join(f"{k}={v['dice_mean']:.3f}" for k, v in scored.items() if k.startswith("growth_")),
+            flush=True,
+        )
+        out.append(scored)
+    return out
+
+
+def plot_paired(results: list[tuple[str, dict]], path: Path) -> None:
+    """One panel per result file: each volume's Dice without a limit (x) against each limit (y)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.0), squeeze=False)
+    for ax, (title, result) in zip(axes[0], results, strict=True):
+        rows = result["volumes"]
+        x = [r["growth_none"]["dice_mean"] for r in rows]
+        for key in [k for k in rows[0] if k.startswith("growth_") and k != "growth_none"]:
+            y = [r[key]["dice_mean"] for r in rows]
+            gain = np.mean(y) - np.mean(x)
+            pixels, share = key.split("_")[1].split("/")
+            ax.scatter(x, y, s=18, label=f"{pixels} px or {share} of the width: {gain:+.3f}")
+        low = min(x) - 0.02
+        ax.plot([low, 1], [low, 1], color="grey", lw=0.8)
+        ax.set_xlabel("3D-consistent mask, no growth limit")
+        ax.set_ylabel("with the growth limit")
+        ax.set_title(f"{title} ({len(rows)} volumes)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right", title="mean gain", title_fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"plot written to {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--run", type=Path, nargs="+", help="benchmark interactive JSON files")
+    parser.add_argument("--models", type=Path, help="the --models folder of those runs")
+    parser.add_argument("--growth", type=_growth, nargs="+", default=["4"], metavar="PIXELS[/SHARE]")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--png", type=Path)
+    parser.add_argument("--plot-only", type=Path, nargs="+", metavar="FILE.json")
+    args = parser.parse_args(argv)
+    if args.plot_only:
+        plot_paired([(p.stem, json.loads(p.read_text())) for p in args.plot_only], args.png)
+        return
+    if not (args.data and args.run and args.models):
+        parser.error("--data, --run and --models are needed (or --plot-only)")
+    rows = [row for path in args.run for row in json.loads(path.read_text())["volumes"]]
+    args.growth = [None] + [g for g in args.growth if g is not None]  # the pairs' reference
+    scored = rescore(args.data, rows, args.models, args.growth)
+    summary = {
+        f"growth_{_label(g)}": float(np.mean([r[f"growth_{_label(g)}"]["dice_mean"] for r in scored]))
+        for g in args.growth
+    }
+    wrong = {p: sum(r["wrong_voxels_no_limit"][p] for r in scored) for p in ("between", "beyond")}
+    summary["wrong_voxels_no_limit"] = wrong
+    print(json.dumps({"n_volumes": len(scored), **summary}))
+    result = {"runs": [str(p) for p in args.run], "n_volumes": len(scored), **summary, "volumes": scored}
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+    if args.png:
+        plot_paired([(args.out.stem if args.out else "paired", result)], args.png)
+
+
+if __name__ == "__main__":
+    main()

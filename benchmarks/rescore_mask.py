@@ -14,8 +14,8 @@ slices, or beyond them.
         --run train7_k2.json train6es_k2.json --models models/ --growth 4/0 4 6 \\
         --out benchmarks/results/accuracy/train13_k2_growth.json --png docs/images/growth.png
 
-``--png``: per volume, the mask without a limit against the mask with each limit (above
-the diagonal: the limit helped that volume). ``--plot-only FILE.json`` redraws it from an
+``--png``: per volume, the gain from each limit against the mask's Dice without one (above
+zero: the limit helped that volume). ``--plot-only FILE.json`` redraws it from an
 earlier ``--out`` without predicting again (several files: one panel each).
 """
 
@@ -96,28 +96,30 @@ def rescore(data: Path, rows: list[dict], models: Path, growths: list[Growth]) -
 
 
 def plot_paired(results: list[tuple[str, dict]], path: Path) -> None:
-    """One panel per result file: each volume's Dice without a limit (x) against each limit (y)."""
+    """One panel per result file: each volume's gain from each limit (y) against its Dice
+    without a limit (x); above zero, the limit helped that volume."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.8), squeeze=False)
     for ax, (title, result) in zip(axes[0], results, strict=True):
         rows = result["volumes"]
-        x = [r["growth_none"]["dice_mean"] for r in rows]
-        for key in [k for k in rows[0] if k.startswith("growth_") and k != "growth_none"]:
-            y = [r[key]["dice_mean"] for r in rows]
-            gain = np.mean(y) - np.mean(x)
+        x = np.array([r["growth_none"]["dice_mean"] for r in rows])
+        keys = [k for k in rows[0] if k.startswith("growth_") and k != "growth_none"]
+        for offset, key in enumerate(keys):
+            gain = np.array([r[key]["dice_mean"] for r in rows]) - x
             pixels, share = key.split("_")[1].split("/")
-            ax.scatter(x, y, s=18, label=f"{pixels} px or {share} of the width: {gain:+.3f}")
-        low = min(x) - 0.02
-        ax.plot([low, 1], [low, 1], color="grey", lw=0.8)
-        ax.set_xlabel("3D-consistent mask, no growth limit")
-        ax.set_ylabel("with the growth limit")
-        ax.set_title(f"{title} ({len(rows)} volumes)", fontsize=9)
+            jitter = (offset - (len(keys) - 1) / 2) * 0.002
+            label = f"{pixels} px or {share} of the width: {gain.mean():+.3f}"
+            ax.scatter(x + jitter, gain, s=16, label=label)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xlabel("Dice, 3D-consistent mask without the limit")
+        ax.set_ylabel("gain from the growth limit")
+        ax.set_title(f"{title} ({len(rows)} volumes, one model each)", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right", title="mean gain", title_fontsize=7)
+        ax.legend(fontsize=7, loc="upper right", title="mean gain", title_fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -71,9 +69,10 @@ class TestTrainer:
 
     def test_time_budget_ends_the_run(self, tiny_config, tiny_slice_set):
         trainer = Trainer(tiny_config.replace(iterations=100_000, max_seconds=2.0), tiny_slice_set)
-        start = time.perf_counter()
         events = list(trainer.run())
-        assert time.perf_counter() - start < 2.0 + 3 * max(e.seconds_per_iteration for e in events) + 1
+        # the run's own clock, not the test's: setting up may take long on a busy machine
+        assert trainer.outcome.ended_by == "time cap"
+        assert 2.0 <= events[-1].elapsed < 2.0 + 3 * max(e.seconds_per_iteration for e in events) + 1
         assert events[-1].eta_seconds == pytest.approx(0.0, abs=1.0)
         assert 1 <= len(events) < 100_000
 

@@ -31,6 +31,7 @@ from napari_mcsc.checkpoint import load_model
 from napari_mcsc.data.decathlon import read_case
 from napari_mcsc.data.phantom import paint_slices
 from napari_mcsc.evaluation.interactive import dice_on_slices
+from napari_mcsc.evaluation.study import present_classes
 from napari_mcsc.inference import predict_volume
 from napari_mcsc.postprocess import GROWTH_SHARE, consistent_mask
 
@@ -71,7 +72,7 @@ def rescore(data: Path, rows: list[dict], models: Path, growths: list[Growth]) -
     for row in rows:
         case = read_case(data, row["case"])
         truth, painted = case.labels, list(row["painted"])
-        classes = [c for c in (int(v) for v in np.unique(truth)) if c != 0]
+        classes = present_classes(truth)
         keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
         sparse = paint_slices(truth, painted)
         model = load_model(models / f"{row['case']}.pt")

@@ -37,6 +37,9 @@ GROWTH_SHARE = 0.2
 #: 26-connectivity: pieces touching by a corner are one (slices are far apart in z).
 _NEIGHBOURS = np.ones((3, 3, 3), dtype=bool)
 
+#: One pixel of growth in a slice: the 8 neighbours.
+_SQUARE = np.ones((3, 3), dtype=bool)
+
 
 def consistent_mask(
     labels: np.ndarray,
@@ -87,7 +90,6 @@ def _limit_growth(
     if len(painted_slices) == 0:
         return labels
     first, last = int(painted_slices[0]), int(painted_slices[-1])
-    square = np.ones((3, 3), dtype=bool)
     for anchor, walk in ((last, range(last + 1, len(stack))), (first, range(first - 1, -1, -1))):
         for value in np.unique(paint[anchor]):
             if value == 0:
@@ -95,19 +97,19 @@ def _limit_growth(
             before = paint[anchor] == value
             for index in walk:
                 here = stack[index] == value
-                reach = _reach(before, growth, share, square)
+                reach = _reach(before, growth, share)
                 stack[index][here & ~reach] = 0
                 before = here & reach
     return labels
 
 
-def _reach(mask: np.ndarray, growth: int, share: float, square: np.ndarray) -> np.ndarray:
+def _reach(mask: np.ndarray, growth: int, share: float) -> np.ndarray:
     """``mask`` grown by ``growth`` pixels, or by ``share`` of its width if that is more."""
     width = 2.0 * float(np.sqrt(np.count_nonzero(mask) / np.pi))
     steps = max(int(growth), round(share * width))
     if steps == 0 or not mask.any():
         return mask
-    return ndimage.binary_dilation(mask, square, iterations=steps)
+    return ndimage.binary_dilation(mask, _SQUARE, iterations=steps)
 
 
 def _fill_holes_per_slice(labels: np.ndarray, axis: int) -> np.ndarray:

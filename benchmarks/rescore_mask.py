@@ -96,28 +96,37 @@ def rescore(data: Path, rows: list[dict], models: Path, growths: list[Growth]) -
     return out
 
 
-def plot_paired(results: list[tuple[str, dict]], path: Path) -> None:
-    """One panel per result file: each volume's gain from each limit (y) against its Dice
-    without a limit (x); above zero, the limit helped that volume."""
+def plot_paired(
+    results: list[tuple[str, dict]],
+    path: Path,
+    *,
+    reference: str = "growth_none",
+    xlabel: str = "Dice, 3D-consistent mask without the limit",
+    ylabel: str = "gain from the growth limit",
+    legend=None,
+) -> None:
+    """One panel per result file: each volume's gain from each setting (y) against its
+    Dice with the ``reference`` setting (x); above zero, the setting helped that volume.
+    The settings are the keys that share ``reference``'s prefix; ``legend(key)`` names one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    prefix = reference.split("_")[0] + "_"
+    legend = legend or _growth_legend
     fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.8), squeeze=False)
     for ax, (title, result) in zip(axes[0], results, strict=True):
         rows = result["volumes"]
-        x = np.array([r["growth_none"]["dice_mean"] for r in rows])
-        keys = [k for k in rows[0] if k.startswith("growth_") and k != "growth_none"]
+        x = np.array([r[reference]["dice_mean"] for r in rows])
+        keys = [k for k in rows[0] if k.startswith(prefix) and k != reference]
         for offset, key in enumerate(keys):
             gain = np.array([r[key]["dice_mean"] for r in rows]) - x
-            pixels, share = key.split("_")[1].split("/")
             jitter = (offset - (len(keys) - 1) / 2) * 0.002
-            label = f"{pixels} px or {share} of the width: {gain.mean():+.3f}"
-            ax.scatter(x + jitter, gain, s=16, label=label)
+            ax.scatter(x + jitter, gain, s=16, label=f"{legend(key)}: {gain.mean():+.3f}")
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xlabel("Dice, 3D-consistent mask without the limit")
-        ax.set_ylabel("gain from the growth limit")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_title(f"{title} ({len(rows)} volumes, one model each)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right", title="mean gain", title_fontsize=7)
@@ -125,6 +134,11 @@ def plot_paired(results: list[tuple[str, dict]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     print(f"plot written to {path}")
+
+
+def _growth_legend(key: str) -> str:
+    pixels, share = key.split("_")[1].split("/")
+    return f"{pixels} px or {share} of the width"
 
 
 def main(argv: list[str] | None = None) -> None:

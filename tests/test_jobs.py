@@ -74,3 +74,28 @@ def test_a_focus_must_be_one_of_the_painted_images(tiny_config, phantoms):
     job = TrainingJob(tiny_config, [ImageInput("p0", p.image, paint_slices(p.labels, [2]))], focus="p9")
     with pytest.raises(ValueError, match="focus 'p9' is not one of the painted images"):
         _run(job)
+
+
+@pytest.mark.parametrize("consistent", [False, True])
+def test_jobs_make_the_masks_3d_consistent_when_asked(
+    tiny_config, trained, phantoms, consistent, monkeypatch
+):
+    """The widget's "3D-consistent mask" reaches the prediction after training and the
+    prediction of a loaded model (it once stopped at the jobs' arguments)."""
+    import napari_mcsc.jobs as jobs
+
+    asked = []
+    real = jobs.predict_volume
+
+    def recorded(*args, **kwargs):
+        asked.append(kwargs["consistent"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "predict_volume", recorded)
+    p = phantoms[0]
+    item = ImageInput("p0", p.image, paint_slices(p.labels, [2, 5]))
+    _run(TrainingJob(tiny_config.replace(iterations=1), [item], consistent=consistent))
+    predictions = jobs.run_to_end(jobs.prediction_job(trained, [item], consistent=consistent))
+    assert asked == [consistent, consistent]
+    expected = real(trained, p.image, uncertainty=True, painted=item.labels, consistent=consistent)
+    assert np.array_equal(predictions[0].labels, expected.labels)

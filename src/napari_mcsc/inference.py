@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_mcsc import propagation
 from napari_mcsc.data.context import context_stack
 from napari_mcsc.data.field_of_view import Box, box_of_painting, is_whole, tile_boxes, whole_slice
 from napari_mcsc.data.normalise import normalise_volume
@@ -67,6 +68,8 @@ def predict_slices(
     batch_size: int = 16,
     box: Box | None = None,
     flips: bool = False,
+    carried: np.ndarray | None = None,
+    carried_weight: float = propagation.WEIGHT,
 ) -> SlicePrediction:
     """Predict a stack of 2D slices (N, H, W), consecutive slices of a volume (a model with
     ``context_slices`` > 1 takes each one's neighbours from the stack). ``normalised``:
@@ -76,7 +79,11 @@ def predict_slices(
 
     A model trained on the square around painted structures (``settings.field_share``)
     predicts inside ``box`` (background outside), or, without one, in overlapping tiles at
-    the scale it was trained at; any other model sees whole slices."""
+    the scale it was trained at; any other model sees whole slices.
+
+    ``carried``: painted labels carried to these slices (``propagation.carry_painted``),
+    mixed into the class probabilities with ``carried_weight`` before the argmax; the
+    uncertainty maps stay the networks' own."""
     device = device if isinstance(device, torch.device) else pick_device(device)
     nets = model.networks
     was_training = nets.training
@@ -113,6 +120,8 @@ def predict_slices(
                 disagreement[part] = (0.5 * (probs_a - probs_b).abs().sum(dim=1)).cpu().numpy()
         elif uncertainty:
             entropy[part] = _entropy(probs_a).cpu().numpy()
+        if carried is not None and carried_weight > 0:
+            probs = propagation.fuse(probs, carried[part], carried_weight)
         labels[part] = probs.max(dim=1).indices.cpu().numpy()
     if was_training:
         nets.train()
@@ -178,13 +187,15 @@ def predict_volume(
     painted: np.ndarray | None = None,
     flips: bool = False,
     consistent: bool = False,
+    carry: float = propagation.WEIGHT,
 ) -> VolumePrediction:
     """Predict every slice of a 3D ``volume`` along the model's axis. ``painted``: the
     scan's sparse labels, if any: a model trained on the square around painted structures
     predicts in this scan's square (``data.field_of_view``), else in tiles. ``flips``:
     test-time mirroring (``predict_slices``); ``consistent``: the mask made 3D-consistent
     (``postprocess.consistent_mask``: stray pieces removed, holes filled, painted voxels
-    kept)."""
+    kept), after the painted slices are carried to the others by registration and mixed
+    into the probabilities with weight ``carry`` (``propagation``; 0: not carried)."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
@@ -204,6 +215,8 @@ def predict_volume(
         batch_size=batch_size,
         box=box,
         flips=flips,
+        carried=_carried(model, stacked, painted, axis) if consistent and carry > 0 else None,
+        carried_weight=carry,
     )
     labels = np.moveaxis(pred.labels, 0, axis)
     if consistent:
@@ -216,6 +229,16 @@ def predict_volume(
     if pred.disagreement is not None:
         result.disagreement = np.moveaxis(pred.disagreement, 0, axis)
     return result
+
+
+def _carried(model: SegmentationModel, stacked: np.ndarray, painted: np.ndarray | None, axis: int):
+    """The painted slices carried to every slice (``propagation.carry_painted``), in the
+    model's classes; values the model does not know count as unpainted."""
+    if painted is None:
+        return None
+    known = np.where(np.isin(painted, model.mapping.values), painted, 0)
+    classes = np.moveaxis(model.mapping.to_classes(known), axis, 0)
+    return propagation.carry_painted(stacked, classes, model.num_classes)
 
 
 def rank_slices(scores: np.ndarray, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:

@@ -237,7 +237,12 @@ class TrainingJob:
             painted = getattr(item, "labels", None)  # a painted scan is predicted in its field of view
             result.predictions.append(
                 predict_volume(
-                    model, item.image, uncertainty=True, device=self._trainer.device, painted=painted
+                    model,
+                    item.image,
+                    uncertainty=True,
+                    device=self._trainer.device,
+                    painted=painted,
+                    consistent=self.consistent,
                 )
             )
         result.seconds = time.perf_counter() - start
@@ -278,6 +283,13 @@ def prediction_job(
     for index, item in enumerate(images):
         yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
         results.append(
-            predict_volume(model, item.image, ensemble=ensemble, uncertainty=True, painted=item.labels)
+            predict_volume(
+                model,
+                item.image,
+                ensemble=ensemble,
+                uncertainty=True,
+                painted=item.labels,
+                consistent=consistent,
+            )
         )
     return results

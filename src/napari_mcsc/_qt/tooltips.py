@@ -14,9 +14,10 @@ TOOLTIPS = {
     "iterations: for a GPU).",
     "seconds": "Optional cap: stop after this many seconds even if the run is not complete "
     "(you are warned: the model may be much worse). 0 = no cap.",
-    "consistent": "Make each predicted structure one 3D piece without holes: stray islands "
-    "away from it are removed (unless they touch what you painted), holes inside it are "
-    "filled; painted voxels never change.",
+    "consistent": "Use the painted slices in 3D: they are carried to the other slices by "
+    "registering each slice to its neighbour and mixed into the prediction; each predicted "
+    "structure is kept as one 3D piece without holes (stray islands away from it are "
+    "removed unless they touch what you painted). Painted voxels never change.",
     "iterations": "Run length in iterations (0 = the profile's number, which its quality needs). "
     "A slow or busy machine runs the same iterations, later.",
     "add_unlabelled": "Open other scans of the study (several files at once) as unlabelled "

@@ -206,7 +206,8 @@ def run_interactive(
             f"[{index + 1}/{len(names)}] {name} z={z} painted={chosen} it={row['iterations']} "
             f"dice={row['dice_mean']:.3f}"
             + (f" ens={row['ensemble_dice_mean']:.3f}" if "ensemble_dice_mean" in row else "")
-            + f" 3d={row['consistent_dice_mean']:.3f} flips={row['flips_dice_mean']:.3f}"
+            + f" 3d={row['consistent_dice_mean']:.3f} uncarried={row['uncarried_consistent_dice_mean']:.3f}"
+            + f" flips={row['flips_dice_mean']:.3f}"
             + f" both={row['flips_consistent_dice_mean']:.3f}"
             + (f" interp={row['interp_dice_mean']:.3f}" if with_interp else "")
             + f" ({train_seconds:.0f} s)"
@@ -229,14 +230,22 @@ def _scores(model, image, sparse, truth, keep, present, device) -> dict:
 
 def prediction_variants(model, image, cnn, sparse, truth, keep, present, device) -> dict:
     """The CNN's Dice with the prediction options of the same model: the 3D-consistent
-    mask, test-time flips, and both (``inference.predict_volume``)."""
-    consistent = consistent_mask(cnn, sparse)
-    flipped = predict_volume(
-        model, image, uncertainty=False, device=device, painted=sparse, flips=True
-    ).labels
-    both = consistent_mask(flipped, sparse)
+    mask the widget shows (painted slices carried, ``propagation``), the same mask without
+    carrying them (``uncarried``), test-time flips, and flips with the mask
+    (``inference.predict_volume``)."""
+
+    def predict(**options) -> np.ndarray:
+        options = {"uncertainty": False, "device": device, "painted": sparse, **options}
+        return predict_volume(model, image, **options).labels
+
+    flipped = predict(flips=True)
+    masks = {
+        "consistent": predict(consistent=True),
+        "uncarried_consistent": consistent_mask(cnn, sparse),
+        "flips_consistent": predict(flips=True, consistent=True),
+    }
     row = {"flips_dice_mean": mean_dice(flipped, truth, keep, present)}
-    for key, labels in (("consistent", consistent), ("flips_consistent", both)):
+    for key, labels in masks.items():
         per_class = dice_on_slices(labels, truth, keep, present)  # once: the mean comes from it
         row[f"{key}_dice_mean"] = float(np.mean(list(per_class.values())))
         row[f"{key}_dice"] = {str(c): v for c, v in per_class.items()}
@@ -249,6 +258,7 @@ SUMMARY_KEYS = (
     "ensemble_dice_mean",
     "interp_dice_mean",
     "consistent_dice_mean",
+    "uncarried_consistent_dice_mean",
     "flips_dice_mean",
     "flips_consistent_dice_mean",
 )

@@ -39,7 +39,8 @@ class StudySettings:
     seed: int = 1337
     device: str | None = None
     # Predictions made 3D-consistent (``postprocess.consistent_mask``: stray pieces removed,
-    # holes filled, painted voxels kept), as the single-scan widget's checkbox does. On: on
+    # holes filled, painted voxels kept; a scan's painted slices carried to its other slices,
+    # ``propagation``), as the single-scan widget's checkbox does. On: on
     # the train split's 3-class study it took 24 painted slices where the raw CNN took 34
     # (docs/benchmarks.md, section 21).
     consistent_mask: bool = True

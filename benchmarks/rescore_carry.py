@@ -1,0 +1,135 @@
+"""Score the carried painted slices (``propagation``) on models a benchmark saved, paired per volume.
+
+``benchmark interactive --models DIR`` keeps each volume's model. This script predicts each
+volume again with it, with the slices the run painted. It scores the 3D-consistent mask
+(``predict_volume(consistent=True)``, the mask the widget and the study show) on the
+volume's unpainted slices:
+
+- first without carrying the painted slices (``carry=0``, the mask before section 32);
+- then with each weight of ``--carry``.
+
+One model gives every row of a volume, so the weights differ in nothing else. Wrong voxels
+are counted between the painted slices and beyond them.
+
+    python benchmarks/rescore_carry.py --data ../shared/data/acdc \\
+        --run train7_k2.json train6es_k2.json --models models/ --carry 0.4 \\
+        --out benchmarks/results/accuracy/train13_k2_carry.json --png docs/images/carry.png
+
+``--png``: per volume, the gain from each weight against the mask's Dice without carrying.
+``--plot-only FILE.json`` redraws it from earlier ``--out`` files (one panel each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from rescore_mask import plot_paired, wrong_voxels_by_place
+
+from napari_mcsc.checkpoint import load_model
+from napari_mcsc.data.decathlon import read_case
+from napari_mcsc.data.phantom import paint_slices
+from napari_mcsc.evaluation.interactive import dice_on_slices
+from napari_mcsc.evaluation.study import present_classes
+from napari_mcsc.inference import predict_volume
+
+
+def rescore(data: Path, rows: list[dict], models: Path, weights: list[float]) -> list[dict]:
+    out = []
+    for row in rows:
+        case = read_case(data, row["case"])
+        truth, painted = case.labels, list(row["painted"])
+        classes = present_classes(truth)
+        keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
+        sparse = paint_slices(truth, painted)
+        model = load_model(models / f"{row['case']}.pt")
+        scored = {"case": row["case"], "painted": painted, "slices": int(truth.shape[0])}
+        for weight in weights:
+            start = time.perf_counter()
+            mask = predict_volume(
+                model, case.image, uncertainty=False, painted=sparse, consistent=True, carry=weight
+            ).labels
+            per_class = dice_on_slices(mask, truth, keep, classes)
+            scored[f"carry_{weight:g}"] = {
+                "dice_mean": float(np.mean(list(per_class.values()))),
+                "dice": {str(c): v for c, v in per_class.items()},
+                "wrong_voxels": wrong_voxels_by_place(mask, truth, painted, classes),
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+        print(
+            row["case"],
+            " ".join(f"{k}={v['dice_mean']:.3f}" for k, v in scored.items() if k.startswith("carry_")),
+            flush=True,
+        )
+        out.append(scored)
+    return out
+
+
+def summarise(scored: list[dict], weights: list[float]) -> dict:
+    """Mean Dice per weight, and against no carrying: volumes ahead and behind, the worst."""
+    summary = {}
+    base = np.array([r["carry_0"]["dice_mean"] for r in scored])
+    for weight in weights:
+        key = f"carry_{weight:g}"
+        dice = np.array([r[key]["dice_mean"] for r in scored])
+        gain = dice - base
+        summary[key] = {
+            "dice_mean": float(dice.mean()),
+            "per_class": {
+                c: float(np.mean([r[key]["dice"][c] for r in scored if c in r[key]["dice"]]))
+                for c in sorted({c for r in scored for c in r[key]["dice"]})
+            },
+            "ahead": int((gain > 1e-9).sum()),
+            "behind": int((gain < -1e-9).sum()),
+            "worst": float(gain.min()),
+            "wrong_voxels": {
+                p: sum(r[key]["wrong_voxels"][p] for r in scored) for p in ("between", "beyond")
+            },
+        }
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--run", type=Path, nargs="+", help="benchmark interactive JSON files")
+    parser.add_argument("--models", type=Path, help="the --models folder of those runs")
+    parser.add_argument("--carry", type=float, nargs="+", default=[0.4], metavar="WEIGHT")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--png", type=Path)
+    parser.add_argument("--plot-only", type=Path, nargs="+", metavar="FILE.json")
+    args = parser.parse_args(argv)
+    if args.plot_only:
+        results = [(p.stem, json.loads(p.read_text())) for p in args.plot_only]
+        _plot(results, args.png)
+        return
+    if not (args.data and args.run and args.models):
+        parser.error("--data, --run and --models are needed (or --plot-only)")
+    rows = [row for path in args.run for row in json.loads(path.read_text())["volumes"]]
+    weights = [0.0] + [w for w in args.carry if w != 0]  # the pairs' reference first
+    scored = rescore(args.data, rows, args.models, weights)
+    summary = summarise(scored, weights)
+    print(json.dumps({"n_volumes": len(scored), **summary}))
+    result = {"runs": [str(p) for p in args.run], "n_volumes": len(scored), **summary, "volumes": scored}
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+    if args.png:
+        _plot([(args.out.stem if args.out else "paired", result)], args.png)
+
+
+def _plot(results: list[tuple[str, dict]], path: Path) -> None:
+    plot_paired(
+        results,
+        path,
+        reference="carry_0",
+        xlabel="Dice, 3D-consistent mask, painted slices not carried",
+        ylabel="gain from carrying the painted slices",
+        legend=lambda key: f"weight {key.split('_')[1]}",
+    )
+
+
+if __name__ == "__main__":
+    main()

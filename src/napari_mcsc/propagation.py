@@ -1,0 +1,124 @@
+"""Painted slices carried to the rest of their scan by slice-to-slice registration.
+
+The networks see one slice at a time: with two painted slices they extrapolate over most
+of the scan, worst beyond the outermost painted slices (docs/benchmarks.md, section 31).
+The scan itself says how a structure moves and changes from one slice to the next.
+Registering each slice to its neighbour carries the painted labels one slice at a time:
+SimpleITK's symmetric-forces demons, a smooth deformation.
+
+- Beyond the outermost painted slices, the carrying starts from the nearest painted slice.
+- Between two painted slices, each carries its labels to the midpoint.
+
+The carried labels are a second opinion, not the answer: ``fuse`` mixes them into the
+networks' class probabilities with weight ``WEIGHT``. Where the network is sure, it wins.
+Where it hesitates, the carried labels decide. Section 32 has the figures.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+#: The carried labels' share of the fused class probabilities. The network overrules a
+#: carried label only where it gives another class WEIGHT / (1 - WEIGHT) (0.67) more
+#: probability than the carried class. Chosen on the train split (docs/benchmarks.md,
+#: section 32); 0 turns the carrying off.
+WEIGHT = 0.4
+
+#: The demons registration: iterations and the smoothing of its displacement field (in
+#: pixels of the registered image).
+_ITERATIONS = 60
+_SMOOTHING = 1.5
+
+#: Slices larger than this (pixels along their longer side) are registered shrunk by a
+#: whole factor: the deformation is smooth and the cost grows with the pixel count.
+_MAX_SIDE = 256
+
+#: Carried probabilities are kept as bytes (a fraction of 255) to hold a whole scan.
+_SCALE = 255
+
+
+def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> np.ndarray | None:
+    """Class probabilities (N, K, H, W, uint8, a fraction of 255) carried from the painted
+    slices of ``painted`` (N, H, W: class indices, the slices with any non-zero value
+    count as painted) to every slice of ``images`` (N, H, W, one scan's slices in order).
+    Painted slices hold their own labels. None when nothing is painted."""
+    images = np.asarray(images, dtype=np.float32)
+    painted = np.asarray(painted)
+    if images.shape != painted.shape or images.ndim != 3:
+        raise ValueError(f"images {images.shape} and painted {painted.shape} must be the same (N, H, W)")
+    anchors = [int(i) for i in np.flatnonzero(painted.reshape(len(painted), -1).any(axis=1))]
+    if not anchors:
+        return None
+    carried = np.zeros((len(images), num_classes, *images.shape[1:]), dtype=np.uint8)
+    for anchor in anchors:
+        carried[anchor] = _one_hot(painted[anchor], num_classes)
+    for anchor, walk in _walks(anchors, len(images)):
+        current = carried[anchor].astype(np.float32) / _SCALE
+        before = anchor
+        for index in walk:
+            current = _carry(current, moving=images[before], fixed=images[index])
+            carried[index] = np.round(current * _SCALE).astype(np.uint8)
+            before = index
+    return carried
+
+
+def fuse(probabilities: torch.Tensor, carried: np.ndarray, weight: float = WEIGHT) -> torch.Tensor:
+    """``probabilities`` (n, K, H, W) mixed with ``carried`` (``carry_painted``'s bytes for
+    the same slices): (1 - weight) * probabilities + weight * carried."""
+    prior = torch.from_numpy(carried).to(probabilities.device, probabilities.dtype) / _SCALE
+    return (1.0 - weight) * probabilities + weight * prior
+
+
+def _walks(anchors: list[int], n: int) -> list[tuple[int, range]]:
+    """(painted slice, the slices it carries to, in order): outward from the outermost
+    painted slices, and from each side of a gap between painted slices to its midpoint
+    (the lower one takes the middle slice of an odd gap)."""
+    walks = [(anchors[0], range(anchors[0] - 1, -1, -1)), (anchors[-1], range(anchors[-1] + 1, n))]
+    for low, high in itertools.pairwise(anchors):
+        middle = (low + high) // 2
+        walks += [(low, range(low + 1, middle + 1)), (high, range(high - 1, middle, -1))]
+    return walks
+
+
+def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    values = np.clip(labels.astype(np.int64), 0, num_classes - 1)
+    return (np.arange(num_classes)[:, None, None] == values[None]).astype(np.uint8) * _SCALE
+
+
+def _carry(probabilities: np.ndarray, *, moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """``probabilities`` (K, H, W) on the ``moving`` slice, deformed onto the ``fixed`` one."""
+    transform = _register(fixed, moving)
+    reference = sitk.GetImageFromArray(fixed)
+    out = np.empty_like(probabilities)
+    for index, plane in enumerate(probabilities):
+        image = sitk.GetImageFromArray(plane)
+        out[index] = sitk.GetArrayFromImage(sitk.Resample(image, reference, transform, sitk.sitkLinear, 0.0))
+    return out
+
+
+def _register(fixed: np.ndarray, moving: np.ndarray) -> sitk.Transform:
+    """The smooth deformation that maps ``fixed``'s pixels to ``moving``'s (both slices
+    normalised to their own 1st-99th percentiles, ``moving``'s histogram matched to
+    ``fixed``'s), in pixel coordinates of the full slice."""
+    shrink = max(1, -(-max(fixed.shape) // _MAX_SIDE))
+    fixed_image = _shrunk(_normalised(fixed), shrink)
+    moving_image = sitk.HistogramMatching(_shrunk(_normalised(moving), shrink), fixed_image, 64, 7, True)
+    demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
+    demons.SetNumberOfIterations(_ITERATIONS)
+    demons.SetStandardDeviations(_SMOOTHING * shrink)
+    field = demons.Execute(fixed_image, moving_image)
+    return sitk.DisplacementFieldTransform(sitk.Cast(field, sitk.sitkVectorFloat64))
+
+
+def _normalised(plane: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(plane, [1, 99])
+    return np.clip((plane - low) / max(float(high - low), 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def _shrunk(plane: np.ndarray, factor: int) -> sitk.Image:
+    image = sitk.GetImageFromArray(plane)
+    return image if factor == 1 else sitk.Shrink(image, [factor, factor])

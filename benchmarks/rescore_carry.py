@@ -27,43 +27,32 @@ import time
 from pathlib import Path
 
 import numpy as np
-from rescore_mask import plot_paired, wrong_voxels_by_place
+from rescore_mask import finish, plot_paired, print_row, saved_volumes, wrong_voxels_by_place
 
-from napari_mcsc.checkpoint import load_model
-from napari_mcsc.data.decathlon import read_case
-from napari_mcsc.data.phantom import paint_slices
-from napari_mcsc.evaluation.interactive import dice_on_slices
-from napari_mcsc.evaluation.study import present_classes
 from napari_mcsc.inference import predict_volume
 
 
 def rescore(data: Path, rows: list[dict], models: Path, weights: list[float]) -> list[dict]:
     out = []
-    for row in rows:
-        case = read_case(data, row["case"])
-        truth, painted = case.labels, list(row["painted"])
-        classes = present_classes(truth)
-        keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
-        sparse = paint_slices(truth, painted)
-        model = load_model(models / f"{row['case']}.pt")
-        scored = {"case": row["case"], "painted": painted, "slices": int(truth.shape[0])}
+    for volume in saved_volumes(data, rows, models):
+        truth, painted, classes = volume.case.labels, volume.painted, volume.classes
+        scored = volume.row()
         for weight in weights:
             start = time.perf_counter()
             mask = predict_volume(
-                model, case.image, uncertainty=False, painted=sparse, consistent=True, carry=weight
+                volume.model,
+                volume.case.image,
+                uncertainty=False,
+                painted=volume.sparse,
+                consistent=True,
+                carry=weight,
             ).labels
-            per_class = dice_on_slices(mask, truth, keep, classes)
             scored[f"carry_{weight:g}"] = {
-                "dice_mean": float(np.mean(list(per_class.values()))),
-                "dice": {str(c): v for c, v in per_class.items()},
+                **volume.score(mask),
                 "wrong_voxels": wrong_voxels_by_place(mask, truth, painted, classes),
                 "seconds": round(time.perf_counter() - start, 2),
             }
-        print(
-            row["case"],
-            " ".join(f"{k}={v['dice_mean']:.3f}" for k, v in scored.items() if k.startswith("carry_")),
-            flush=True,
-        )
+        print_row(scored, "carry_")
         out.append(scored)
     return out
 
@@ -112,12 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     weights = [0.0] + [w for w in args.carry if w != 0]  # the pairs' reference first
     scored = rescore(args.data, rows, args.models, weights)
     summary = summarise(scored, weights)
-    print(json.dumps({"n_volumes": len(scored), **summary}))
-    result = {"runs": [str(p) for p in args.run], "n_volumes": len(scored), **summary, "volumes": scored}
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1))
-    if args.png:
-        _plot([(args.out.stem if args.out else "paired", result)], args.png)
+    finish(args, scored, summary, _plot)
 
 
 def _plot(results: list[tuple[str, dict]], path: Path) -> None:

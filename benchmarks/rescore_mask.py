@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from napari_mcsc.checkpoint import load_model
-from napari_mcsc.data.decathlon import read_case
+from napari_mcsc.data.decathlon import Case, read_case
 from napari_mcsc.data.phantom import paint_slices
 from napari_mcsc.evaluation.interactive import dice_on_slices
 from napari_mcsc.evaluation.study import present_classes
 from napari_mcsc.inference import predict_volume
+from napari_mcsc.model import SegmentationModel
 from napari_mcsc.postprocess import GROWTH_SHARE, consistent_mask
 
 Growth = tuple[int, float] | None
@@ -67,31 +69,59 @@ def wrong_voxels_by_place(pred: np.ndarray, truth: np.ndarray, painted: list[int
     return places
 
 
-def rescore(data: Path, rows: list[dict], models: Path, growths: list[Growth]) -> list[dict]:
-    out = []
+@dataclass
+class SavedVolume:
+    """A volume a run scored, with its saved model and what scoring it again needs."""
+
+    case: Case
+    model: SegmentationModel
+    painted: list[int]
+    sparse: np.ndarray  # the painted slices' labels, 0 elsewhere
+    keep: list[int]  # the unpainted slices, which the Dice is taken on
+    classes: list[int]
+
+    def row(self) -> dict:
+        return {"case": self.case.name, "painted": self.painted, "slices": int(self.case.labels.shape[0])}
+
+    def score(self, mask: np.ndarray) -> dict:
+        """``mask``'s Dice per class on the unpainted slices, and their mean."""
+        per_class = dice_on_slices(mask, self.case.labels, self.keep, self.classes)
+        mean = float(np.mean(list(per_class.values())))
+        return {"dice_mean": mean, "dice": {str(c): v for c, v in per_class.items()}}
+
+
+def print_row(scored: dict, prefix: str) -> None:
+    """A volume's line: its name and the mean Dice of each setting named ``prefix...``."""
+    means = " ".join(f"{k}={v['dice_mean']:.3f}" for k, v in scored.items() if k.startswith(prefix))
+    print(scored["case"], means, flush=True)
+
+
+def saved_volumes(data: Path, rows: list[dict], models: Path):
+    """Each volume of a run's ``rows`` with its model from the run's ``--models`` folder."""
     for row in rows:
         case = read_case(data, row["case"])
-        truth, painted = case.labels, list(row["painted"])
-        classes = present_classes(truth)
-        keep = [s for s in range(truth.shape[0]) if s not in set(painted)]
-        sparse = paint_slices(truth, painted)
-        model = load_model(models / f"{row['case']}.pt")
-        cnn = predict_volume(model, case.image, uncertainty=False, painted=sparse).labels
-        scored = {"case": row["case"], "painted": painted, "slices": int(truth.shape[0])}
+        painted = list(row["painted"])
+        yield SavedVolume(
+            case,
+            load_model(models / f"{row['case']}.pt"),
+            painted,
+            paint_slices(case.labels, painted),
+            [s for s in range(case.labels.shape[0]) if s not in set(painted)],
+            present_classes(case.labels),
+        )
+
+
+def rescore(data: Path, rows: list[dict], models: Path, growths: list[Growth]) -> list[dict]:
+    out = []
+    for volume in saved_volumes(data, rows, models):
+        truth, painted, classes, sparse = volume.case.labels, volume.painted, volume.classes, volume.sparse
+        cnn = predict_volume(volume.model, volume.case.image, uncertainty=False, painted=sparse).labels
+        scored = volume.row()
         for growth in growths:
-            mask = _mask(cnn, sparse, growth)
-            per_class = dice_on_slices(mask, truth, keep, classes)
-            scored[f"growth_{_label(growth)}"] = {
-                "dice_mean": float(np.mean(list(per_class.values()))),
-                "dice": {str(c): v for c, v in per_class.items()},
-            }
+            scored[f"growth_{_label(growth)}"] = volume.score(_mask(cnn, sparse, growth))
         free = _mask(cnn, sparse, None)
         scored["wrong_voxels_no_limit"] = wrong_voxels_by_place(free, truth, painted, classes)
-        print(
-            row["case"],
-            " ".join(f"{k}={v['dice_mean']:.3f}" for k, v in scored.items() if k.startswith("growth_")),
-            flush=True,
-        )
+        print_row(scored, "growth_")
         out.append(scored)
     return out
 
@@ -165,12 +195,17 @@ def main(argv: list[str] | None = None) -> None:
     }
     wrong = {p: sum(r["wrong_voxels_no_limit"][p] for r in scored) for p in ("between", "beyond")}
     summary["wrong_voxels_no_limit"] = wrong
+    finish(args, scored, summary, plot_paired)
+
+
+def finish(args, scored: list[dict], summary: dict, plot) -> None:
+    """Print the summary, write the result (``--out``) and draw it (``--png``)."""
     print(json.dumps({"n_volumes": len(scored), **summary}))
     result = {"runs": [str(p) for p in args.run], "n_volumes": len(scored), **summary, "volumes": scored}
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     if args.png:
-        plot_paired([(args.out.stem if args.out else "paired", result)], args.png)
+        plot([(args.out.stem if args.out else "paired", result)], args.png)
 
 
 if __name__ == "__main__":

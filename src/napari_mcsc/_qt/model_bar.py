@@ -105,7 +105,8 @@ class ModelBar(QWidget):
 
     # -------------------------------------------------------------- predict
     def predict(self) -> None:
-        """Predict the chosen image layer with the current model, in a worker thread."""
+        """Predict the chosen image layer with the current model, in a worker thread; an image
+        painted in the last run keeps its painting (the 3D-consistent mask carries it)."""
         from napari.utils.notifications import show_info
 
         if not self.runner.idle():
@@ -115,7 +116,9 @@ class ModelBar(QWidget):
             show_info("Load or train a model and choose an image layer first.")
             return
         image = self.viewer.layers[name]
-        items = [ImageInput(image.name, np.asarray(image.data))]
+        labels = self.loop.labels_of(image)  # painted in the last run: carried into the mask
+        painted = None if labels is None else np.array(labels.data, copy=True)
+        items = [ImageInput(image.name, np.asarray(image.data), painted)]
         self.runner.start_worker(
             functools.partial(prediction_job, self.loop.model, items, consistent=self.loop.consistent_mask),
             lambda predictions: self._on_predicted(image, predictions[0]),

@@ -11,7 +11,7 @@ SimpleITK's symmetric-forces demons, a smooth deformation.
 
 The carried labels are a second opinion, not the answer: ``fuse`` mixes them into the
 networks' class probabilities with weight ``WEIGHT``. Where the network is sure, it wins.
-Where it hesitates, the carried labels decide. Section 32 has the figures.
+Where it hesitates, the carried labels decide (docs/benchmarks.md, section 32).
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from napari_mcsc.data.normalise import Normalisation, normalise_volume
+
 #: The carried labels' share of the fused class probabilities. The network overrules a
 #: carried label only where it gives another class WEIGHT / (1 - WEIGHT) (0.67) more
 #: probability than the carried class. Chosen on the train split (docs/benchmarks.md,
@@ -36,6 +38,9 @@ _SMOOTHING = 1.5
 #: Slices larger than this (pixels along their longer side) are registered shrunk by a
 #: whole factor: the deformation is smooth and the cost grows with the pixel count.
 _MAX_SIDE = 256
+
+#: Each slice is registered as its own 1st-99th percentiles mapped to [0, 1].
+_PER_SLICE = Normalisation(percentiles=(1.0, 99.0))
 
 #: Carried probabilities are kept as bytes (a fraction of 255) to hold a whole scan.
 _SCALE = 255
@@ -53,6 +58,7 @@ def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> 
     anchors = [int(i) for i in np.flatnonzero(painted.reshape(len(painted), -1).any(axis=1))]
     if not anchors:
         return None
+    planes = [normalise_volume(plane, _PER_SLICE) for plane in images]  # each slice once
     carried = np.zeros((len(images), num_classes, *images.shape[1:]), dtype=np.uint8)
     for anchor in anchors:
         carried[anchor] = _one_hot(painted[anchor], num_classes)
@@ -60,7 +66,7 @@ def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> 
         current = carried[anchor].astype(np.float32) / _SCALE
         before = anchor
         for index in walk:
-            current = _carry(current, moving=images[before], fixed=images[index])
+            current = _carry(current, moving=planes[before], fixed=planes[index])
             carried[index] = np.round(current * _SCALE).astype(np.uint8)
             before = index
     return carried
@@ -101,22 +107,17 @@ def _carry(probabilities: np.ndarray, *, moving: np.ndarray, fixed: np.ndarray) 
 
 
 def _register(fixed: np.ndarray, moving: np.ndarray) -> sitk.Transform:
-    """The smooth deformation that maps ``fixed``'s pixels to ``moving``'s (both slices
-    normalised to their own 1st-99th percentiles, ``moving``'s histogram matched to
-    ``fixed``'s), in pixel coordinates of the full slice."""
+    """The smooth deformation that maps ``fixed``'s pixels to ``moving``'s (slices
+    normalised with ``_PER_SLICE``; ``moving``'s histogram matched to ``fixed``'s), in
+    pixel coordinates of the full slice."""
     shrink = max(1, -(-max(fixed.shape) // _MAX_SIDE))
-    fixed_image = _shrunk(_normalised(fixed), shrink)
-    moving_image = sitk.HistogramMatching(_shrunk(_normalised(moving), shrink), fixed_image, 64, 7, True)
+    fixed_image = _shrunk(fixed, shrink)
+    moving_image = sitk.HistogramMatching(_shrunk(moving, shrink), fixed_image, 64, 7, True)
     demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
     demons.SetNumberOfIterations(_ITERATIONS)
     demons.SetStandardDeviations(_SMOOTHING * shrink)
     field = demons.Execute(fixed_image, moving_image)
     return sitk.DisplacementFieldTransform(sitk.Cast(field, sitk.sitkVectorFloat64))
-
-
-def _normalised(plane: np.ndarray) -> np.ndarray:
-    low, high = np.percentile(plane, [1, 99])
-    return np.clip((plane - low) / max(float(high - low), 1e-6), 0.0, 1.0).astype(np.float32)
 
 
 def _shrunk(plane: np.ndarray, factor: int) -> sitk.Image:

@@ -94,8 +94,18 @@ def test_jobs_make_the_masks_3d_consistent_when_asked(
     monkeypatch.setattr(jobs, "predict_volume", recorded)
     p = phantoms[0]
     item = ImageInput("p0", p.image, paint_slices(p.labels, [2, 5]))
-    _run(TrainingJob(tiny_config.replace(iterations=1), [item], consistent=consistent))
-    predictions = jobs.run_to_end(jobs.prediction_job(trained, [item], consistent=consistent))
+    events, _ = _run(TrainingJob(tiny_config.replace(iterations=1), [item], consistent=consistent))
+    run = jobs.prediction_job(trained, [item], consistent=consistent)
+    statuses = [e.text for e in events if isinstance(e, Status)]
+    try:
+        while True:
+            statuses.append(next(run).text)
+    except StopIteration as done:
+        predictions = done.value
     assert asked == [consistent, consistent]
+    # the status says why a consistent prediction takes longer: the painted slices are carried
+    carrying = [s for s in statuses if s.startswith("predicting p0")]
+    assert len(carrying) == 2
+    assert all(("carrying its painted slices" in s) == consistent for s in carrying)
     expected = real(trained, p.image, uncertainty=True, painted=item.labels, consistent=consistent)
     assert np.array_equal(predictions[0].labels, expected.labels)

@@ -76,8 +76,15 @@ def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeyp
     _run(StudyRound(study))
     raw = run_to_end(predict_scans(study, ["scan0", "scan1"]))
     study.settings.consistent_mask = True
-    masked = run_to_end(predict_scans(study, ["scan0", "scan1"]))
+    statuses, run = [], predict_scans(study, ["scan0", "scan1"])
+    try:
+        while True:
+            statuses.append(next(run).text)
+    except StopIteration as done:
+        masked = done.value
     assert asked == [False, False, True, True]
+    # the status names the carrying where it happens: the painted scan only
+    assert ["carrying" in s for s in statuses] == [True, False]
     # a painted scan's mask also carries its painted slices (propagation): the mask a
     # single scan gets from predict_volume; an unpainted scan's is the raw one made consistent
     image = study.read_image("scan0").array

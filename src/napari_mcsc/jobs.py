@@ -233,8 +233,8 @@ class TrainingJob:
         )
         images = [*self.annotated, *self.unlabelled] if self.predict else []
         for index, item in enumerate(images):
-            yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
             painted = getattr(item, "labels", None)  # a painted scan is predicted in its field of view
+            yield Status(predicting_status(item.name, index, len(images), painted, self.consistent))
             result.predictions.append(
                 predict_volume(
                     model,
@@ -261,6 +261,15 @@ def run_to_end(job: Generator, on_progress: Callable[[ProgressEvent], None] | No
         return done.value
 
 
+def predicting_status(name: str, index: int, total: int, painted, consistent: bool) -> str:
+    """The status while a scan is predicted; it says when its painted slices are carried
+    to the others (``propagation``), which takes longer than the prediction itself."""
+    text = f"predicting {name} ({index + 1}/{total})"
+    if consistent and painted is not None and np.any(painted):
+        text += ", carrying its painted slices to the others"
+    return text
+
+
 def _as_volume(item: ImageInput | AnnotatedVolume) -> AnnotatedVolume:
     if isinstance(item, AnnotatedVolume):
         return item
@@ -281,7 +290,7 @@ def prediction_job(
     """Predict each image with ``model`` (labels and uncertainty), reporting progress."""
     results = []
     for index, item in enumerate(images):
-        yield Status(f"predicting {item.name} ({index + 1}/{len(images)})")
+        yield Status(predicting_status(item.name, index, len(images), item.labels, consistent))
         results.append(
             predict_volume(
                 model,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.inference import predict_volume
-from napari_mcsc.jobs import ImageInput, Status, TrainingJob
+from napari_mcsc.jobs import ImageInput, Status, TrainingJob, predicting_status
 from napari_mcsc.study.session import Study, StudyError
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import ProgressEvent
@@ -170,15 +170,11 @@ def predict_scans(
         raise StudyError("the study has no model yet: paint a few slices and train a round first")
     predictions = []
     for index, name in enumerate(names):
-        yield Status(f"predicting {name} ({index + 1}/{len(names)})")
+        painted, consistent = study.labels(name), study.settings.consistent_mask
+        yield Status(predicting_status(name, index, len(names), painted, consistent))
         image = images[name] if images and name in images else study.read_image(name).array
         prediction = predict_volume(
-            model,
-            image,
-            uncertainty=True,
-            device=device,
-            painted=study.labels(name),
-            consistent=study.settings.consistent_mask,
+            model, image, uncertainty=True, device=device, painted=painted, consistent=consistent
         )
         study.set_prediction(name, prediction)
         predictions.append(prediction)

@@ -261,7 +261,7 @@ def run_to_end(job: Generator, on_progress: Callable[[ProgressEvent], None] | No
         return done.value
 
 
-def predicting_status(name: str, index: int, total: int, painted, consistent: bool) -> str:
+def predicting_status(name: str, index: int, total: int, painted: np.ndarray | None, consistent: bool) -> str:
     """The status while a scan is predicted; it says when its painted slices are carried
     to the others (``propagation``), which takes longer than the prediction itself."""
     text = f"predicting {name} ({index + 1}/{total})"

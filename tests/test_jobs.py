@@ -10,15 +10,11 @@ from napari_mcsc.data.phantom import paint_slices
 from napari_mcsc.data.slices import AnnotatedVolume
 from napari_mcsc.jobs import ImageInput, Status, TrainingJob, TrainingStarted
 from napari_mcsc.training import ProgressEvent
+from tiny import drain
 
 
 def _run(job):
-    events, run = [], job.run()
-    try:
-        while True:
-            events.append(next(run))
-    except StopIteration as stop:
-        return events, stop.value
+    return drain(job.run())
 
 
 def test_a_job_trains_then_predicts_every_image(tiny_config, phantoms):
@@ -95,13 +91,8 @@ def test_jobs_make_the_masks_3d_consistent_when_asked(
     p = phantoms[0]
     item = ImageInput("p0", p.image, paint_slices(p.labels, [2, 5]))
     events, _ = _run(TrainingJob(tiny_config.replace(iterations=1), [item], consistent=consistent))
-    run = jobs.prediction_job(trained, [item], consistent=consistent)
-    statuses = [e.text for e in events if isinstance(e, Status)]
-    try:
-        while True:
-            statuses.append(next(run).text)
-    except StopIteration as done:
-        predictions = done.value
+    predicted, predictions = drain(jobs.prediction_job(trained, [item], consistent=consistent))
+    statuses = [e.text for e in [*events, *predicted] if isinstance(e, Status)]
     assert asked == [consistent, consistent]
     # the status says why a consistent prediction takes longer: the painted slices are carried
     carrying = [s for s in statuses if s.startswith("predicting p0")]

@@ -9,6 +9,7 @@ from napari_mcsc.constants import ScanState
 from napari_mcsc.data.phantom import paint_slices
 from napari_mcsc.jobs import run_to_end
 from napari_mcsc.study import Study, StudyError, StudyRound, predict_scans, suggestions
+from tiny import drain
 
 pytestmark = pytest.mark.usefixtures("_one_thread")
 
@@ -76,12 +77,8 @@ def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeyp
     _run(StudyRound(study))
     raw = run_to_end(predict_scans(study, ["scan0", "scan1"]))
     study.settings.consistent_mask = True
-    statuses, run = [], predict_scans(study, ["scan0", "scan1"])
-    try:
-        while True:
-            statuses.append(next(run).text)
-    except StopIteration as done:
-        masked = done.value
+    events, masked = drain(predict_scans(study, ["scan0", "scan1"]))
+    statuses = [e.text for e in events]
     assert asked == [False, False, True, True]
     # the status names the carrying where it happens: the painted scan only
     assert ["carrying" in s for s in statuses] == [True, False]

@@ -49,3 +49,13 @@ def tiny_study_settings(**changes):
 
     values = dict(first_round_iterations=3, round_iterations=2, method="sup")
     return TinyStudySettings(**{**values, **changes})
+
+
+def drain(generator):
+    """Every event a job's generator yields, and its return value."""
+    events = []
+    try:
+        while True:
+            events.append(next(generator))
+    except StopIteration as done:
+        return events, done.value

@@ -205,6 +205,7 @@ def predict_volume(
     box = None
     if painted is not None and margin is not None and model.settings.field_share is not None:
         box = box_of_painting(painted, axis, margin)
+    carries = carries_painting(painted, consistent, carry)
     pred = predict_slices(
         model,
         stacked,
@@ -215,7 +216,7 @@ def predict_volume(
         batch_size=batch_size,
         box=box,
         flips=flips,
-        carried=_carried(model, stacked, painted, axis) if consistent and carry > 0 else None,
+        carried=_carried(model, stacked, painted, axis) if carries else None,
         carried_weight=carry,
     )
     labels = np.moveaxis(pred.labels, 0, axis)
@@ -229,6 +230,13 @@ def predict_volume(
     if pred.disagreement is not None:
         result.disagreement = np.moveaxis(pred.disagreement, 0, axis)
     return result
+
+
+def carries_painting(painted: np.ndarray | None, consistent: bool, carry: float = propagation.WEIGHT) -> bool:
+    """Whether ``predict_volume`` carries the painted slices to the others
+    (``propagation``): only for the 3D-consistent mask, with a weight, and where
+    something is painted."""
+    return consistent and carry > 0 and painted is not None and bool(np.any(painted))
 
 
 def _carried(model: SegmentationModel, stacked: np.ndarray, painted: np.ndarray | None, axis: int):

@@ -17,7 +17,7 @@ import numpy as np
 from napari_mcsc.data.labels import LabelMapping
 from napari_mcsc.data.normalise import Normalisation
 from napari_mcsc.data.slices import AnnotatedVolume, SliceSet, build_slice_set, unlabelled_truth
-from napari_mcsc.inference import VolumePrediction, predict_volume
+from napari_mcsc.inference import VolumePrediction, carries_painting, predict_volume
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import ProgressEvent
@@ -265,7 +265,7 @@ def predicting_status(name: str, index: int, total: int, painted: np.ndarray | N
     """The status while a scan is predicted; it says when its painted slices are carried
     to the others (``propagation``), which takes longer than the prediction itself."""
     text = f"predicting {name} ({index + 1}/{total})"
-    if consistent and painted is not None and np.any(painted):
+    if carries_painting(painted, consistent):
         text += ", carrying its painted slices to the others"
     return text
 

@@ -4,12 +4,16 @@ Run: python benchmarks/summarise_study.py benchmarks/results/study/val_lv_defaul
      [--plot docs/images/study_painted_slices.png --title "..."]
      (a file may be given as "LABEL=FILE": its arms are plotted with LABEL added)
      [--per-scan-from benchmarks/results/accuracy/val20_k{2,3,4}_sup_default.json [--consistent]]
+     [--per-scan-from RUN.json CARRY.json --key carry_0.4.dice_mean --key consistent_dice_mean]
 
 ``--per-scan-from`` derives the per-scan workflow (each scan from scratch with K evenly
 spaced slices, K = 1, 2, ... until the target) from ``benchmark interactive`` runs at
 several K over the same scans, which train exactly that way: a scan's count is the first
 K that reaches the target. Where a smaller K was not run, or no K run reaches it, the
-count is a lower bound (printed as ">= n").
+count is a lower bound (printed as ">= n"). Files of ``rescore_carry.py`` (the same volumes
+rescored with their painted slices carried) count too: each volume's K is its painted
+slices, and ``--key`` names the score (dotted for a nested one: ``carry_0.4.dice_mean``);
+the first key a file holds is the one read.
 """
 
 from __future__ import annotations
@@ -44,14 +48,20 @@ def arm_row(arm: dict, target: float) -> dict:
     }
 
 
-def per_scan_from_interactive(files: list[Path], target: float, key: str = "dice_mean") -> list[dict]:
+def per_scan_from_interactive(
+    files: list[Path], target: float, key: str | list[str] = "dice_mean"
+) -> list[dict]:
     """Per scan: the first K of the interactive runs ``files`` whose Dice ``key`` on the
-    unpainted slices reaches ``target`` (``exact``), or the lower bound the runs allow."""
+    unpainted slices reaches ``target`` (``exact``), or the lower bound the runs allow.
+    ``key``: one score, or several (each file is read with the first of them it holds)."""
+    keys = [key] if isinstance(key, str) else list(key)
     by_k: dict[int, dict[str, float]] = {}
     for path in files:
         result = json.loads(path.read_text())
-        scores = by_k.setdefault(int(result["painted"]), {})
-        scores.update({v["case"]: v[key] for v in result["volumes"]})
+        found = _first_key(result["volumes"][0], keys, path)
+        for volume in result["volumes"]:
+            k = int(result["painted"]) if "painted" in result else len(volume["painted"])
+            by_k.setdefault(k, {})[volume["case"]] = _score(volume, found)
     names = list(dict.fromkeys(n for k in sorted(by_k) for n in by_k[k]))
     rows = []
     for name in names:
@@ -67,6 +77,32 @@ def per_scan_from_interactive(files: list[Path], target: float, key: str = "dice
                 break
         rows.append({"name": name, "painted_slices": count, "exact": exact, "dice_reached": reached})
     return rows
+
+
+def _score(volume: dict, key: str) -> float:
+    """``volume[key]``, a dotted key read one level at a time ("carry_0.4.dice_mean"; a
+    level's own name may hold dots). KeyError when it is not there."""
+    if key in volume:
+        return volume[key]
+    parts = key.split(".")
+    for cut in range(1, len(parts)):
+        head = ".".join(parts[:cut])
+        if isinstance(volume.get(head), dict):
+            try:
+                return _score(volume[head], ".".join(parts[cut:]))
+            except KeyError:
+                continue
+    raise KeyError(key)
+
+
+def _first_key(volume: dict, keys: list[str], path: Path) -> str:
+    for key in keys:
+        try:
+            _score(volume, key)
+        except KeyError:
+            continue
+        return key
+    raise SystemExit(f"{path}: its volumes hold none of the scores {keys}; give --key with one they hold")
 
 
 def per_scan_table(rows: list[dict]) -> str:
@@ -112,6 +148,13 @@ def main() -> None:
     parser.add_argument(
         "--consistent", action="store_true", help="score the runs' 3D-consistent mask, not the CNN alone"
     )
+    parser.add_argument(
+        "--key",
+        action="append",
+        metavar="SCORE",
+        help="the score to read (dotted for a nested one, e.g. carry_0.4.dice_mean); repeat it for "
+        "files that hold different ones: each file is read with the first it holds",
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--title", default="Painted slices to reach the target on each scan")
     args = parser.parse_args()
@@ -119,7 +162,7 @@ def main() -> None:
     if named:
         print(table([path for _, path in named]))
     if args.per_scan_from:
-        key = "consistent_dice_mean" if args.consistent else "dice_mean"
+        key = args.key or ("consistent_dice_mean" if args.consistent else "dice_mean")
         print(per_scan_table(per_scan_from_interactive(args.per_scan_from, args.target, key)))
     if args.plot:
         from napari_mcsc.evaluation.study import plot_painted_slices

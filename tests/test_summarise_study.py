@@ -72,3 +72,19 @@ def test_the_accepted_mask_column_needs_every_scan_to_have_recorded_it():
     assert abs(row["mask"] - 0.905) < 1e-9
     older = [{k: v for k, v in s.items() if k != "dice_mask"} for s in scans]
     assert _module().arm_row({"label": "sup", "scans": older}, 0.85)["mask"] is None
+
+
+def test_carried_rescorings_count_with_their_volumes_painted_slices_and_a_dotted_score(tmp_path):
+    rescored = tmp_path / "carry.json"  # rescore_carry.py's layout: no top-level "painted"
+    volumes = [
+        {"case": "a", "painted": [3, 6], "carry_0": {"dice_mean": 0.8}, "carry_0.4": {"dice_mean": 0.86}},
+        {"case": "b", "painted": [3, 6], "carry_0": {"dice_mean": 0.7}, "carry_0.4": {"dice_mean": 0.8}},
+    ]
+    rescored.write_text(json.dumps({"volumes": volumes}))
+    k1 = _run(tmp_path, 1, {"a": 0.5, "b": 0.5})  # consistent_dice_mean 0.6 each
+    keys = ["carry_0.4.dice_mean", "consistent_dice_mean"]
+    rows = {r["name"]: r for r in _module().per_scan_from_interactive([k1, rescored], 0.85, keys)}
+    assert (rows["a"]["painted_slices"], rows["a"]["exact"], rows["a"]["dice_reached"]) == (2, True, 0.86)
+    assert (rows["b"]["painted_slices"], rows["b"]["exact"]) == (3, False)
+    uncarried = _module().per_scan_from_interactive([k1, rescored], 0.85, ["carry_0.dice_mean", "dice_mean"])
+    assert [r["exact"] for r in uncarried] == [False, False]

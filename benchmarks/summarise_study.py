@@ -161,14 +161,28 @@ def main() -> None:
     named = [_label_and_path(spec) for spec in args.files]
     if named:
         print(table([path for _, path in named]))
+    per_scan = []
     if args.per_scan_from:
         key = args.key or ("consistent_dice_mean" if args.consistent else "dice_mean")
-        print(per_scan_table(per_scan_from_interactive(args.per_scan_from, args.target, key)))
+        per_scan = per_scan_from_interactive(args.per_scan_from, args.target, key)
+        print(per_scan_table(per_scan))
     if args.plot:
         from napari_mcsc.evaluation.study import plot_painted_slices
 
         arms = [arm for label, path in named for arm in _arms_named_with_masks(path, label)]
+        if per_scan:
+            arms.append(per_scan_arm(per_scan, arms[0]["scans"] if arms else []))
         print(plot_painted_slices(arms, args.plot, args.title))
+
+
+def per_scan_arm(rows: list[dict], study_scans: list[dict]) -> dict:
+    """The per-scan workflow as an arm to plot: where there is a study to compare with, its
+    scans in the study's order and only as far as the study went; else in their own order."""
+    by_name = {row["name"]: row for row in rows}
+    order = [s["name"] for s in study_scans if s["name"] in by_name] or list(by_name)
+    bounded = not all(by_name[name]["exact"] for name in order)
+    label = "per-scan workflow (from scratch, K evenly spaced)" + (", a lower bound" if bounded else "")
+    return {"label": label, "scans": [by_name[name] for name in order]}
 
 
 def _label_and_path(spec: str) -> tuple[str, Path]:

@@ -88,3 +88,16 @@ def test_carried_rescorings_count_with_their_volumes_painted_slices_and_a_dotted
     assert (rows["b"]["painted_slices"], rows["b"]["exact"]) == (3, False)
     uncarried = _module().per_scan_from_interactive([k1, rescored], 0.85, ["carry_0.dice_mean", "dice_mean"])
     assert [r["exact"] for r in uncarried] == [False, False]
+
+
+def test_the_per_scan_arm_follows_the_study_order_and_says_when_it_is_a_lower_bound():
+    rows = [
+        {"name": "a", "painted_slices": 2, "exact": True, "dice_reached": 0.9},
+        {"name": "b", "painted_slices": 4, "exact": False, "dice_reached": 0.7},
+        {"name": "c", "painted_slices": 1, "exact": True, "dice_reached": 0.9},
+    ]
+    arm = _module().per_scan_arm(rows, [{"name": "c"}, {"name": "a"}])  # a study that stopped at 2 scans
+    assert [s["name"] for s in arm["scans"]] == ["c", "a"]
+    assert not arm["label"].endswith("a lower bound")
+    whole = _module().per_scan_arm(rows, [])
+    assert [s["name"] for s in whole["scans"]] == ["a", "b", "c"] and whole["label"].endswith("a lower bound")

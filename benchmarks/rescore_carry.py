@@ -16,7 +16,8 @@ are counted between the painted slices and beyond them.
         --out benchmarks/results/accuracy/train13_k2_carry.json --png docs/images/carry.png
 
 ``--png``: per volume, the gain from each weight against the mask's Dice without carrying.
-``--plot-only FILE.json`` redraws it from earlier ``--out`` files (one panel each).
+``--plot-only FILE.json`` redraws it from earlier ``--out`` files (one panel each), or from
+``benchmark interactive`` runs that carried by default (their mask with and without carrying).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plot-only", type=Path, nargs="+", metavar="FILE.json")
     args = parser.parse_args(argv)
     if args.plot_only:
-        results = [(p.stem, json.loads(p.read_text())) for p in args.plot_only]
+        results = [(p.stem, as_rescored(json.loads(p.read_text()))) for p in args.plot_only]
         _plot(results, args.png)
         return
     if not (args.data and args.run and args.models):
@@ -102,6 +103,29 @@ def main(argv: list[str] | None = None) -> None:
     scored = rescore(args.data, rows, args.models, weights)
     summary = summarise(scored, weights)
     finish(args, scored, summary, _plot)
+
+
+def as_rescored(result: dict) -> dict:
+    """``result`` in this script's layout: an interactive run that carried by default holds
+    both masks (``uncarried_consistent_dice_mean``, ``consistent_dice_mean``), read as the
+    pair (0, ``propagation.WEIGHT``); this script's own files are given back as they are."""
+    volumes = result["volumes"]
+    if not volumes or "carry_0" in volumes[0]:
+        return result
+    from napari_mcsc.propagation import WEIGHT
+
+    if "uncarried_consistent_dice_mean" not in volumes[0]:
+        raise SystemExit("an interactive run from before carrying holds no carried mask: rescore it first")
+    pairs = [
+        {
+            "case": v["case"],
+            "painted": v["painted"],
+            "carry_0": {"dice_mean": v["uncarried_consistent_dice_mean"]},
+            f"carry_{WEIGHT:g}": {"dice_mean": v["consistent_dice_mean"]},
+        }
+        for v in volumes
+    ]
+    return {**result, "volumes": pairs}
 
 
 def _plot(results: list[tuple[str, dict]], path: Path) -> None:

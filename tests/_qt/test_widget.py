@@ -284,13 +284,14 @@ def test_image_removed_during_training_is_explained(viewer_widget, qtbot, monkey
     import napari.utils.notifications as notifications
 
     viewer, widget = viewer_widget
-    _shrink(widget, monkeypatch)
+    _shrink(widget, monkeypatch)  # a preview after every step
     told = []
     monkeypatch.setattr(notifications, "show_info", told.append)
     widget.settings.iterations.setValue(100_000)
     widget.train()
     job = widget.job
     qtbot.waitUntil(lambda: job.model is not None and job.model.trained_iterations >= 1, timeout=60_000)
+    qtbot.waitUntil(lambda: "phantom preview" in viewer.layers, timeout=60_000)  # shown before the image goes
     viewer.layers.remove("phantom")
     widget.stop()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)

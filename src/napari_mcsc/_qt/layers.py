@@ -94,15 +94,16 @@ def show_preview(viewer, image, axis: int, index: int, labels: np.ndarray) -> La
 
 def show_results(viewer, predictions) -> list[str]:
     """Put each (image, prediction) into the image's prediction and uncertainty layers (the
-    training preview goes). Returns the names of the images no longer in the viewer."""
+    training preview goes, also where the image went). Returns the names of the images no
+    longer in the viewer."""
     removed = []
     for image, prediction in predictions:
-        if image not in viewer.layers:
-            removed.append(image.name)  # nothing to show it over
-            continue
         preview = find_layer(viewer, image, LayerRole.PREVIEW)
         if preview is not None:
             viewer.layers.remove(preview)
+        if image not in viewer.layers:
+            removed.append(image.name)  # nothing to show it over
+            continue
         show_uncertainty(viewer, image, prediction.uncertainty)
         show_labels(viewer, image, prediction.labels, LayerRole.PREDICTION)
     return removed

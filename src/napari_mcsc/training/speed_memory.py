@@ -16,6 +16,7 @@ from pathlib import Path
 
 from napari_mcsc.atomic import atomic_write
 from napari_mcsc.training.config import TrainConfig
+from napari_mcsc.training.threads import pinned_threads
 
 CACHE_ENV = "NAPARI_MCSC_CACHE"
 
@@ -37,7 +38,8 @@ def _key(config: TrainConfig, device_type: str) -> str:
         config.max_pixels_per_set,
         config.amp,  # mixed precision changes the speed (devices.mixed_precision_dtype)
     )
-    return f"{platform.node()}|{os.cpu_count()}|{device_type}|{shape}"
+    threads = pinned_threads() or "auto"  # NAPARI_MCSC_TORCH_THREADS=1 may halve the speed
+    return f"{platform.node()}|{os.cpu_count()}|{device_type}|{shape}|threads={threads}"
 
 
 def _read() -> dict:

@@ -80,19 +80,12 @@ def per_scan_from_interactive(
 
 
 def _score(volume: dict, key: str) -> float:
-    """``volume[key]``, a dotted key read one level at a time ("carry_0.4.dice_mean"; a
-    level's own name may hold dots). KeyError when it is not there."""
+    """``volume[key]``, or one level down for a dotted key ("carry_0.4.dice_mean" is
+    ``volume["carry_0.4"]["dice_mean"]``). KeyError when it is not there."""
     if key in volume:
         return volume[key]
-    parts = key.split(".")
-    for cut in range(1, len(parts)):
-        head = ".".join(parts[:cut])
-        if isinstance(volume.get(head), dict):
-            try:
-                return _score(volume[head], ".".join(parts[cut:]))
-            except KeyError:
-                continue
-    raise KeyError(key)
+    head, _, leaf = key.rpartition(".")
+    return volume[head][leaf] if isinstance(volume.get(head), dict) else volume[key]
 
 
 def _first_key(volume: dict, keys: list[str], path: Path) -> str:

@@ -158,6 +158,11 @@ def test_benchmark_method_defaults_to_the_profiles(capsys):
     for kind in ("acdc", "interactive", "loop"):
         assert parse(["benchmark", kind, "--data", "d", "--out", "o.json"]).method is None
     assert profile_method(None, "fast") == "sup" and profile_method(None, "paper") == "mcsc"
+    loop = ["benchmark", "loop", "--data", "d", "--out", "o.json"]
+    assert parse(loop).choosers == ["uncertain", "largest_gap", "gap"]
+    assert parse([*loop, "--choosers", "gap", "--cases", "a", "b"]).choosers == ["gap"]
+    with pytest.raises(SystemExit):
+        parse([*loop, "--choosers", "best"])
     assert profile_method("mcsc", "fast") == "mcsc"
     with pytest.raises(SystemExit):
         parse(["train", "--help"])

@@ -17,8 +17,10 @@ def _bench(msd_folder, arms, **kw):
     return run_study_benchmark(str(msd_folder), arms, log=lambda *_: None, **{**values, **kw})
 
 
-def test_carried_arm_paints_until_the_target_and_scores_later_scans_when_first_seen(msd_folder):
-    (arm,) = _bench(msd_folder, [Arm()])["arms"]
+@pytest.mark.parametrize("choice", ["uncertain", "gap"])
+def test_carried_arm_paints_until_the_target_and_scores_later_scans_when_first_seen(msd_folder, choice):
+    (arm,) = _bench(msd_folder, [Arm(choice=choice)])["arms"]
+    assert arm["choice"] == choice
     first, second, third = arm["scans"]
     assert first["dice_first_seen"] is None  # no model before the first scan
     assert second["dice_first_seen"] is not None and 0 <= third["dice_first_seen"] <= 1
@@ -51,6 +53,7 @@ def test_without_carry_over_each_scan_restarts_with_more_evenly_spaced_slices(ms
 
 def test_arm_names_are_checked():
     assert Arm.parse("mcsc:on:even") == Arm(method="mcsc", choice="even")
+    assert Arm.parse("sup:on:gap") == Arm(method="sup", choice="gap")
     assert Arm.parse("interp").interpolation
     with pytest.raises(ValueError, match="METHOD"):
         Arm.parse("unet")

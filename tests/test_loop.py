@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tiny import TINY_SETTINGS
 
 TINY = dict(TINY_SETTINGS, batch_size=4, labelled_batch_size=2)
@@ -22,8 +24,22 @@ def test_loop_benchmark_adds_one_slice_per_round(msd_folder):
         **TINY,
     )
     row = result["volumes"][0]
-    for arm in ("uncertain", "largest_gap"):
+    for arm in ("uncertain", "largest_gap", "gap"):
         counts = [len(r["painted"]) for r in row[arm]]
         assert counts == [1, 2, 3], arm
         assert all(0.0 <= r["dice_mean"] <= 1.0 for r in row[arm])
     assert len(result["uncertain_dice_by_round"]) == 3
+    # one first training for every choice: the same model scores the same first round
+    assert len({row[arm][0]["dice_mean"] for arm in ("uncertain", "largest_gap", "gap")}) == 1
+
+
+def test_loop_benchmark_runs_the_chosen_choices_and_names_unknown_ones(msd_folder):
+    from napari_mcsc.evaluation.loop import run_loop
+
+    kw = dict(painted=1, rounds=1, iterations=2, retrain_iterations=1, limit=1, device="cpu", **TINY)
+    partial = []
+    result = run_loop(str(msd_folder), choosers=["gap"], log=lambda *_: None, on_volume=partial.append, **kw)
+    assert "gap" in result["volumes"][0] and "uncertain" not in result["volumes"][0]
+    assert partial == [result]  # after each volume, what a stopped run keeps
+    with pytest.raises(ValueError, match="unknown slice choice best"):
+        run_loop(str(msd_folder), choosers=["best"], log=lambda *_: None, **kw)

@@ -167,3 +167,15 @@ def test_review_choices():
     assert largest_gap_slice(10, [3, 6]) == 1  # slices 0-2 is the first longest run
     assert largest_gap_slice(12, [2, 3]) == 8  # 4..11 is the longest run: its middle
     assert largest_gap_slice(3, [0, 1, 2]) is None
+
+
+def test_uncertain_gap_slice_splits_the_run_holding_the_most_uncertainty():
+    from napari_mcsc.review import largest_gap_slice, uncertain_gap_slice
+
+    flat = [1.0] * 12
+    for annotated in ([], [3, 6], [2, 3], [0, 11]):  # equal scores: the largest gap's middle
+        assert uncertain_gap_slice(flat, annotated) == largest_gap_slice(12, annotated)
+    # slices 0-1 are short but very uncertain; 4..11 is long and sure
+    scores = [0.9, 0.9, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+    assert uncertain_gap_slice(scores, [2]) == 1
+    assert uncertain_gap_slice([0.5] * 3, [0, 1, 2]) is None

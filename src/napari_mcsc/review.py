@@ -53,6 +53,22 @@ def largest_gap_slice(n_slices: int, annotated: Iterable[int]) -> int | None:
     return best
 
 
+def uncertain_gap_slice(scores: Sequence[float], annotated: Iterable[int]) -> int | None:
+    """A third slice choice the benchmarks compare with the two above: the middle (as
+    ``largest_gap_slice``'s) of the run of unannotated slices whose uncertainty ``scores``
+    sum highest, the first on a tie. The model says where it is unsure; the middle of that
+    run is carried farthest both ways. Level with the most uncertain slice on the train
+    split's studies (docs/benchmarks.md, section 35), so not the tool's suggestion."""
+    n_slices = len(scores)
+    values = np.asarray(scores, dtype=np.float64)
+    done = sorted({int(s) for s in annotated if 0 <= int(s) < n_slices})
+    best, best_sum = None, -1.0
+    for low, high in itertools.pairwise([-1, *done, n_slices]):
+        if high - low > 1 and float(values[low + 1 : high].sum()) > best_sum:
+            best, best_sum = (low + high + 1) // 2, float(values[low + 1 : high].sum())
+    return best
+
+
 def reviewed_slices(labels: Any) -> list[int]:
     """The slices of a Labels layer (or any object with ``metadata``) marked reviewed."""
     return list(plugin_entry(labels).get(REVIEWED_KEY, []))

@@ -116,6 +116,14 @@ def add_parser(sub) -> None:
     lp.add_argument("--limit", type=int)
     lp.add_argument("--every", type=int, default=1)
     lp.add_argument("--offset", type=int, default=0)
+    lp.add_argument("--cases", nargs="+", metavar="NAME", help="only these cases of the split")
+    lp.add_argument(
+        "--choosers",
+        nargs="+",
+        choices=("uncertain", "largest_gap", "gap"),
+        default=["uncertain", "largest_gap", "gap"],
+        help="how each round's slice is chosen (default: all three, the first training shared)",
+    )
     add_seed_argument(lp)
     add_device_argument(lp)
     lp.add_argument("--out", required=True, metavar="FILE.json")
@@ -135,7 +143,7 @@ def add_parser(sub) -> None:
         nargs="+",
         default=["sup:on:uncertain", "sup:on:even", "sup:off", "interp"],
         metavar="ARM",
-        help="interp, or METHOD[:on|off[:uncertain|even]] (carry-over on/off, slice choice); "
+        help="interp, or METHOD[:on|off[:uncertain|even|gap]] (carry-over on/off, slice choice); "
         "the first is the study's default",
     )
     st.add_argument("--round-iterations", type=int, metavar="N")
@@ -312,11 +320,14 @@ def run_loop(args: argparse.Namespace) -> int:
         limit=args.limit,
         every=args.every,
         offset=args.offset,
+        cases=args.cases,
         device=args.device,
         method=profile_method(args.method, DEFAULT_PROFILE),
         profile_name=DEFAULT_PROFILE,
         seed=args.seed,
+        choosers=args.choosers,
         log=_log,
+        on_volume=lambda partial: _write(partial, args.out, quiet=True),
     )
     for arm in (*CHOOSERS, "interp"):
         if f"{arm}_dice_by_round" in result:

@@ -3,18 +3,22 @@
 For each volume: K evenly spaced slices painted with the ground truth, a first training
 of the profile's length, then ``rounds`` times: one more slice is painted with the
 ground truth and the model is fine-tuned from the previous round's
-(``retrain_iterations``). Two ways to choose that slice are compared, everything else
-equal: the tool's "next uncertain slice" (``review.next_uncertain_slice``) and what a
-user without an uncertainty map would do (``review.largest_gap_slice``). Beside them,
-contour interpolation from the same number of evenly spaced slices. Each round reports
-the Dice on the slices not painted in that arm.
+(``retrain_iterations``). Ways to choose that slice are compared, everything else equal
+(the first training is shared): the widget's "next uncertain slice"
+(``review.next_uncertain_slice``), what a user without an uncertainty map would do
+(``review.largest_gap_slice``), and the study panel's choice, the middle of the most
+uncertain unpainted stretch (``review.uncertain_gap_slice``). Beside them, contour
+interpolation from the same number of evenly spaced slices. Each round reports the Dice on
+the slices not painted in that arm.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import platform
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -24,10 +28,10 @@ from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 from napari_mcsc.evaluation.interactive import mean_dice, train_on_painted
 from napari_mcsc.inference import predict_volume
-from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
+from napari_mcsc.review import largest_gap_slice, next_uncertain_slice, uncertain_gap_slice
 from napari_mcsc.training.spec import RunChoices, run_config
 
-CHOOSERS = ("uncertain", "largest_gap")
+CHOOSERS = ("uncertain", "largest_gap", "gap")
 
 
 def run_loop(
@@ -41,14 +45,22 @@ def run_loop(
     limit: int | None = None,
     every: int = 1,
     offset: int = 0,
+    cases: Sequence[str] | None = None,
     device: str | None = None,
     method: str = "mcsc",
     profile_name: str = "fast",
     seed: int = 1337,
+    choosers: Sequence[str] = CHOOSERS,
     log=print,
+    on_volume=None,
     **overrides,
 ) -> dict:
-    names = select_cases(data_dir, split, every=every, offset=offset, limit=limit)
+    """Run the loop on the chosen volumes; ``on_volume(summary_so_far)`` is called after
+    each volume (the CLI writes partial results with it, so a stopped run keeps them)."""
+    unknown = sorted(set(choosers) - set(CHOOSERS))
+    if unknown:
+        raise ValueError(f"unknown slice choice {', '.join(unknown)}: use {', '.join(CHOOSERS)}")
+    names = select_cases(data_dir, split, every=every, offset=offset, limit=limit, cases=cases)
     choices = RunChoices(
         profile_name,
         method=method,
@@ -61,6 +73,20 @@ def run_loop(
     retrain_length = retrain_iterations or max(1, config.iterations // 2)
     retrain = run_config(dataclasses.replace(choices, iterations=retrain_length))
     with_interp = contour_interpolation_available()
+    settings = {
+        "scenario": "loop",
+        "data": str(data_dir),
+        "split": split,
+        "painted": painted,
+        "rounds": rounds,
+        "method": method,
+        "profile": profile_name,
+        "iterations": config.iterations,
+        "retrain_iterations": retrain.iterations,
+        "choosers": list(choosers),
+        "seed": seed,
+        "machine": {"platform": platform.platform(), "torch": torch.__version__},
+    }
     rows = []
     for index, name in enumerate(names):
         case = read_case(data_dir, name)
@@ -68,14 +94,15 @@ def run_loop(
         classes = [int(c) for c in np.unique(truth) if c != 0]
         row: dict = {"case": name, "shape": list(case.image.shape)}
         start = time.perf_counter()
-        for chooser in CHOOSERS:
-            chosen = evenly_spaced_slices(z, painted)
-            model, per_round = None, []
-            for _ in range(rounds + 1):
-                trainer, _ = train_on_painted(
-                    case, chosen, config if model is None else retrain, truth=truth, init=model, device=device
-                )
-                model = trainer.model
+        first = evenly_spaced_slices(z, painted)
+        first_model = train_on_painted(case, first, config, truth=truth, device=device)[0].model
+        for chooser in choosers:
+            chosen, model, per_round = first, copy.deepcopy(first_model), []
+            for round_index in range(rounds + 1):
+                if round_index:
+                    model = train_on_painted(case, chosen, retrain, truth=truth, init=model, device=device)[
+                        0
+                    ].model
                 sparse = paint_slices(truth, chosen)
                 pred = predict_volume(model, case.image, uncertainty=True, device=device, painted=sparse)
                 keep = [s for s in range(z) if s not in chosen]
@@ -85,11 +112,7 @@ def run_loop(
                         "dice_mean": mean_dice(pred.labels, truth, keep, classes) if keep else 1.0,
                     }
                 )
-                nxt = (
-                    next_uncertain_slice(pred.ranking or [], chosen)
-                    if chooser == "uncertain"
-                    else largest_gap_slice(z, chosen)
-                )
+                nxt = _next_slice(chooser, pred, chosen, z)
                 if nxt is None:
                     break
                 chosen = sorted([*chosen, nxt])
@@ -107,28 +130,28 @@ def run_loop(
             f"[{index + 1}/{len(names)}] {name} "
             + "  ".join(
                 f"{arm}: " + " ".join(f"{r['dice_mean']:.3f}" for r in row[arm])
-                for arm in (*CHOOSERS, "interp")
+                for arm in (*choosers, "interp")
                 if arm in row
             )
             + f" ({row['seconds']:.0f} s)"
         )
-    summary = {
-        "scenario": "loop",
-        "data": str(data_dir),
-        "split": split,
-        "painted": painted,
-        "rounds": rounds,
-        "method": method,
-        "profile": profile_name,
-        "iterations": config.iterations,
-        "retrain_iterations": retrain.iterations,
-        "seed": seed,
-        "n_volumes": len(rows),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__},
-        "volumes": rows,
-    }
-    for arm in (*CHOOSERS, "interp"):
+        if on_volume is not None:
+            on_volume(_summary(settings, rows, choosers, rounds))
+    return _summary(settings, rows, choosers, rounds)
+
+
+def _summary(settings: dict, rows: list[dict], choosers: Sequence[str], rounds: int) -> dict:
+    summary = {**settings, "n_volumes": len(rows), "volumes": rows}
+    for arm in (*choosers, "interp"):
         curves = [[r["dice_mean"] for r in row[arm]] for row in rows if arm in row]
         if curves and all(len(c) == rounds + 1 for c in curves):
             summary[f"{arm}_dice_by_round"] = [float(np.mean(v)) for v in zip(*curves, strict=True)]
     return summary
+
+
+def _next_slice(chooser: str, pred, chosen: list[int], n_slices: int) -> int | None:
+    if chooser == "uncertain":
+        return next_uncertain_slice(pred.ranking or [], chosen)
+    if chooser == "gap":
+        return uncertain_gap_slice(pred.slice_scores, chosen)
+    return largest_gap_slice(n_slices, chosen)

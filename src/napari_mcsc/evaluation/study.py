@@ -9,8 +9,9 @@ background) and runs a round, until the Dice on the scan's unpainted slices reac
 
 Arms (``Arm``): the method; carry-over on (one model and one training for the study) or
 off (each scan from scratch with K evenly spaced slices, K = 1, 2, ... until the target:
-the per-scan workflow); the slice choice, ``uncertain`` (the tool's suggestion) or
-``even`` (the middle of the largest unpainted gap, a well-spread fixed choice); and
+the per-scan workflow); the slice choice, ``uncertain`` (the tool's suggestion), ``even``
+(the middle of the largest unpainted gap, a well-spread fixed choice) or ``gap`` (the
+middle of the unpainted gap that holds the most uncertainty); and
 ``interp``: contour interpolation from K evenly spaced slices, no training.
 """
 
@@ -35,11 +36,11 @@ from napari_mcsc.evaluation.interactive import keep_classes, mean_dice
 from napari_mcsc.evaluation.walk_state import WalkState, prepare_work_folder
 from napari_mcsc.jobs import run_to_end
 from napari_mcsc.postprocess import consistent_mask
-from napari_mcsc.review import largest_gap_slice, next_uncertain_slice
+from napari_mcsc.review import largest_gap_slice, next_uncertain_slice, uncertain_gap_slice
 from napari_mcsc.study import Study, StudyRound, StudySettings, predict_scans
 from napari_mcsc.training.methods import METHODS
 
-CHOICES = ("uncertain", "even")
+CHOICES = ("uncertain", "even", "gap")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Arm:
 
     @classmethod
     def parse(cls, text: str) -> Arm:
-        """``interp`` or ``METHOD[:on|off[:uncertain|even]]``, e.g. ``sup:on:even``."""
+        """``interp`` or ``METHOD[:on|off[:uncertain|even|gap]]``, e.g. ``sup:on:even``."""
         if text == "interp":
             return cls(method="none", carry_over=False, choice="even", interpolation=True)
         parts = text.split(":")
@@ -62,7 +63,8 @@ class Arm:
         choice = parts[2] if len(parts) > 2 else ("uncertain" if carry == "on" else "even")
         if method not in METHODS or carry not in ("on", "off") or choice not in CHOICES:
             raise ValueError(
-                f"arm {text!r}: write interp or METHOD[:on|off[:uncertain|even]] with METHOD sup, ct or mcsc"
+                f"arm {text!r}: write interp or METHOD[:on|off[:uncertain|even|gap]] "
+                "with METHOD sup, ct or mcsc"
             )
         if carry == "off" and choice != "even":
             raise ValueError(f"arm {text!r}: without carry-over each scan starts with evenly spaced slices")
@@ -222,6 +224,8 @@ class _StudyWalk:
                     break
                 if self.arm.choice == "uncertain" and prediction is not None:
                     pending = next_uncertain_slice(prediction.ranking or [], painted)
+                elif self.arm.choice == "gap" and getattr(prediction, "slice_scores", None) is not None:
+                    pending = uncertain_gap_slice(prediction.slice_scores, painted)
                 else:
                     pending = largest_gap_slice(truth.shape[0], painted)
                 if pending is None:

@@ -100,9 +100,8 @@ def run_loop(
             chosen, model, per_round = first, copy.deepcopy(first_model), []
             for round_index in range(rounds + 1):
                 if round_index:
-                    model = train_on_painted(case, chosen, retrain, truth=truth, init=model, device=device)[
-                        0
-                    ].model
+                    tuned, _ = train_on_painted(case, chosen, retrain, truth=truth, init=model, device=device)
+                    model = tuned.model
                 sparse = paint_slices(truth, chosen)
                 pred = predict_volume(model, case.image, uncertainty=True, device=device, painted=sparse)
                 keep = [s for s in range(z) if s not in chosen]

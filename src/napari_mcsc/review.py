@@ -64,8 +64,9 @@ def uncertain_gap_slice(scores: Sequence[float], annotated: Iterable[int]) -> in
     done = sorted({int(s) for s in annotated if 0 <= int(s) < n_slices})
     best, best_sum = None, -1.0
     for low, high in itertools.pairwise([-1, *done, n_slices]):
-        if high - low > 1 and float(values[low + 1 : high].sum()) > best_sum:
-            best, best_sum = (low + high + 1) // 2, float(values[low + 1 : high].sum())
+        total = float(values[low + 1 : high].sum())
+        if high - low > 1 and total > best_sum:
+            best, best_sum = (low + high + 1) // 2, total
     return best
 
 

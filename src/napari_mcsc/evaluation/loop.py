@@ -6,8 +6,8 @@ ground truth and the model is fine-tuned from the previous round's
 (``retrain_iterations``). Ways to choose that slice are compared, everything else equal
 (the first training is shared): the widget's "next uncertain slice"
 (``review.next_uncertain_slice``), what a user without an uncertainty map would do
-(``review.largest_gap_slice``), and the study panel's choice, the middle of the most
-uncertain unpainted stretch (``review.uncertain_gap_slice``). Beside them, contour
+(``review.largest_gap_slice``), and the middle of the most uncertain unpainted stretch
+(``review.uncertain_gap_slice``, a benchmark choice only). Beside them, contour
 interpolation from the same number of evenly spaced slices. Each round reports the Dice on
 the slices not painted in that arm.
 """

@@ -103,3 +103,54 @@ def test_large_or_narrow_slices_are_carried_at_their_own_size(shape):
     painted[0, : shape[1] // 2] = 1
     carried = propagation.carry_painted(image, painted, num_classes=2)
     assert carried.shape == (shape[0], 2, *shape[1:])
+
+
+@pytest.fixture()
+def registrations(monkeypatch):
+    """A fresh store of deformations in place of the module's, which other tests fill."""
+    fresh = propagation.Registrations()
+    monkeypatch.setattr(propagation, "REGISTRATIONS", fresh)
+    return fresh
+
+
+def test_a_scan_carried_again_registers_no_slice_pair_twice_and_gives_the_same_labels(registrations):
+    image, truth = _moving_disc()
+    first = propagation.carry_painted(image, paint_slices(truth, [2, 6]), num_classes=2)
+    assert registrations.registered == 7  # each unpainted slice, once
+    again = propagation.carry_painted(image, paint_slices(truth, [2, 6]), num_classes=2)
+    assert registrations.registered == 7 and np.array_equal(first, again)
+    # one more painted slice: only the walks it turns around need new pairs
+    propagation.carry_painted(image, paint_slices(truth, [2, 4, 6]), num_classes=2)
+    assert registrations.registered == 8  # slice 4 now carries to 5 (6 did): one new pair
+    registrations.clear()
+    fresh = propagation.carry_painted(image, paint_slices(truth, [2, 6]), num_classes=2)
+    assert registrations.registered == 15 and np.array_equal(first, fresh)
+
+
+def test_a_changed_scan_is_registered_again(registrations):
+    image, truth = _moving_disc()
+    painted = paint_slices(truth, [2, 6])
+    propagation.carry_painted(image, painted, num_classes=2)
+    changed = image.copy()
+    changed[0, 0, 0] += 0.5
+    propagation.carry_painted(changed, painted, num_classes=2)
+    assert registrations.registered == 14
+
+
+def test_the_least_recently_carried_scan_is_forgotten_first_and_a_pair_too_large_is_not_kept(registrations):
+    image, truth = _moving_disc()
+    painted = paint_slices(truth, [2, 6])
+    other = image[:, ::-1].copy()  # another scan, the same size
+    pair = 48 * 48 * 2 * 8  # bytes of one displacement field
+    registrations.limit = 7 * pair  # one scan's pairs
+    propagation.carry_painted(image, painted, num_classes=2)
+    propagation.carry_painted(other, painted[:, ::-1], num_classes=2)
+    propagation.carry_painted(other, painted[:, ::-1], num_classes=2)  # kept
+    assert registrations.registered == 14
+    propagation.carry_painted(image, painted, num_classes=2)  # forgotten for ``other``
+    assert registrations.registered == 21
+    registrations.clear()
+    registrations.limit = pair - 1
+    first = propagation.carry_painted(image, painted, num_classes=2)
+    again = propagation.carry_painted(image, painted, num_classes=2)
+    assert registrations.registered == 35 and np.array_equal(first, again)

@@ -57,6 +57,13 @@ def test_structure_slices_spread_inside_the_extent(tube):
         assert paint_slices(tube.labels, chosen)[chosen].any(axis=(1, 2)).all()
 
 
+def test_slices_that_are_not_square_are_made_as_asked():
+    """Scans are rarely square (an atrium's crop of 144 x 208); the tube stays inside."""
+    tall = make_tube((16, 96, 48), seed=1)
+    assert tall.image.shape == tall.labels.shape == (16, 96, 48)
+    assert np.all(np.isfinite(tall.image)) and tall.labels.any()
+
+
 def test_no_structure_and_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="no structure"):
         structure_slices(np.zeros((8, 4, 4), np.uint8), 2)

@@ -12,11 +12,19 @@ SimpleITK's symmetric-forces demons, a smooth deformation.
 The carried labels are a second opinion, not the answer: ``fuse`` mixes them into the
 networks' class probabilities with weight ``WEIGHT``. Where the network is sure, it wins.
 Where it hesitates, the carried labels decide (docs/benchmarks.md, section 32).
+
+Registering is most of the cost (a quarter to half a second a slice), and a scan is
+predicted again after every round of training with only its painted slices changed: the
+deformations between neighbouring slices are kept (``REGISTRATIONS``), so a scan's slice
+pairs are registered once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import SimpleITK as sitk
@@ -45,6 +53,72 @@ _PER_SLICE = Normalisation(percentiles=(1.0, 99.0))
 #: Carried probabilities are kept as bytes (a fraction of 255) to hold a whole scan.
 _SCALE = 255
 
+#: The memory the kept deformations may take (bytes), over all scans: a scan of 88 slices
+#: of 200 x 140 needs about 80 MB with both directions registered, one of 300 slices of
+#: 512 x 512 (registered at 256 x 256) about 630 MB, so it keeps what fits of it.
+CACHE_BYTES = 512 * 2**20
+
+
+class Registrations:
+    """The deformations between neighbouring slices of the scans carried last, so that
+    carrying a scan's painted slices again (after another round of training, or with more
+    slices painted) registers no slice pair twice. Scans are told apart by their content;
+    the least recently carried scans are forgotten first, and a pair that does not fit in
+    ``limit`` bytes is registered again when needed. Safe to use from several threads."""
+
+    def __init__(self, limit: int = CACHE_BYTES) -> None:
+        self.limit = int(limit)
+        self.registered = 0  # slice pairs registered, for benchmarks and tests
+        self._scans: OrderedDict[str, dict[tuple[int, int], sitk.Image]] = OrderedDict()
+        self._bytes: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def transform(self, scan: str, planes: list[np.ndarray], fixed: int, moving: int) -> sitk.Transform:
+        """The deformation of slice ``moving`` onto slice ``fixed`` of ``scan``
+        (``fingerprint``) whose normalised slices are ``planes``."""
+        key = (fixed, moving)
+        with self._lock:
+            field = self._scans.get(scan, {}).get(key)
+            if field is not None:
+                self._scans.move_to_end(scan)
+        if field is None:
+            field = _register(planes[fixed], planes[moving])
+            with self._lock:
+                self.registered += 1
+                self._keep(scan, key, field)
+        # the transform takes over the image it is made from: it gets a copy
+        return sitk.DisplacementFieldTransform(sitk.Image(field))
+
+    def clear(self) -> None:
+        """Forget every kept deformation."""
+        with self._lock:
+            self._scans.clear()
+            self._bytes.clear()
+
+    def _keep(self, scan: str, key: tuple[int, int], field: sitk.Image) -> None:
+        size = field.GetNumberOfPixels() * field.GetNumberOfComponentsPerPixel() * 8
+        others = [s for s in self._scans if s != scan]
+        while others and sum(self._bytes.values()) + size > self.limit:
+            oldest = others.pop(0)
+            del self._scans[oldest], self._bytes[oldest]
+        if sum(self._bytes.values()) + size > self.limit:
+            return
+        self._scans.setdefault(scan, {})[key] = field
+        self._bytes[scan] = self._bytes.get(scan, 0) + size
+        self._scans.move_to_end(scan)
+
+
+#: The deformations ``carry_painted`` keeps between calls.
+REGISTRATIONS = Registrations()
+
+
+def fingerprint(images: np.ndarray) -> str:
+    """A name for a scan's slices that changes whenever their shape or any value does."""
+    data = np.ascontiguousarray(images, dtype=np.float32)
+    digest = hashlib.blake2b(data.tobytes(), digest_size=16)
+    digest.update(repr(data.shape).encode())
+    return digest.hexdigest()
+
 
 def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> np.ndarray | None:
     """Class probabilities (N, K, H, W, uint8, a fraction of 255) carried from the painted
@@ -59,6 +133,7 @@ def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> 
     if not anchors:
         return None
     planes = [normalise_volume(plane, _PER_SLICE) for plane in images]  # each slice once
+    scan = fingerprint(images)
     carried = np.zeros((len(images), num_classes, *images.shape[1:]), dtype=np.uint8)
     for anchor in anchors:
         carried[anchor] = _one_hot(painted[anchor], num_classes)
@@ -66,7 +141,8 @@ def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> 
         current = carried[anchor].astype(np.float32) / _SCALE
         before = anchor
         for index in walk:
-            current = _carry(current, moving=planes[before], fixed=planes[index])
+            transform = REGISTRATIONS.transform(scan, planes, fixed=index, moving=before)
+            current = _deform(current, transform, reference=planes[index])
             carried[index] = np.round(current * _SCALE).astype(np.uint8)
             before = index
     return carried
@@ -95,10 +171,10 @@ def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return (np.arange(num_classes)[:, None, None] == values[None]).astype(np.uint8) * _SCALE
 
 
-def _carry(probabilities: np.ndarray, *, moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
-    """``probabilities`` (K, H, W) on the ``moving`` slice, deformed onto the ``fixed`` one."""
-    transform = _register(fixed, moving)
-    reference = sitk.GetImageFromArray(fixed)
+def _deform(probabilities: np.ndarray, transform: sitk.Transform, reference: np.ndarray) -> np.ndarray:
+    """``probabilities`` (K, H, W) on a slice, deformed by ``transform`` onto the grid of
+    ``reference`` (the slice it was registered to)."""
+    reference = sitk.GetImageFromArray(reference)
     out = np.empty_like(probabilities)
     for index, plane in enumerate(probabilities):
         image = sitk.GetImageFromArray(plane)
@@ -106,18 +182,17 @@ def _carry(probabilities: np.ndarray, *, moving: np.ndarray, fixed: np.ndarray) 
     return out
 
 
-def _register(fixed: np.ndarray, moving: np.ndarray) -> sitk.Transform:
-    """The smooth deformation that maps ``fixed``'s pixels to ``moving``'s (slices
-    normalised with ``_PER_SLICE``; ``moving``'s histogram matched to ``fixed``'s), in
-    pixel coordinates of the full slice."""
+def _register(fixed: np.ndarray, moving: np.ndarray) -> sitk.Image:
+    """The displacement field (float64 vectors) of the smooth deformation that maps
+    ``fixed``'s pixels to ``moving``'s (slices normalised with ``_PER_SLICE``; ``moving``'s
+    histogram matched to ``fixed``'s), in pixel coordinates of the full slice."""
     shrink = max(1, -(-max(fixed.shape) // _MAX_SIDE))
     fixed_image = _shrunk(fixed, shrink)
     moving_image = sitk.HistogramMatching(_shrunk(moving, shrink), fixed_image, 64, 7, True)
     demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
     demons.SetNumberOfIterations(_ITERATIONS)
     demons.SetStandardDeviations(_SMOOTHING * shrink)
-    field = demons.Execute(fixed_image, moving_image)
-    return sitk.DisplacementFieldTransform(sitk.Cast(field, sitk.sitkVectorFloat64))
+    return sitk.Cast(demons.Execute(fixed_image, moving_image), sitk.sitkVectorFloat64)
 
 
 def _shrunk(plane: np.ndarray, factor: int) -> sitk.Image:

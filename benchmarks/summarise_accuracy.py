@@ -11,7 +11,10 @@ per-volume Dice.
 
 A run made with ``--set average_weights=D`` also scored its models as they were at their
 last step: ``"last step=run.json:last_step" "averaged=run.json"`` compares the two;
-``"ED and ES=ed.json,es.json"`` joins two runs of one setting.
+``"ED and ES=ed.json,es.json"`` joins two runs of one setting. A file of
+``rescore_carry.py`` gives the carried mask of the models it rescored (``FILE`` at the
+tool's weight, ``FILE:carry_0.3`` at another, ``FILE:carry_0`` not carried) and no CNN
+figure; the volumes ahead are then counted on the 3D-consistent mask.
 
 With ``--by-painted``, the runs are the same volumes painted with different numbers of
 slices (LABEL names the method, repeated once per run): a table and a plot of mean Dice
@@ -29,6 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+#: The weight the tool carries painted slices with (``propagation.WEIGHT``), read from
+#: ``rescore_carry.py``'s files by default.
+CARRY_WEIGHT = 0.4
+
 KEYS = ("dice_mean", "consistent_dice_mean", "flips_dice_mean", "flips_consistent_dice_mean")
 NAMES = ("CNN", "3D-consistent", "flips", "flips + 3D-consistent")
 
@@ -41,8 +48,12 @@ def _load(spec: str) -> tuple[str, dict[str, dict]]:
     rows = []
     for piece in paths.split(","):
         path, _, part = piece.partition(":")
-        volumes = json.loads(Path(path).read_text())["volumes"]
-        if part:
+        data = json.loads(Path(path).read_text())
+        volumes = data["volumes"]
+        if "carry_0" in data:  # rescore_carry.py's: one weight's mask per volume
+            key = part or f"carry_{CARRY_WEIGHT:g}"
+            volumes = [{"case": r["case"], "consistent_dice_mean": r[key]["dice_mean"]} for r in volumes]
+        elif part:
             volumes = [
                 {**row[part], "case": row["case"], "train_seconds": row["train_seconds"]} for row in volumes
             ]
@@ -63,17 +74,20 @@ def main(argv: list[str] | None = None) -> None:
     runs = [_load(spec) for spec in args.runs]
     shared = [case for case in runs[0][1] if all(case in rows for _, rows in runs)]
     print(f"{len(shared)} volumes in every run: {', '.join(shared)}\n")
-    print("| run | " + " | ".join(NAMES) + " | volumes ahead of the first run (CNN) | s / run |")
+    every = all(rows[c].get("dice_mean") is not None for _, rows in runs for c in shared)
+    ahead_key, ahead_name = ("dice_mean", "CNN") if every else ("consistent_dice_mean", "3D-consistent")
+    print("| run | " + " | ".join(NAMES) + f" | volumes ahead of the first run ({ahead_name}) | s / run |")
     print("|---|" + "---|" * (len(NAMES) + 2))
-    base = np.array([runs[0][1][c]["dice_mean"] for c in shared])
+    base = np.array([runs[0][1][c][ahead_key] for c in shared])
     for label, rows in runs:
         cells = []
         for key in KEYS:
             values = [rows[c].get(key) for c in shared]
             cells.append("-" if None in values else f"{np.mean(values):.3f}")
-        ahead = int(np.sum(np.array([rows[c]["dice_mean"] for c in shared]) > base))
-        seconds = np.mean([rows[c]["train_seconds"] for c in shared])
-        print(f"| {label} | " + " | ".join(cells) + f" | {ahead} / {len(shared)} | {seconds:.0f} |")
+        ahead = int(np.sum(np.array([rows[c][ahead_key] for c in shared]) > base))
+        seconds = [rows[c].get("train_seconds") for c in shared]
+        took = "-" if None in seconds else f"{np.mean(seconds):.0f}"
+        print(f"| {label} | " + " | ".join(cells) + f" | {ahead} / {len(shared)} | {took} |")
     if args.png:
         _plot(runs, shared, args.png)
 
@@ -139,10 +153,13 @@ def _plot(runs, shared, path: Path) -> None:
     width = 0.8 / len(runs)
     for index, (label, rows) in enumerate(runs):
         x = np.arange(len(shared)) + index * width
-        ax.bar(x, [rows[c]["dice_mean"] for c in shared], width, label=f"{label} (CNN)")
+        cnn = [rows[c].get("dice_mean") for c in shared]
+        if None not in cnn:
+            ax.bar(x, cnn, width, label=f"{label} (CNN)")
         post = [rows[c].get("consistent_dice_mean") for c in shared]
         if None not in post:
-            ax.scatter(x, post, marker="_", s=80, color="black", zorder=3)
+            mark = {} if None not in cnn else {"label": f"{label} (3D-consistent only)", "color": f"C{index}"}
+            ax.scatter(x, post, marker="_", s=80, zorder=3, **({"color": "black"} | mark))
     ax.set_xticks(np.arange(len(shared)) + 0.4 - width / 2)
     ax.set_xticklabels(
         [c.replace("patient", "p").replace("_frame", "f") for c in shared], rotation=60, fontsize=7

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+from benchmark_scripts import load_script
 
 
 def _module():
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling rescore_mask
-    try:
-        spec = importlib.util.spec_from_file_location("rescore_carry", BENCHMARKS / "rescore_carry.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_script("rescore_carry")
 
 
 def test_a_run_that_carried_by_default_reads_as_the_pair_without_and_with_carrying():

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
+from benchmark_scripts import load_script
 from napari_mcsc import propagation
-
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "summarise_accuracy.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("summarise_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("summarise_accuracy")
 
 
 def test_the_default_carrying_weight_is_the_tools():

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "summarise_study.py"
+from benchmark_scripts import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("summarise_study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("summarise_study")
 
 
 def _run(tmp_path, k: int, scores: dict[str, float]) -> Path:

@@ -179,3 +179,14 @@ def test_uncertain_gap_slice_splits_the_run_holding_the_most_uncertainty():
     scores = [0.9, 0.9, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
     assert uncertain_gap_slice(scores, [2]) == 1
     assert uncertain_gap_slice([0.5] * 3, [0, 1, 2]) is None
+
+
+def test_slice_to_paint_follows_the_choice_and_falls_back_on_the_largest_gap():
+    from napari_mcsc.review import largest_gap_slice, slice_to_paint
+
+    scores = [0.1, 0.9, 0.8, 0.0, 0.0, 0.0, 0.0, 0.2]
+    ranking = [1, 2, 7, 0, 3, 4, 5, 6]
+    assert slice_to_paint("uncertain", 8, [1], ranking=ranking, scores=scores) == 2
+    assert slice_to_paint("gap", 8, [3], ranking=ranking, scores=scores) == 1  # 0-2 holds the most
+    assert slice_to_paint("even", 8, [3], ranking=ranking, scores=scores) == largest_gap_slice(8, [3])
+    assert slice_to_paint("uncertain", 8, [3]) == slice_to_paint("gap", 8, [3]) == largest_gap_slice(8, [3])

@@ -70,6 +70,26 @@ def uncertain_gap_slice(scores: Sequence[float], annotated: Iterable[int]) -> in
     return best
 
 
+def slice_to_paint(
+    choice: str,
+    n_slices: int,
+    annotated: Iterable[int],
+    *,
+    ranking: Sequence[int] | None = None,
+    scores: Sequence[float] | None = None,
+) -> int | None:
+    """The next slice to paint by a benchmark's ``choice``: ``"uncertain"`` the first of
+    ``ranking`` not annotated (``next_uncertain_slice``), ``"gap"`` the middle of the most
+    uncertain unannotated run of ``scores`` (``uncertain_gap_slice``); any other choice,
+    or one without what it needs, the middle of the largest unannotated gap."""
+    annotated = list(annotated)
+    if choice == "uncertain" and ranking is not None:
+        return next_uncertain_slice(ranking, annotated)
+    if choice == "gap" and scores is not None:
+        return uncertain_gap_slice(scores, annotated)
+    return largest_gap_slice(n_slices, annotated)
+
+
 def reviewed_slices(labels: Any) -> list[int]:
     """The slices of a Labels layer (or any object with ``metadata``) marked reviewed."""
     return list(plugin_entry(labels).get(REVIEWED_KEY, []))

@@ -28,7 +28,7 @@ from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 from napari_mcsc.evaluation.interactive import mean_dice, train_on_painted
 from napari_mcsc.inference import predict_volume
-from napari_mcsc.review import largest_gap_slice, next_uncertain_slice, uncertain_gap_slice
+from napari_mcsc.review import slice_to_paint
 from napari_mcsc.training.spec import RunChoices, run_config
 
 CHOOSERS = ("uncertain", "largest_gap", "gap")
@@ -111,7 +111,7 @@ def run_loop(
                         "dice_mean": mean_dice(pred.labels, truth, keep, classes) if keep else 1.0,
                     }
                 )
-                nxt = _next_slice(chooser, pred, chosen, z)
+                nxt = slice_to_paint(chooser, z, chosen, ranking=pred.ranking or [], scores=pred.slice_scores)
                 if nxt is None:
                     break
                 chosen = sorted([*chosen, nxt])
@@ -146,11 +146,3 @@ def _summary(settings: dict, rows: list[dict], choosers: Sequence[str], rounds: 
         if curves and all(len(c) == rounds + 1 for c in curves):
             summary[f"{arm}_dice_by_round"] = [float(np.mean(v)) for v in zip(*curves, strict=True)]
     return summary
-
-
-def _next_slice(chooser: str, pred, chosen: list[int], n_slices: int) -> int | None:
-    if chooser == "uncertain":
-        return next_uncertain_slice(pred.ranking or [], chosen)
-    if chooser == "gap":
-        return uncertain_gap_slice(pred.slice_scores, chosen)
-    return largest_gap_slice(n_slices, chosen)

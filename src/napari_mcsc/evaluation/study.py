@@ -36,7 +36,7 @@ from napari_mcsc.evaluation.interactive import keep_classes, mean_dice
 from napari_mcsc.evaluation.walk_state import WalkState, prepare_work_folder
 from napari_mcsc.jobs import run_to_end
 from napari_mcsc.postprocess import consistent_mask
-from napari_mcsc.review import largest_gap_slice, next_uncertain_slice, uncertain_gap_slice
+from napari_mcsc.review import slice_to_paint
 from napari_mcsc.study import Study, StudyRound, StudySettings, predict_scans
 from napari_mcsc.training.methods import METHODS
 
@@ -222,12 +222,13 @@ class _StudyWalk:
             if pending is None:
                 if (reached is not None and reached >= self.target) or len(painted) >= self.max_slices:
                     break
-                if self.arm.choice == "uncertain" and prediction is not None:
-                    pending = next_uncertain_slice(prediction.ranking or [], painted)
-                elif self.arm.choice == "gap" and getattr(prediction, "slice_scores", None) is not None:
-                    pending = uncertain_gap_slice(prediction.slice_scores, painted)
-                else:
-                    pending = largest_gap_slice(truth.shape[0], painted)
+                pending = slice_to_paint(
+                    self.arm.choice,
+                    truth.shape[0],
+                    painted,
+                    ranking=None if prediction is None else prediction.ranking or [],
+                    scores=getattr(prediction, "slice_scores", None),
+                )
                 if pending is None:
                     break
                 paint_from_truth(study, name, truth, [*painted, pending])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mcsc.inference import predict_slices, predict_volume, rank_slices
+from napari_mcsc.inference import ENTROPY_TIE_BREAK, predict_slices, predict_volume, rank_slices, slice_scores
 from napari_mcsc.training import Trainer
 
 
@@ -25,6 +25,48 @@ def test_ranking_sorts_slices_by_mean_uncertainty(trained, rng):
     scores = pred.slice_scores[pred.ranking]
     assert np.all(np.diff(scores) <= 1e-9)
     np.testing.assert_allclose(pred.slice_scores, pred.uncertainty.mean(axis=(1, 2)), rtol=1e-5)
+
+
+def test_carried_mismatch_is_each_slices_share_that_differs_from_the_carried_labels(trained, rng):
+    slices = rng.uniform(size=(3, 32, 32)).astype(np.float32)
+    own = trained.mapping.to_classes(predict_slices(trained, slices).labels)
+    carried = np.zeros((3, trained.num_classes, 32, 32), dtype=np.uint8)
+    for z in range(3):
+        agree = own[z] if z == 0 else (own[z] + 1) % trained.num_classes  # slice 0 agrees, 1 and 2 not
+        if z == 2:
+            agree[:16] = own[z][:16]  # half of slice 2 agrees
+        carried[z] = 255 * (np.arange(trained.num_classes)[:, None, None] == agree[None])
+    pred = predict_slices(trained, slices, uncertainty=True, carried=carried, carried_weight=0.01)
+    np.testing.assert_allclose(pred.carried_mismatch, [0.0, 1.0, 0.5])
+    # a weight this small leaves the network's labels as they were; without uncertainty no share
+    np.testing.assert_array_equal(pred.labels, predict_slices(trained, slices).labels)
+    # the share is the network's own, not the mix's: carried labels that win the mix count too
+    heavy = predict_slices(trained, slices, uncertainty=True, carried=carried, carried_weight=0.9)
+    np.testing.assert_allclose(heavy.carried_mismatch, [0.0, 1.0, 0.5])
+    assert predict_slices(trained, slices, carried=carried).carried_mismatch is None
+    assert predict_slices(trained, slices, uncertainty=True).carried_mismatch is None
+
+
+def test_slice_scores_rank_by_mismatch_with_the_carried_labels_entropy_breaking_ties():
+    entropy = np.stack([np.full((4, 4), e) for e in (0.9, 0.1, 0.5, 0.2)])
+    np.testing.assert_allclose(slice_scores(entropy), [0.9, 0.1, 0.5, 0.2])  # nothing carried
+    scores = slice_scores(entropy, np.array([0.0, 0.3, 0.1, 0.1]))
+    # the confident slice the carried labels contradict comes first, the uncertain one that
+    # agrees with them last; a tie in mismatch goes to the more uncertain slice
+    assert rank_slices(scores) == [1, 2, 3, 0]
+    assert scores[0] == pytest.approx(ENTROPY_TIE_BREAK * 0.9)
+
+
+def test_a_painted_scan_ranks_its_slices_by_mismatch_with_the_carried_painting(trained, phantoms):
+    from napari_mcsc.data.phantom import paint_slices
+
+    p = phantoms[0]
+    sparse = paint_slices(p.labels, [2, 5])
+    pred = predict_volume(trained, p.image, uncertainty=True, painted=sparse, consistent=True)
+    plain = predict_volume(trained, p.image, uncertainty=True)
+    assert not np.allclose(pred.slice_scores, plain.slice_scores)
+    assert pred.ranking == rank_slices(pred.slice_scores)
+    np.testing.assert_allclose(plain.slice_scores, plain.uncertainty.mean(axis=(1, 2)), rtol=1e-5)
 
 
 def test_rank_slices_skips_excluded():

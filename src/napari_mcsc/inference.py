@@ -6,6 +6,12 @@ keep their shape and no slice is left out. Uncertainty needs both networks:
 ``entropy`` is the predictive entropy of the CNN + Swin-UNet ensemble (divided by
 log K, so in [0, 1]); ``disagreement`` is the total-variation distance between the two
 networks' class probabilities (in [0, 1]).
+
+Which slice to paint next: where nothing of the scan is painted, the slice of highest mean
+entropy; where painted slices are carried to the others (``propagation``), the slice
+where the network's own labels differ most from the carried ones. A network that misses
+a small structure near the apex misses it confidently, so entropy does not see the
+miss while the carried labels do (docs/benchmarks.md, section 37).
 """
 
 from __future__ import annotations
@@ -32,6 +38,24 @@ class SlicePrediction:
     labels: np.ndarray
     entropy: np.ndarray | None = None
     disagreement: np.ndarray | None = None
+    # per slice, the share of pixels where the network's labels differ from the carried
+    # ones (with uncertainty, when painted labels were carried in)
+    carried_mismatch: np.ndarray | None = None
+
+
+# a slice's score where painted labels are carried: its share of mismatch with them, the
+# mean entropy (weighted this little) only breaking ties
+ENTROPY_TIE_BREAK = 1e-3
+
+
+def slice_scores(entropy: np.ndarray, carried_mismatch: np.ndarray | None = None) -> np.ndarray:
+    """Each slice's score for what to paint next (higher first): its mean entropy, or,
+    where painted labels were carried to the slices, its share of pixels where the
+    network's labels differ from the carried ones plus ``ENTROPY_TIE_BREAK`` times that."""
+    means = np.asarray(entropy, dtype=np.float64).reshape(len(entropy), -1).mean(axis=1)
+    if carried_mismatch is None:
+        return means
+    return np.asarray(carried_mismatch, dtype=np.float64) + ENTROPY_TIE_BREAK * means
 
 
 @dataclass
@@ -39,8 +63,10 @@ class VolumePrediction:
     """A volume's predicted label values and uncertainty, in the input's axis order.
 
     ``uncertainty`` is the map shown to users (ensemble entropy, or the CNN's own entropy
-    when the model has no trained Transformer); ``slice_scores`` is its mean per slice
-    along the model's axis and ``ranking`` the slice indices, most uncertain first.
+    when the model has no trained Transformer); ``slice_scores`` says which slice to
+    paint next along the model's axis (``slice_scores()``: the map's mean per slice, or
+    the mismatch with the carried painting where the scan has painted slices) and
+    ``ranking`` the slice indices, highest score first.
     """
 
     labels: np.ndarray
@@ -83,7 +109,8 @@ def predict_slices(
 
     ``carried``: painted labels carried to these slices (``propagation.carry_painted``),
     mixed into the class probabilities with ``carried_weight`` before the argmax; the
-    uncertainty maps stay the networks' own."""
+    uncertainty maps stay the networks' own, and with ``uncertainty`` each slice's share
+    of pixels where the network's labels differ from the carried ones is kept."""
     device = device if isinstance(device, torch.device) else pick_device(device)
     nets = model.networks
     was_training = nets.training
@@ -101,6 +128,8 @@ def predict_slices(
     labels = np.empty((n, h, w), dtype=np.int64)
     entropy = np.empty((n, h, w), dtype=np.float32) if uncertainty else None
     disagreement = np.empty((n, h, w), dtype=np.float32) if uncertainty and use_swin else None
+    carries = carried is not None and carried_weight > 0
+    mismatch = np.empty(n, dtype=np.float64) if uncertainty and carries else None
     context = model.settings.network.context_slices
     for start in range(0, n, batch_size):
         part = slice(start, start + batch_size)
@@ -120,12 +149,15 @@ def predict_slices(
                 disagreement[part] = (0.5 * (probs_a - probs_b).abs().sum(dim=1)).cpu().numpy()
         elif uncertainty:
             entropy[part] = _entropy(probs_a).cpu().numpy()
-        if carried is not None and carried_weight > 0:
+        if carries:
+            if mismatch is not None:
+                own = probs.max(dim=1).indices.cpu().numpy()
+                mismatch[part] = (own != carried[part].argmax(axis=1)).mean(axis=(1, 2))
             probs = propagation.fuse(probs, carried[part], carried_weight)
         labels[part] = probs.max(dim=1).indices.cpu().numpy()
     if was_training:
         nets.train()
-    return SlicePrediction(model.mapping.to_values(labels), entropy, disagreement)
+    return SlicePrediction(model.mapping.to_values(labels), entropy, disagreement, mismatch)
 
 
 def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin: bool, device, flips: bool):
@@ -225,7 +257,7 @@ def predict_volume(
     result = VolumePrediction(labels=labels)
     if pred.entropy is not None:
         result.uncertainty = np.moveaxis(pred.entropy, 0, axis)
-        result.slice_scores = pred.entropy.reshape(pred.entropy.shape[0], -1).mean(axis=1)
+        result.slice_scores = slice_scores(pred.entropy, pred.carried_mismatch)
         result.ranking = rank_slices(result.slice_scores)
     if pred.disagreement is not None:
         result.disagreement = np.moveaxis(pred.disagreement, 0, axis)

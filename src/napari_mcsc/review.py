@@ -26,7 +26,7 @@ from napari_mcsc.jobs import ImageInput, TrainingJob, TrainResult
 
 
 def next_uncertain_slice(ranking: Sequence[int], annotated: Iterable[int]) -> int | None:
-    """The most uncertain slice (``ranking``: most uncertain first) not yet annotated."""
+    """The first slice of ``ranking`` (``inference.slice_scores``, highest first) not yet annotated."""
     done = {int(s) for s in annotated}
     return next((int(s) for s in ranking if int(s) not in done), None)
 

@@ -67,7 +67,7 @@ class ReviewBar(QWidget):
 
     # ------------------------------------------------------------- actions
     def next_uncertain_slice(self) -> int | None:
-        """Move the viewer to the most uncertain slice not painted or reviewed yet."""
+        """Move the viewer to the slice most likely wrong, not painted or reviewed yet."""
         image = self.focus_image()
         if self.loop.run is None or image is None:
             return None
@@ -76,7 +76,7 @@ class ReviewBar(QWidget):
             self._say("Every slice is painted or reviewed.")
             return None
         go_to_slice(self.viewer, image, self.axis(), target)
-        self._say(f"Slice {target} of {image.name}: the most uncertain one not annotated yet.")
+        self._say(f"Slice {target} of {image.name}: the one most likely wrong, not annotated yet.")
         return target
 
     def accept_slice(self) -> None:
@@ -119,4 +119,4 @@ class ReviewBar(QWidget):
         ranking = self.loop.ranking(image)
         if ranking:
             slices = ", ".join(map(str, ranking[:8]))
-            self.ranking_label.setText(f"Most uncertain slices of {image.name}: {slices}")
+            self.ranking_label.setText(f"Slices to check first in {image.name}: {slices}")

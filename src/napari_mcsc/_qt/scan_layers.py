@@ -56,7 +56,9 @@ class ScanLayers:
         stored = study.prediction(self.name) if self.image is not None else None
         if stored is None:
             return
-        prediction = VolumePrediction(stored.labels, stored.uncertainty, stored.slice_scores, stored.ranking)
+        prediction = VolumePrediction(
+            stored.labels, stored.uncertainty, slice_scores=stored.slice_scores, ranking=stored.ranking
+        )
         show_results(self.viewer, [(self.image, prediction)])
         self.viewer.layers.selection.active = self.labels
 

@@ -1,7 +1,7 @@
 """The study panel: annotate many scans of one protocol with one model carried across them.
 
 Wires buttons to a ``study.StudyWorkspace`` (no Qt there): open a folder of scans as a
-study, see each scan's state, paint, train a round, jump to the most uncertain slice of the
+study, see each scan's state, paint, train a round, jump to the slice most likely wrong in the
 whole study, accept a scan (its mask is written) and move to the next, already predicted.
 Only the scan in view has layers; its painting is saved to the study every few seconds,
 before every round and when another scan opens, so closing napari loses nothing. Where a
@@ -150,7 +150,7 @@ class StudyWidget(QWidget):
         if found.scan != self.layers.name:
             self.open_scan(found.scan)
         go_to_slice(self.viewer, self.layers.image, self.study.settings.axis, found.slice)
-        self.run_panel.say(f"{found.scan}, slice {found.slice}: the most uncertain slice not painted yet.")
+        self.run_panel.say(f"{found.scan}, slice {found.slice}: most likely wrong, not painted yet.")
 
     def set_consistent_mask(self, on: bool) -> None:
         """The study's predictions 3D-consistent or raw; the scan in view is predicted again."""

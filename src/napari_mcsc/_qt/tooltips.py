@@ -45,7 +45,9 @@ TOOLTIPS = {
     "mcsc and ct train the CNN and the Transformer on the painted slices and all the other "
     "slices. Pressing it again fine-tunes the current model on all annotations so far.",
     "stop": "Stop after the current iteration; the model trained so far is kept and used.",
-    "next": "Move to the most uncertain slice that is not painted or reviewed yet.",
+    "next": "Move to the slice most likely wrong that is not painted or reviewed yet: where the "
+    "model's labels differ most from the painted slices carried there, or, with nothing painted, "
+    "the most uncertain one.",
     "accept": "Copy the prediction of the slice in view into the annotation layer, "
     "to be corrected with napari's brush.",
     "reviewed": "Count the slice in view as annotated even if it is all background.",
@@ -62,7 +64,8 @@ TOOLTIPS = {
     "study_round": "Train one round on every slice painted in any scan of the study: the first "
     "round trains from scratch, each later one continues the same model and schedule. "
     "Then the scan in view and the next one are predicted.",
-    "study_next_slice": "Go to the most uncertain slice not painted yet, in any scan of the study.",
+    "study_next_slice": "Go to the slice most likely wrong and not painted yet, in any scan of the "
+    "study (where a scan has painted slices: where the model differs most from them carried there).",
     "study_next_scan": "Save this scan's painting and open the next scan (already predicted when "
     "a round has run since).",
     "study_accept": "This scan's mask is right: write it (painted slices over the prediction) in "

@@ -129,7 +129,7 @@ class TrainBar(QWidget):
         self.runner.say(
             f"Training {how}: {result.iterations} iterations in {result.seconds:.0f} s "
             f"({self.loop.model.trained_iterations} in all). "
-            "Correct the most uncertain slices and train again."
+            "Correct the slices it suggests and train again."
         )
         self.review.show_ranking()
 

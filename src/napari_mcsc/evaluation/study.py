@@ -379,7 +379,7 @@ def plot_painted_slices(arms: Sequence[dict], out: str | Path, title: str) -> Pa
     ax.set_ylabel("painted slices, cumulative")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")  # the lines climb to the right: that corner stays free
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

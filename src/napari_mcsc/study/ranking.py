@@ -1,7 +1,9 @@
-"""What to paint next across a study: (scan, slice) pairs ranked by the model's uncertainty.
+"""What to paint next across a study: (scan, slice) pairs ranked by their slice scores.
 
 Rankings come from each scan's last prediction (its slice scores, kept in the session
-file, so ranking a study of hundreds of scans reads no image). Accepted scans and
+file, so ranking a study of hundreds of scans reads no image): a slice's mean
+uncertainty, or, in a scan with painted slices, its share where the model differs from
+them carried there (``inference.slice_scores``). Accepted scans and
 annotated slices are left out. ``next_scan`` is the order a user walks the study in.
 """
 

@@ -51,7 +51,8 @@ ENTROPY_TIE_BREAK = 1e-3
 def slice_scores(entropy: np.ndarray, carried_mismatch: np.ndarray | None = None) -> np.ndarray:
     """Each slice's score for what to paint next (higher first): its mean entropy, or,
     where painted labels were carried to the slices, its share of pixels where the
-    network's labels differ from the carried ones plus ``ENTROPY_TIE_BREAK`` times that."""
+    network's labels differ from the carried ones, plus ``ENTROPY_TIE_BREAK`` times its
+    mean entropy."""
     means = np.asarray(entropy, dtype=np.float64).reshape(len(entropy), -1).mean(axis=1)
     if carried_mismatch is None:
         return means

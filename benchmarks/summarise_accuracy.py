@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: The weight the tool carries painted slices with (``propagation.WEIGHT``), read from
-#: ``rescore_carry.py``'s files by default.
-CARRY_WEIGHT = 0.4
+# the weight the tool carries painted slices with: rescore_carry.py's files are read at it by default
+from napari_mcsc.propagation import WEIGHT as CARRY_WEIGHT
 
 KEYS = ("dice_mean", "consistent_dice_mean", "flips_dice_mean", "flips_consistent_dice_mean")
 NAMES = ("CNN", "3D-consistent", "flips", "flips + 3D-consistent")

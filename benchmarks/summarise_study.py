@@ -5,6 +5,7 @@ Run: python benchmarks/summarise_study.py benchmarks/results/study/val_lv_defaul
      (a file may be given as "LABEL=FILE": its arms are plotted with LABEL added)
      [--per-scan-from benchmarks/results/accuracy/val20_k{2,3,4}_sup_default.json [--consistent]]
      [--per-scan-from RUN.json CARRY.json --key carry_0.4.dice_mean --key consistent_dice_mean]
+     [--against-per-scan]
 
 ``--per-scan-from`` derives the per-scan workflow (each scan from scratch with K evenly
 spaced slices, K = 1, 2, ... until the target) from ``benchmark interactive`` runs at
@@ -14,6 +15,12 @@ count is a lower bound (printed as ">= n"). Files of ``rescore_carry.py`` (the s
 rescored with their painted slices carried) count too: each volume's K is its painted
 slices, and ``--key`` names the score (dotted for a nested one: ``carry_0.4.dice_mean``);
 the first key a file holds is the one read.
+
+``--against-per-scan`` sets the first file's first arm (the study) against the per-scan
+workflow (a carry-over-off arm of the files, or ``--per-scan-from``) on the scans both ran
+(issue 16's aim: at most half the per-scan workflow's slices at the same target): the
+ratio to the per-scan count with every unreached scan counted one slice past what it took
+(a bound: at most that ratio), and to the counts as they stand.
 """
 
 from __future__ import annotations
@@ -77,6 +84,51 @@ def per_scan_from_interactive(
                 break
         rows.append({"name": name, "painted_slices": count, "exact": exact, "dice_reached": reached})
     return rows
+
+
+def against_per_scan(study: dict, per_scan: list[dict], target: float) -> dict:
+    """The study arm's painted slices against the per-scan workflow's (``per_scan``: its
+    scans, from a carry-over-off arm or ``per_scan_from_interactive``) on the scans both
+    have. A per-scan scan that did not reach ``target`` needed more than it took, so
+    ``per_scan_to_target`` counts it one more (rows from ``per_scan_from_interactive`` are
+    bounds already), a lower bound, and ``ratio_at_most`` is an upper bound of the study's
+    share; ``ratio_as_run`` divides the counts as they stand."""
+    by_name = {row["name"]: row for row in per_scan}
+    common = [scan for scan in study["scans"] if scan["name"] in by_name]
+    rows = [by_name[scan["name"]] for scan in common]
+    study_total = sum(scan["painted_slices"] for scan in common)
+    as_run = sum(row["painted_slices"] for row in rows)
+    unreached = [row for row in rows if not _reached(row, target)]
+    # rows derived from interactive runs already hold their bound (">= n")
+    to_target = as_run + sum(1 for row in unreached if "exact" not in row)
+    return {
+        "scans": len(common),
+        "study": study_total,
+        "study_below_target": sum(1 for scan in common if not _reached(scan, target)),
+        "per_scan_as_run": as_run,
+        "per_scan_below_target": len(unreached),
+        "per_scan_to_target": to_target,
+        "ratio_at_most": study_total / to_target if to_target else None,
+        "ratio_as_run": study_total / as_run if as_run else None,
+    }
+
+
+def _reached(row: dict, target: float) -> bool:
+    """Whether a scan reached the target: rows derived from interactive runs say so
+    (``exact``); a study arm's scans by their Dice."""
+    if "exact" in row:
+        return bool(row["exact"])
+    return row["dice_reached"] is not None and row["dice_reached"] >= target
+
+
+def against_line(label: str, figures: dict) -> str:
+    return (
+        f"study / {label} on {figures['scans']} scans: {figures['study']} painted slices "
+        f"({figures['study_below_target']} below target) against {figures['per_scan_as_run']} "
+        f"({figures['per_scan_below_target']} below target), at least {figures['per_scan_to_target']} "
+        f"to the target: at most {_fmt(figures['ratio_at_most'], 2)} of it "
+        f"({_fmt(figures['ratio_as_run'], 2)} of the counts as run)"
+    )
 
 
 def _score(volume: dict, key: str) -> float:
@@ -148,6 +200,12 @@ def main() -> None:
         help="the score to read (dotted for a nested one, e.g. carry_0.4.dice_mean); repeat it for "
         "files that hold different ones: each file is read with the first it holds",
     )
+    parser.add_argument(
+        "--against-per-scan",
+        action="store_true",
+        help="the first file's first arm (the study) against the per-scan workflow: the carry-over-off "
+        "arms of the files and --per-scan-from",
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--title", default="Painted slices to reach the target on each scan")
     args = parser.parse_args()
@@ -159,6 +217,8 @@ def main() -> None:
         key = args.key or ("consistent_dice_mean" if args.consistent else "dice_mean")
         per_scan = per_scan_from_interactive(args.per_scan_from, args.target, key)
         print(per_scan_table(per_scan))
+    if args.against_per_scan and named:
+        _print_against(named, per_scan, args.target)
     if args.plot:
         from napari_mcsc.evaluation.study import plot_painted_slices
 
@@ -166,6 +226,20 @@ def main() -> None:
         if per_scan:
             arms.append(per_scan_arm(per_scan, arms[0]["scans"] if arms else []))
         print(plot_painted_slices(arms, args.plot, args.title))
+
+
+def _print_against(named: list[tuple[str, Path]], per_scan: list[dict], target: float) -> None:
+    study = json.loads(named[0][1].read_text())["arms"][0]
+    others = [
+        (arm["label"], arm["scans"])
+        for _, path in named
+        for arm in json.loads(path.read_text())["arms"]
+        if arm.get("carry_over") is False
+    ]
+    if per_scan:
+        others.append(("per-scan workflow (interactive runs)", per_scan))
+    for label, scans in others:
+        print(against_line(label, against_per_scan(study, scans, target)))
 
 
 def per_scan_arm(rows: list[dict], study_scans: list[dict]) -> dict:

@@ -77,26 +77,29 @@ def test_jobs_make_the_masks_3d_consistent_when_asked(
     tiny_config, trained, phantoms, consistent, monkeypatch
 ):
     """The widget's "3D-consistent mask" reaches the prediction after training and the
-    prediction of a loaded model (it once stopped at the jobs' arguments)."""
+    prediction of a loaded model (it once stopped at the jobs' arguments), with the slices
+    the user marked reviewed."""
     import napari_mcsc.jobs as jobs
 
     asked = []
     real = jobs.predict_volume
 
     def recorded(*args, **kwargs):
-        asked.append(kwargs["consistent"])
+        asked.append((kwargs["consistent"], list(kwargs["reviewed"])))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(jobs, "predict_volume", recorded)
     p = phantoms[0]
-    item = ImageInput("p0", p.image, paint_slices(p.labels, [2, 5]))
+    item = ImageInput("p0", p.image, paint_slices(p.labels, [2, 5]), reviewed=[0])
     events, _ = _run(TrainingJob(tiny_config.replace(iterations=1), [item], consistent=consistent))
     predicted, predictions = drain(jobs.prediction_job(trained, [item], consistent=consistent))
     statuses = [e.text for e in [*events, *predicted] if isinstance(e, Status)]
-    assert asked == [consistent, consistent]
+    assert asked == [(consistent, [0]), (consistent, [0])]
     # the status says why a consistent prediction takes longer: the painted slices are carried
     carrying = [s for s in statuses if s.startswith("predicting p0")]
     assert len(carrying) == 2
     assert all(("carrying its painted slices" in s) == consistent for s in carrying)
-    expected = real(trained, p.image, uncertainty=True, painted=item.labels, consistent=consistent)
+    expected = real(
+        trained, p.image, uncertainty=True, painted=item.labels, consistent=consistent, reviewed=[0]
+    )
     assert np.array_equal(predictions[0].labels, expected.labels)

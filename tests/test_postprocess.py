@@ -112,3 +112,18 @@ def test_a_large_structure_may_move_more_pixels_a_slice_than_a_small_one():
     assert (out[5, 90:100, 90:104] == 2).all() and (out[5, 90:100, 104:110] == 0).all()
     fixed = consistent_mask(labels, painted, growth=4, growth_share=0.0)
     assert (fixed[5, 10:70, 74:80] == 0).all()
+
+
+def test_a_reviewed_slice_holds_its_painting_alone_and_nothing_grows_past_an_empty_one():
+    labels = np.zeros((7, 30, 30), np.uint8)
+    labels[:, 5:15, 5:15] = 1  # the networks see the structure on every slice
+    labels[2, 20:25, 20:25] = 2  # and a second one on a slice the user painted in full
+    painted = _painted_slices(labels, [1])
+    painted[2, 6:14, 6:14] = 1
+    out = consistent_mask(labels, painted, reviewed=[2, 5])
+    assert np.array_equal(out[2], painted[2])  # complete: what is painted, background elsewhere
+    assert not out[5:].any()  # reviewed empty: nothing there, nor beyond it
+    assert (out[3:5, 5:15, 5:15] == 1).all()
+    assert np.array_equal(consistent_mask(labels, painted, reviewed=[], growth=None)[5], labels[5])
+    along_x = consistent_mask(np.moveaxis(labels, 0, 2), np.moveaxis(painted, 0, 2), axis=2, reviewed=[2, 5])
+    assert np.array_equal(np.moveaxis(along_x, 2, 0), out)

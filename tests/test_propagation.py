@@ -154,3 +154,19 @@ def test_the_least_recently_carried_scan_is_forgotten_first_and_a_pair_too_large
     first = propagation.carry_painted(image, painted, num_classes=2)
     again = propagation.carry_painted(image, painted, num_classes=2)
     assert registrations.registered == 35 and np.array_equal(first, again)
+
+
+def test_nothing_painted_is_carried_onto_or_past_a_slice_reviewed_as_empty():
+    """The structure ends after slice 5 and the user marked slice 7 empty: the painting
+    is carried up to slice 6 as before, slice 7 holds background, and past it nothing is
+    carried (the networks decide there)."""
+    image, truth = _moving_disc()
+    truth[6:] = 0
+    painted = paint_slices(truth, [2])
+    without = propagation.carry_painted(image, painted, num_classes=2)
+    assert all(without[z].argmax(0).any() for z in range(9))  # the disc carried everywhere
+    carried = propagation.carry_painted(image, painted, num_classes=2, reviewed=[2, 7])
+    assert np.array_equal(carried[:7], without[:7])
+    assert (carried[7, 0] == 255).all() and (carried[7, 1] == 0).all()
+    assert not carried[8].any()  # nothing carried: fused, the network's probabilities alone
+    assert propagation.carry_painted(image, np.zeros_like(truth), num_classes=2, reviewed=[0, 8]) is None

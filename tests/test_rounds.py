@@ -66,26 +66,30 @@ def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeyp
     asked = []
 
     def spy(*args, **kwargs):
-        asked.append(kwargs["consistent"])
+        asked.append((kwargs["consistent"], list(kwargs["reviewed"])))
         return predict_volume(*args, **kwargs)
 
     predict_volume = rounds.predict_volume
     monkeypatch.setattr(rounds, "predict_volume", spy)
     painted = paint_slices(phantoms[0].labels, [2, 5])
-    study.set_labels("scan0", painted)
+    study.set_labels("scan0", painted, reviewed=[0])
     study.settings.consistent_mask = False
     _run(StudyRound(study))
     raw = run_to_end(predict_scans(study, ["scan0", "scan1"]))
     study.settings.consistent_mask = True
     events, masked = drain(predict_scans(study, ["scan0", "scan1"]))
     statuses = [e.text for e in events]
-    assert asked == [False, False, True, True]
+    # a scan's reviewed slices go with it: the mask keeps the one reviewed as empty empty
+    assert asked == [(False, [0]), (False, []), (True, [0]), (True, [])]
+    assert not masked[0].labels[0].any()
     # the status names the carrying where it happens: the painted scan only
     assert ["carrying" in s for s in statuses] == [True, False]
     # a painted scan's mask also carries its painted slices (propagation): the mask a
     # single scan gets from predict_volume; an unpainted scan's is the raw one made consistent
     image = study.read_image("scan0").array
-    single = predict_volume(study.model, image, uncertainty=False, painted=painted, consistent=True)
+    single = predict_volume(
+        study.model, image, uncertainty=False, painted=painted, consistent=True, reviewed=[0]
+    )
     np.testing.assert_array_equal(masked[0].labels, single.labels)
     assert not np.array_equal(masked[0].labels, raw[0].labels)
     np.testing.assert_array_equal(masked[1].labels, consistent_mask(raw[1].labels))

@@ -97,3 +97,29 @@ def test_the_per_scan_arm_follows_the_study_order_and_says_when_it_is_a_lower_bo
     assert not arm["label"].endswith("a lower bound")
     whole = _module().per_scan_arm(rows, [])
     assert [s["name"] for s in whole["scans"]] == ["a", "b", "c"] and whole["label"].endswith("a lower bound")
+
+
+def test_the_study_against_the_per_scan_workflow_counts_an_unreached_scan_as_a_bound():
+    study = {
+        "scans": [
+            {"name": "a", "painted_slices": 1, "dice_reached": 0.9},
+            {"name": "b", "painted_slices": 0, "dice_reached": 0.88},
+            {"name": "c", "painted_slices": 8, "dice_reached": 0.6},  # the study missed c too
+            {"name": "z", "painted_slices": 5, "dice_reached": 0.9},  # the per-scan run stopped before z
+        ]
+    }
+    off_arm = [
+        {"name": "a", "painted_slices": 2, "dice_reached": 0.86},
+        {"name": "b", "painted_slices": 1, "dice_reached": 0.9},
+        {"name": "c", "painted_slices": 8, "dice_reached": 0.5},
+    ]
+    figures = _module().against_per_scan(study, off_arm, 0.85)
+    assert (figures["scans"], figures["study"], figures["study_below_target"]) == (3, 9, 1)
+    assert (figures["per_scan_as_run"], figures["per_scan_below_target"], figures["per_scan_to_target"]) == (
+        11,
+        1,
+        12,
+    )
+    assert abs(figures["ratio_at_most"] - 9 / 12) < 1e-12 and abs(figures["ratio_as_run"] - 9 / 11) < 1e-12
+    derived = [{"name": "a", "painted_slices": 3, "exact": False, "dice_reached": 0.8}]  # ">= 3" already
+    assert _module().against_per_scan(study, derived, 0.85)["per_scan_to_target"] == 3

@@ -16,6 +16,7 @@ miss while the carried labels do (docs/benchmarks.md, section 37).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,6 +222,7 @@ def predict_volume(
     flips: bool = False,
     consistent: bool = False,
     carry: float = propagation.WEIGHT,
+    reviewed: Sequence[int] = (),
 ) -> VolumePrediction:
     """Predict every slice of a 3D ``volume`` along the model's axis. ``painted``: the
     scan's sparse labels, if any: a model trained on the square around painted structures
@@ -228,7 +230,9 @@ def predict_volume(
     test-time mirroring (``predict_slices``); ``consistent``: the mask made 3D-consistent
     (``postprocess.consistent_mask``: stray pieces removed, holes filled, painted voxels
     kept), after the painted slices are carried to the others by registration and mixed
-    into the probabilities with weight ``carry`` (``propagation``; 0: not carried)."""
+    into the probabilities with weight ``carry`` (``propagation``; 0: not carried).
+    ``reviewed``: slices (along the model's axis) the user marked complete, empty ones
+    included: the mask holds their painting alone, and they are carried as painted."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
@@ -249,12 +253,12 @@ def predict_volume(
         batch_size=batch_size,
         box=box,
         flips=flips,
-        carried=_carried(model, stacked, painted, axis) if carries else None,
+        carried=_carried(model, stacked, painted, axis, reviewed) if carries else None,
         carried_weight=carry,
     )
     labels = np.moveaxis(pred.labels, 0, axis)
     if consistent:
-        labels = consistent_mask(labels, painted, axis=axis)
+        labels = consistent_mask(labels, painted, axis=axis, reviewed=reviewed)
     result = VolumePrediction(labels=labels)
     if pred.entropy is not None:
         result.uncertainty = np.moveaxis(pred.entropy, 0, axis)
@@ -272,14 +276,17 @@ def carries_painting(painted: np.ndarray | None, consistent: bool, carry: float 
     return consistent and carry > 0 and painted is not None and bool(np.any(painted))
 
 
-def _carried(model: SegmentationModel, stacked: np.ndarray, painted: np.ndarray | None, axis: int):
-    """The painted slices carried to every slice (``propagation.carry_painted``), in the
-    model's classes; values the model does not know count as unpainted."""
+def _carried(
+    model: SegmentationModel, stacked: np.ndarray, painted: np.ndarray | None, axis: int, reviewed=()
+):
+    """The painted (and ``reviewed``) slices carried to every slice
+    (``propagation.carry_painted``), in the model's classes; values the model does not
+    know count as unpainted."""
     if painted is None:
         return None
     known = np.where(np.isin(painted, model.mapping.values), painted, 0)
     classes = np.moveaxis(model.mapping.to_classes(known), axis, 0)
-    return propagation.carry_painted(stacked, classes, model.num_classes)
+    return propagation.carry_painted(stacked, classes, model.num_classes, reviewed)
 
 
 def rank_slices(scores: np.ndarray, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:

@@ -243,6 +243,7 @@ class TrainingJob:
                     device=self._trainer.device,
                     painted=painted,
                     consistent=self.consistent,
+                    reviewed=getattr(item, "reviewed", ()),
                 )
             )
         result.seconds = time.perf_counter() - start
@@ -299,6 +300,7 @@ def prediction_job(
                 uncertainty=True,
                 painted=item.labels,
                 consistent=consistent,
+                reviewed=item.reviewed,
             )
         )
     return results

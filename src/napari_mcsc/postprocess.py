@@ -6,7 +6,8 @@ far from it and holes inside it are the networks' mistakes. ``consistent_mask`` 
 per class, the largest 3D connected piece and every piece that touches a voxel the user
 painted with that class, and fills each slice's holes: background enclosed by one class
 only (a ring around another class, such as the myocardium around the left ventricle,
-keeps that class inside). Painted voxels are never changed.
+keeps that class inside). Painted voxels are never changed, and a slice the user marked
+reviewed (annotated in full) holds its painting alone: one reviewed as empty stays empty.
 
 Beyond the outermost painted slices the networks extrapolate: with two painted slices
 that is most of the volume, and three quarters of the wrong voxels (docs/benchmarks.md,
@@ -15,10 +16,13 @@ heart's base. There a structure may only grow slice by slice: its outline on a s
 within a few pixels of its outline on the slice before (``growth`` pixels, or a share of
 the structure's width there when that is more: a large structure, or a fine pixel grid,
 moves more pixels a slice), starting from what the user painted on the outermost painted
-slice. A structure the user did not paint on that slice is left free on that side.
+slice. A structure the user did not paint on that slice is left free on that side; none
+passes a slice reviewed as empty.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -48,14 +52,21 @@ def consistent_mask(
     axis: int = 0,
     growth: int | None = GROWTH_PER_SLICE,
     growth_share: float = GROWTH_SHARE,
+    reviewed: Sequence[int] = (),
 ) -> np.ndarray:
     """``labels`` (a 3D label volume) with each class's stray pieces removed and its
     in-slice holes filled (slices along ``axis``); voxels painted in ``painted`` (0:
-    nothing painted) keep their painted value. Beyond the outermost painted slices each
-    class moves at most ``growth`` pixels a slice, or ``growth_share`` of its width when
-    that is more (``growth=None``: no limit)."""
+    nothing painted) keep their painted value, and the ``reviewed`` slices (marked
+    complete by the user) hold what is painted there and background elsewhere. Beyond
+    the outermost painted slices each class moves at most ``growth`` pixels a slice, or
+    ``growth_share`` of its width when that is more (``growth=None``: no limit), so
+    nothing passes a slice reviewed as empty there."""
     labels = np.asarray(labels)
     out = labels.copy()
+    if len(reviewed):
+        stack = np.moveaxis(out, axis, 0)  # a view: edits reach ``out``
+        complete = sorted({int(i) for i in reviewed if 0 <= int(i) < stack.shape[0]})
+        stack[complete] = 0 if painted is None else np.moveaxis(np.asarray(painted), axis, 0)[complete]
     if painted is not None and growth is not None:
         out = _limit_growth(out, np.asarray(painted), axis, growth, growth_share)
     for value in np.unique(out):

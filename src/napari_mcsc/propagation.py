@@ -8,6 +8,8 @@ SimpleITK's symmetric-forces demons, a smooth deformation.
 
 - Beyond the outermost painted slices, the carrying starts from the nearest painted slice.
 - Between two painted slices, each carries its labels to the midpoint.
+- A slice the user marked reviewed as empty (annotated in full: all background) stops
+  the carrying: nothing painted is carried onto it or past it.
 
 The carried labels are a second opinion, not the answer: ``fuse`` mixes them into the
 networks' class probabilities with weight ``WEIGHT``. Where the network is sure, it wins.
@@ -25,6 +27,7 @@ import hashlib
 import itertools
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -120,11 +123,18 @@ def fingerprint(images: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> np.ndarray | None:
+def carry_painted(
+    images: np.ndarray, painted: np.ndarray, num_classes: int, reviewed: Sequence[int] = ()
+) -> np.ndarray | None:
     """Class probabilities (N, K, H, W, uint8, a fraction of 255) carried from the painted
     slices of ``painted`` (N, H, W: class indices, the slices with any non-zero value
     count as painted) to every slice of ``images`` (N, H, W, one scan's slices in order).
-    Painted slices hold their own labels. None when nothing is painted."""
+    Painted slices hold their own labels. ``reviewed``: slices the user marked complete;
+    one reviewed as empty holds background, and no painting is carried past it: where
+    the structures end the networks decide, up to that slice (a structure tapers towards
+    the apex, but the heart's base ends at once, so its background carried half way back
+    to the painted slice lost on the train split; docs/benchmarks.md, section 38). None
+    when nothing is painted."""
     images = np.asarray(images, dtype=np.float32)
     painted = np.asarray(painted)
     if images.shape != painted.shape or images.ndim != 3:
@@ -132,15 +142,18 @@ def carry_painted(images: np.ndarray, painted: np.ndarray, num_classes: int) -> 
     anchors = [int(i) for i in np.flatnonzero(painted.reshape(len(painted), -1).any(axis=1))]
     if not anchors:
         return None
+    walls = {int(i) for i in reviewed if 0 <= int(i) < len(painted)} - set(anchors)
     planes = [normalise_volume(plane, _PER_SLICE) for plane in images]  # each slice once
     scan = fingerprint(images)
     carried = np.zeros((len(images), num_classes, *images.shape[1:]), dtype=np.uint8)
-    for anchor in anchors:
+    for anchor in [*anchors, *walls]:
         carried[anchor] = _one_hot(painted[anchor], num_classes)
     for anchor, walk in _walks(anchors, len(images)):
         current = carried[anchor].astype(np.float32) / _SCALE
         before = anchor
         for index in walk:
+            if index in walls:
+                break
             transform = REGISTRATIONS.transform(scan, planes, fixed=index, moving=before)
             current = _deform(current, transform, reference=planes[index])
             carried[index] = np.round(current * _SCALE).astype(np.uint8)

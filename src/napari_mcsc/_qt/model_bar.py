@@ -14,7 +14,7 @@ from napari_mcsc._qt.layers import input_volumes, show_results
 from napari_mcsc._qt.run_panel import RunPanel
 from napari_mcsc._qt.tooltips import TOOLTIPS
 from napari_mcsc.jobs import ImageInput, prediction_job
-from napari_mcsc.review import CorrectionLoop
+from napari_mcsc.review import CorrectionLoop, reviewed_slices
 
 
 class ModelBar(QWidget):
@@ -118,7 +118,8 @@ class ModelBar(QWidget):
         image = self.viewer.layers[name]
         labels = self.loop.labels_of(image)  # painted in the last run: carried into the mask
         painted = None if labels is None else np.array(labels.data, copy=True)
-        items = [ImageInput(image.name, np.asarray(image.data), painted)]
+        reviewed = [] if labels is None else reviewed_slices(labels)
+        items = [ImageInput(image.name, np.asarray(image.data), painted, reviewed)]
         self.runner.start_worker(
             functools.partial(prediction_job, self.loop.model, items, consistent=self.loop.consistent_mask),
             lambda predictions: self._on_predicted(image, predictions[0]),

@@ -174,7 +174,13 @@ def predict_scans(
         yield Status(predicting_status(name, index, len(names), painted, consistent))
         image = images[name] if images and name in images else study.read_image(name).array
         prediction = predict_volume(
-            model, image, uncertainty=True, device=device, painted=painted, consistent=consistent
+            model,
+            image,
+            uncertainty=True,
+            device=device,
+            painted=painted,
+            consistent=consistent,
+            reviewed=study.scan(name).reviewed,
         )
         study.set_prediction(name, prediction)
         predictions.append(prediction)

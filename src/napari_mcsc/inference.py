@@ -232,7 +232,8 @@ def predict_volume(
     kept), after the painted slices are carried to the others by registration and mixed
     into the probabilities with weight ``carry`` (``propagation``; 0: not carried).
     ``reviewed``: slices (along the model's axis) the user marked complete, empty ones
-    included: the mask holds their painting alone, and they are carried as painted."""
+    included: the mask holds their painting alone, and nothing painted is carried onto
+    or past one reviewed as empty."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
@@ -279,8 +280,8 @@ def carries_painting(painted: np.ndarray | None, consistent: bool, carry: float 
 def _carried(
     model: SegmentationModel, stacked: np.ndarray, painted: np.ndarray | None, axis: int, reviewed=()
 ):
-    """The painted (and ``reviewed``) slices carried to every slice
-    (``propagation.carry_painted``), in the model's classes; values the model does not
+    """The painted slices carried to every slice (``propagation.carry_painted``), up to
+    the slices ``reviewed`` as empty, in the model's classes; values the model does not
     know count as unpainted."""
     if painted is None:
         return None

@@ -16,8 +16,8 @@ heart's base. There a structure may only grow slice by slice: its outline on a s
 within a few pixels of its outline on the slice before (``growth`` pixels, or a share of
 the structure's width there when that is more: a large structure, or a fine pixel grid,
 moves more pixels a slice), starting from what the user painted on the outermost painted
-slice. A structure the user did not paint on that slice is left free on that side; none
-passes a slice reviewed as empty.
+slice. A structure the user did not paint on that slice is left free on that side; one
+painted there passes no slice reviewed as empty.
 """
 
 from __future__ import annotations

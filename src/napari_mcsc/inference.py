@@ -232,8 +232,9 @@ def predict_volume(
     kept), after the painted slices are carried to the others by registration and mixed
     into the probabilities with weight ``carry`` (``propagation``; 0: not carried).
     ``reviewed``: slices (along the model's axis) the user marked complete, empty ones
-    included: the mask holds their painting alone, and nothing painted is carried onto
-    or past one reviewed as empty."""
+    included: with ``consistent``, the mask holds their painting alone, and nothing
+    painted is carried onto or past one reviewed as empty (without it they change
+    nothing)."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")

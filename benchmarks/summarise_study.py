@@ -6,6 +6,13 @@ Run: python benchmarks/summarise_study.py benchmarks/results/study/val_lv_defaul
      [--per-scan-from benchmarks/results/accuracy/val20_k{2,3,4}_sup_default.json [--consistent]]
      [--per-scan-from RUN.json CARRY.json --key carry_0.4.dice_mean --key consistent_dice_mean]
      [--against-per-scan]
+     [--hovering]
+
+``--hovering`` lists, in each carried arm with round-by-round Dice, the scans that came
+just under the target (within ``--margin``) after their first or second painted slice,
+and what they then took: a scan that hovers there may take every slice up to the cap,
+the Dice on its unpainted slices falling as they are painted (docs/benchmarks.md,
+section 39).
 
 ``--per-scan-from`` derives the per-scan workflow (each scan from scratch with K evenly
 spaced slices, K = 1, 2, ... until the target) from ``benchmark interactive`` runs at
@@ -113,6 +120,26 @@ def against_per_scan(study: dict, per_scan: list[dict], target: float) -> dict:
     }
 
 
+def hovering_scans(arm: dict, target: float, margin: float = 0.03, within: int = 2) -> list[dict]:
+    """The scans of ``arm`` whose Dice on the unpainted slices was in [target - margin,
+    target) after one of their first ``within`` rounds: name, those Dice, painted slices."""
+    found = []
+    for scan in arm["scans"]:
+        early = (scan.get("dice_by_round") or [])[:within]
+        if any(target - margin <= d < target for d in early):
+            found.append({"name": scan["name"], "early": early, "painted_slices": scan["painted_slices"]})
+    return found
+
+
+def hovering_line(label: str, scans: list[dict], many: int = 5) -> str:
+    """One line: how many scans hovered under the target, and those that then took at
+    least ``many`` slices."""
+    costly = [s for s in scans if s["painted_slices"] >= many]
+    named = ", ".join(f"{s['name']} ({s['painted_slices']})" for s in costly) or "none"
+    head = f"{label}: {len(scans)} scans just under the target early on"
+    return f"{head}; {len(costly)} then took >= {many}: {named}"
+
+
 def _reached(row: dict, target: float) -> bool:
     """Whether a scan reached the target: rows derived from interactive runs say so
     (``exact``); a study arm's scans by their Dice."""
@@ -206,6 +233,14 @@ def main() -> None:
         help="the first file's first arm (the study) against the per-scan workflow: the carry-over-off "
         "arms of the files and --per-scan-from",
     )
+    parser.add_argument(
+        "--hovering",
+        action="store_true",
+        help="in each carried arm, the scans just under the target after their first or second slice",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=0.03, help="how far under the target counts (--hovering)"
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--title", default="Painted slices to reach the target on each scan")
     args = parser.parse_args()
@@ -219,6 +254,12 @@ def main() -> None:
         print(per_scan_table(per_scan))
     if args.against_per_scan and named:
         _print_against(named, per_scan, args.target)
+    if args.hovering:
+        for _, path in named:
+            for arm in json.loads(path.read_text())["arms"]:
+                if arm.get("carry_over") and any(s.get("dice_by_round") for s in arm["scans"]):
+                    scans = hovering_scans(arm, args.target, args.margin)
+                    print(hovering_line(f"{path.stem} / {arm['label']}", scans))
     if args.plot:
         from napari_mcsc.evaluation.study import plot_painted_slices
 

@@ -123,3 +123,21 @@ def test_the_study_against_the_per_scan_workflow_counts_an_unreached_scan_as_a_b
     assert abs(figures["ratio_at_most"] - 9 / 12) < 1e-12 and abs(figures["ratio_as_run"] - 9 / 11) < 1e-12
     derived = [{"name": "a", "painted_slices": 3, "exact": False, "dice_reached": 0.8}]  # ">= 3" already
     assert _module().against_per_scan(study, derived, 0.85)["per_scan_to_target"] == 3
+
+
+def test_hovering_scans_are_those_just_under_the_target_early_on():
+    arm = {
+        "scans": [
+            {"name": "near", "dice_by_round": [0.84, 0.83, 0.7, 0.9], "painted_slices": 4},
+            {"name": "late", "dice_by_round": [0.5, 0.6, 0.84], "painted_slices": 3},
+            {"name": "reached", "dice_by_round": [0.86], "painted_slices": 1},
+            {"name": "second", "dice_by_round": [0.7, 0.825, 0.8, 0.8, 0.9], "painted_slices": 5},
+            {"name": "none", "painted_slices": 0},
+        ]
+    }
+    module = _module()
+    found = module.hovering_scans(arm, 0.85, margin=0.03)
+    assert [s["name"] for s in found] == ["near", "second"]
+    assert found[1]["early"] == [0.7, 0.825]
+    line = module.hovering_line("run", found)
+    assert line.startswith("run: 2 scans just under") and "1 then took >= 5: second (5)" in line

@@ -41,17 +41,20 @@ from pathlib import Path
 def arm_row(arm: dict, target: float) -> dict:
     """The figures of one arm: slices painted in all, per scan from the 5th on, Dice; ``mask``:
     the mean Dice of the masks a user accepts (painted slices and prediction, every slice;
-    None for runs that did not record it on every scan)."""
+    None for runs that did not record it on every scan); ``empty``: of the painted slices,
+    those reviewed as empty (None for runs that did not record it)."""
     scans = arm["scans"]
     painted = [s["painted_slices"] for s in scans]
     first_seen = [s["dice_first_seen"] for s in scans if s["dice_first_seen"] is not None]
     reached = [s["dice_reached"] for s in scans if s["dice_reached"] is not None]
     rounds = [r for s in scans for r in s.get("round_seconds", [])]
     masks = [s["dice_mask"] for s in scans if s.get("dice_mask") is not None]
+    empty = [s["empty_slices"] for s in scans if "empty_slices" in s]
     return {
         "arm": arm["label"],
         "scans": len(scans),
         "painted": sum(painted),
+        "empty": sum(empty) if len(empty) == len(scans) else None,
         "from_5th": float(statistics.mean(painted[4:])) if len(painted) > 4 else None,
         "first_seen": statistics.mean(first_seen) if first_seen else None,
         "reached": statistics.mean(reached) if reached else None,
@@ -204,8 +207,9 @@ def table(files: list[Path]) -> str:
         result = json.loads(path.read_text())
         for arm in result["arms"]:
             row = arm_row(arm, result["target"])
+            painted = row["painted"] if row["empty"] is None else f"{row['painted']} ({row['empty']} empty)"
             lines.append(
-                f"| {path.stem} | {row['arm']} | {row['scans']} | {row['painted']} | "
+                f"| {path.stem} | {row['arm']} | {row['scans']} | {painted} | "
                 f"{_fmt(row['from_5th'], 2)} | {_fmt(row['first_seen'])} | {_fmt(row['reached'])} | "
                 f"{row['missed']} | {_fmt(row['mask'])} | {row['rounds']} | {_fmt(row['round_seconds'], 0)} |"
             )

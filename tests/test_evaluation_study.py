@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from napari_mcsc.evaluation.study import Arm, run_study_benchmark
+from napari_mcsc.data.decathlon import read_case
+from napari_mcsc.evaluation.study import Arm, empty_slices, run_study_benchmark
 from napari_mcsc.evaluation.walk_state import WalkStateError, prepare_work_folder
 from napari_mcsc.study import Study, StudyRound
 from tiny import tiny_study_settings
@@ -32,6 +34,10 @@ def test_carried_arm_paints_until_the_target_and_scores_later_scans_when_first_s
     assert [row["dice_by_round"][-1] for row in arm["scans"]] == [row["dice_reached"] for row in arm["scans"]]
     assert first["slices"][0] == 3  # no prediction yet: the middle of the volume
     assert all(0 <= row["dice_mask"] <= 1 for row in arm["scans"])
+    for row in arm["scans"]:
+        truth = read_case(str(msd_folder), row["name"]).labels
+        assert row["empty_slices"] == len(empty_slices(truth, row["slices"]))
+    assert arm["total_empty_slices"] == sum(row["empty_slices"] for row in arm["scans"])
 
 
 def test_a_scan_the_carried_model_already_segments_needs_no_painting(msd_folder):
@@ -49,6 +55,13 @@ def test_without_carry_over_each_scan_restarts_with_more_evenly_spaced_slices(ms
     (row,) = arm["scans"]
     assert row["rounds"] == 2 and row["slices"] == [2, 3]  # K=1 then K=2 evenly spaced, from scratch
     assert row["dice_first_seen"] is None
+
+
+def test_slices_without_the_scored_structures_are_counted_as_reviewed_empty():
+    truth = np.zeros((5, 4, 4), dtype=np.uint8)
+    truth[1:4, 1:3, 1:3] = 2
+    assert empty_slices(truth, [4, 2, 0, 3]) == [4, 0]
+    assert empty_slices(truth, []) == []
 
 
 def test_arm_names_are_checked():

@@ -70,6 +70,18 @@ def test_the_accepted_mask_column_needs_every_scan_to_have_recorded_it():
     assert _module().arm_row({"label": "sup", "scans": older}, 0.85)["mask"] is None
 
 
+def test_slices_reviewed_as_empty_are_counted_only_where_every_scan_recorded_them(tmp_path):
+    scans = [
+        {"painted_slices": 3, "empty_slices": 1, "dice_first_seen": None, "dice_reached": 0.9},
+        {"painted_slices": 2, "empty_slices": 0, "dice_first_seen": 0.5, "dice_reached": 0.9},
+    ]
+    path = tmp_path / "walk.json"
+    path.write_text(json.dumps({"target": 0.85, "arms": [{"label": "sup", "scans": scans}]}))
+    assert "| 5 (1 empty) |" in _module().table([path])
+    older = [{k: v for k, v in s.items() if k != "empty_slices"} for s in scans[:1]] + scans[1:]
+    assert _module().arm_row({"label": "sup", "scans": older}, 0.85)["empty"] is None
+
+
 def test_carried_rescorings_count_with_their_volumes_painted_slices_and_a_dotted_score(tmp_path):
     rescored = tmp_path / "carry.json"  # rescore_carry.py's layout: no top-level "painted"
     volumes = [

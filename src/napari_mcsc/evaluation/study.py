@@ -138,6 +138,7 @@ def run_study_benchmark(
             for row, finished_before in walker.scans():
                 record["scans"].append(row)
                 record["total_painted_slices"] = sum(r["painted_slices"] for r in record["scans"])
+                record["total_empty_slices"] = sum(r.get("empty_slices", 0) for r in record["scans"])
                 if finished_before:
                     continue
                 log(
@@ -259,6 +260,7 @@ class _StudyWalk:
             progress["seconds"],
             progress["rounds"],
             progress["round_seconds"],
+            truth,
         )
         row["dice_by_round"] = progress.get("dice_by_round", [])  # on the unpainted slices
         if progress["first_seen_mask"] is not None:  # what the 3D-consistent mask would have shown
@@ -315,7 +317,7 @@ class _StudyWalk:
             reached = _dice_unpainted(study.prediction(study.names[0]).labels, truth, chosen, present)
             if reached >= self.target:
                 break
-        return _row(name, None, chosen, reached, seconds, rounds, round_seconds)
+        return _row(name, None, chosen, reached, seconds, rounds, round_seconds, truth)
 
     def _interpolate(self, name, truth) -> dict:
         from napari_mcsc.evaluation.baselines import interpolate_contours
@@ -328,7 +330,7 @@ class _StudyWalk:
             reached = _dice_unpainted(filled, truth, chosen, present)
             if reached >= self.target:
                 break
-        return _row(name, None, chosen, reached, 0.0, 0, [])
+        return _row(name, None, chosen, reached, 0.0, 0, [], truth)
 
 
 def present_classes(truth: np.ndarray) -> list[int]:
@@ -344,15 +346,21 @@ def _dice_unpainted(pred, truth, painted, present) -> float:
 def paint_from_truth(study: Study, name: str, truth: np.ndarray, painted: list[int]) -> None:
     """Copy the ``painted`` slices from the truth; empty ones are reviewed background."""
     sparse = paint_slices(truth, painted)
-    empty = [s for s in painted if not truth[s].any()]
-    study.set_labels(name, sparse, reviewed=empty)
+    study.set_labels(name, sparse, reviewed=empty_slices(truth, painted))
 
 
-def _row(name, first_seen, painted, reached, seconds, rounds, round_seconds) -> dict:
+def empty_slices(truth: np.ndarray, slices: Sequence[int]) -> list[int]:
+    """Those of ``slices`` that hold none of the scored structures: the annotator marks them
+    reviewed as empty (one click in the widget, where a slice with structures is painted)."""
+    return [s for s in slices if not truth[s].any()]
+
+
+def _row(name, first_seen, painted, reached, seconds, rounds, round_seconds, truth) -> dict:
     return {
         "name": name,
         "dice_first_seen": None if first_seen is None else round(first_seen, 4),
         "painted_slices": len(painted),
+        "empty_slices": len(empty_slices(truth, painted)),  # of them, those reviewed as empty
         "slices": list(painted),
         "dice_reached": None if reached is None else round(reached, 4),
         "train_seconds": round(seconds, 1),

@@ -138,7 +138,8 @@ def run_study_benchmark(
             for row, finished_before in walker.scans():
                 record["scans"].append(row)
                 record["total_painted_slices"] = sum(r["painted_slices"] for r in record["scans"])
-                record["total_empty_slices"] = sum(r.get("empty_slices", 0) for r in record["scans"])
+                if all("empty_slices" in r for r in record["scans"]):  # not rows of an older resumed run
+                    record["total_empty_slices"] = sum(r["empty_slices"] for r in record["scans"])
                 if finished_before:
                     continue
                 log(

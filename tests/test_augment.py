@@ -85,10 +85,30 @@ class TestAugmentation:
         assert stretched.max() > 1.25 and stretched.min() < 1 / 1.25  # wider in some, taller in others
         assert stretched.max() < 2.3 and stretched.min() > 1 / 2.3  # within the range (and a pixel)
 
+    def test_shading_varies_smoothly_across_a_slice_and_leaves_labels_alone(self):
+        # A flat grey slice, no geometry, no other jitter: shading alone makes it uneven,
+        # by at most exp(bias) either way, smoothly (neighbouring pixels nearly equal).
+        flat = torch.full((16, 32, 32), 0.4)
+        targets = torch.ones(16, 32, 32, dtype=torch.long)
+        aug = _geometry_only(style="upright", max_angle=0.0, scale_range=(1, 1), bias=0.3)
+        out, warped = augment_batch(flat, targets, aug, torch.Generator().manual_seed(4))
+        inner = out[:, 2:-2, 2:-2]  # away from the border the warp's zero padding touches
+        ratio = (inner / 0.4).log()
+        assert ratio.min() >= -0.3 - 1e-4 and ratio.max() <= 0.3 + 1e-4
+        spread = inner.amax(dim=(1, 2)) - inner.amin(dim=(1, 2))
+        assert (spread > 0.04).sum() >= 12  # most slices visibly shaded
+        assert (inner[:, :, 1:] - inner[:, :, :-1]).abs().max() < 0.02  # smooth
+        assert torch.equal(warped, targets)
+        still = _geometry_only(style="upright", max_angle=0.0, scale_range=(1, 1))
+        plain, _ = augment_batch(flat, targets, still, torch.Generator().manual_seed(4))
+        assert torch.allclose(plain[:, 2:-2, 2:-2], torch.full_like(inner, 0.4))  # without it: flat
+
     @pytest.mark.parametrize(
         "change",
         [
             dict(scale_range=(1.2, 0.8)),
+            dict(bias=-0.1),
+            dict(bias=2.0),
             dict(elastic=-0.1),
             dict(elastic=1.5),
             dict(aspect=0.8),
@@ -96,7 +116,7 @@ class TestAugmentation:
         ],
     )
     def test_impossible_deformations_are_refused(self, change):
-        with pytest.raises(ValueError, match=r"augment_scale|augment_elastic|augment_aspect"):
+        with pytest.raises(ValueError, match=r"augment_scale|augment_elastic|augment_aspect|augment_bias"):
             Augmentation(style="strong", **change)
 
     def test_unknown_style_names_the_styles(self):

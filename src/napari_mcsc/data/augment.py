@@ -46,6 +46,10 @@ class Augmentation:
     # stretch (strong styles): the width-to-height ratio of the zoom, drawn log-uniformly in
     # [1 / aspect, aspect], so a round cross-section is also seen oval (1: the same zoom both ways)
     aspect: float = 1.0
+    # intensity inhomogeneity (strong styles): a smooth multiplicative field, its log drawn in
+    # [-bias, bias] on a coarse grid, as an MRI coil's sensitivity shades one slice unlike the
+    # next (0: none)
+    bias: float = 0.0
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -65,6 +69,11 @@ class Augmentation:
             raise ValueError(
                 f"the stretch (augment_aspect) must be a ratio in [1, 4] (1: none), e.g. 1.3; "
                 f"got {self.aspect}"
+            )
+        if not 0 <= self.bias <= 1:
+            raise ValueError(
+                f"the shading (augment_bias) must be a log-amplitude in [0, 1] (0: none), e.g. 0.3; "
+                f"got {self.bias}"
             )
 
     @property
@@ -104,9 +113,15 @@ def _smooth_displacement(n: int, size, amount: float, gen, coarse: int = 5) -> t
     """(n, H, W, 2) displacements in normalised coordinates: uniform draws in
     [-amount, amount] on a ``coarse`` x ``coarse`` grid, bicubically interpolated, so a
     structure bends and changes width without tearing."""
-    knots = (torch.rand(n, 2, coarse, coarse, generator=gen) * 2 - 1) * amount
+    return _smooth_field(n, size, amount, gen, coarse, channels=2).permute(0, 2, 3, 1)
+
+
+def _smooth_field(n: int, size, amount: float, gen, coarse: int, channels: int = 1) -> torch.Tensor:
+    """(n, channels, H, W), or (n, H, W) for one channel: uniform draws in [-amount, amount]
+    on a ``coarse`` x ``coarse`` grid, bicubically interpolated."""
+    knots = (torch.rand(n, channels, coarse, coarse, generator=gen) * 2 - 1) * amount
     field = F.interpolate(knots, size=tuple(size), mode="bicubic", align_corners=True)
-    return field.permute(0, 2, 3, 1)
+    return field[:, 0] if channels == 1 else field
 
 
 def _rot(theta: float) -> torch.Tensor:
@@ -158,7 +173,12 @@ def jitter_intensity(images: torch.Tensor, aug: Augmentation, gen) -> torch.Tens
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return (lo + (hi - lo) * torch.rand(shape, generator=gen)).to(images.device, images.dtype)
 
-    out = images.clamp(0.0, 1.0) ** uniform(*aug.gamma_range)
+    out = images.clamp(0.0, 1.0)
+    if aug.bias > 0:  # no draw otherwise: runs without shading keep their random stream
+        field = torch.exp(_smooth_field(n, images.shape[-2:], aug.bias, gen, coarse=3))
+        field = field.to(images.device, images.dtype).view(n, *(1,) * (images.ndim - 3), *images.shape[-2:])
+        out = (out * field).clamp(0.0, 1.0)  # one field for a slice and its neighbours
+    out = out ** uniform(*aug.gamma_range)
     mean = out.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
     out = (out - mean) * uniform(*aug.contrast_range) + mean
     if aug.noise_std > 0:

@@ -54,6 +54,7 @@ class TrainConfig:
     # (sections 23-24): off.
     augment_scale: tuple[float, float] = Augmentation.scale_range  # (0.7, 1.4)
     augment_elastic: float = Augmentation.elastic  # 0.0
+    augment_bias: float = Augmentation.bias  # 0.0: no shading (data/augment.py)
     augment_aspect: float = Augmentation.aspect  # 1.0: the same zoom across and along
     # Networks see the square around the painted structures grown by this share of its side
     # on each side (data/field_of_view.py); None: whole slices, both profiles' default: a
@@ -175,6 +176,7 @@ class TrainConfig:
             scale_range=tuple(self.augment_scale),
             elastic=self.augment_elastic,
             aspect=self.augment_aspect,
+            bias=self.augment_bias,
         )
 
     def semi_progress(self, progress: float) -> float:

@@ -46,7 +46,8 @@ def test_nothing_painted_carries_nothing():
 def test_every_unpainted_slice_is_carried_once_from_its_nearest_painted_slice():
     walks = propagation._walks([2, 7], 11)
     reached = {}
-    for anchor, walk in walks:
+    for anchor, walk, kept in walks:
+        assert kept == set(walk)
         for index in walk:
             assert index not in reached
             reached[index] = anchor

@@ -98,7 +98,6 @@ def predict_slices(
     flips: bool = False,
     carried: np.ndarray | None = None,
     carried_weight: float = propagation.WEIGHT,
-    carried_across: np.ndarray | None = None,
 ) -> SlicePrediction:
     """Predict a stack of 2D slices (N, H, W), consecutive slices of a volume (a model with
     ``context_slices`` > 1 takes each one's neighbours from the stack). ``normalised``:
@@ -113,9 +112,7 @@ def predict_slices(
     ``carried``: painted labels carried to these slices (``propagation.carry_painted``),
     mixed into the class probabilities with ``carried_weight`` before the argmax; the
     uncertainty maps stay the networks' own, and with ``uncertainty`` each slice's share
-    of pixels where the network's labels differ from the carried ones is kept; with
-    ``carried_across`` (the painting carried from the far side of each gap,
-    ``carry_painted(across=True)``), the larger of the two shares."""
+    of pixels where the network's labels differ from the carried ones is kept."""
     device = device if isinstance(device, torch.device) else pick_device(device)
     nets = model.networks
     was_training = nets.training
@@ -158,9 +155,6 @@ def predict_slices(
             if mismatch is not None:
                 own = probs.max(dim=1).indices.cpu().numpy()
                 mismatch[part] = (own != carried[part].argmax(axis=1)).mean(axis=(1, 2))
-                if carried_across is not None:
-                    far = (own != carried_across[part].argmax(axis=1)).mean(axis=(1, 2))
-                    mismatch[part] = np.maximum(mismatch[part], far)
             probs = propagation.fuse(probs, carried[part], carried_weight)
         labels[part] = probs.max(dim=1).indices.cpu().numpy()
     if was_training:
@@ -263,10 +257,6 @@ def predict_volume(
         flips=flips,
         carried=_carried(model, stacked, painted, axis, reviewed) if carries else None,
         carried_weight=carry,
-        # the suggestion's scores also ask the far side of each gap (propagation.carry_painted)
-        carried_across=_carried(model, stacked, painted, axis, reviewed, across=True)
-        if carries and uncertainty
-        else None,
     )
     labels = np.moveaxis(pred.labels, 0, axis)
     if consistent:
@@ -289,13 +279,7 @@ def carries_painting(painted: np.ndarray | None, consistent: bool, carry: float 
 
 
 def _carried(
-    model: SegmentationModel,
-    stacked: np.ndarray,
-    painted: np.ndarray | None,
-    axis: int,
-    reviewed=(),
-    *,
-    across: bool = False,
+    model: SegmentationModel, stacked: np.ndarray, painted: np.ndarray | None, axis: int, reviewed=()
 ):
     """The painted slices carried to every slice (``propagation.carry_painted``), up to
     the slices ``reviewed`` as empty, in the model's classes; values the model does not
@@ -304,7 +288,7 @@ def _carried(
         return None
     known = np.where(np.isin(painted, model.mapping.values), painted, 0)
     classes = np.moveaxis(model.mapping.to_classes(known), axis, 0)
-    return propagation.carry_painted(stacked, classes, model.num_classes, reviewed, across=across)
+    return propagation.carry_painted(stacked, classes, model.num_classes, reviewed)
 
 
 def rank_slices(scores: np.ndarray, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:

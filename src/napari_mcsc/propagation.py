@@ -124,12 +124,7 @@ def fingerprint(images: np.ndarray) -> str:
 
 
 def carry_painted(
-    images: np.ndarray,
-    painted: np.ndarray,
-    num_classes: int,
-    reviewed: Sequence[int] = (),
-    *,
-    across: bool = False,
+    images: np.ndarray, painted: np.ndarray, num_classes: int, reviewed: Sequence[int] = ()
 ) -> np.ndarray | None:
     """Class probabilities (N, K, H, W, uint8, a fraction of 255) carried from the painted
     slices of ``painted`` (N, H, W: class indices, the slices with any non-zero value
@@ -139,13 +134,7 @@ def carry_painted(
     the structures end the networks decide, up to that slice (a structure tapers towards
     the apex, but the heart's base ends at once, so its background carried half way back
     to the painted slice lost on the train split; docs/benchmarks.md, section 38). None
-    when nothing is painted.
-
-    ``across``: each slice between two painted ones carried from the painted slice on the
-    *other* side of the gap's midpoint instead (slices beyond the outermost painted ones
-    as without it). Where a structure appears or ends inside a gap, the two sides
-    disagree: a slice the network labels like its nearer painted slice may still be
-    wrong, and only the far side says so (``inference.slice_scores``)."""
+    when nothing is painted."""
     images = np.asarray(images, dtype=np.float32)
     painted = np.asarray(painted)
     if images.shape != painted.shape or images.ndim != 3:
@@ -159,7 +148,7 @@ def carry_painted(
     carried = np.zeros((len(images), num_classes, *images.shape[1:]), dtype=np.uint8)
     for anchor in [*anchors, *walls]:
         carried[anchor] = _one_hot(painted[anchor], num_classes)
-    for anchor, walk, kept in _walks(anchors, len(images), across=across):
+    for anchor, walk in _walks(anchors, len(images)):
         current = carried[anchor].astype(np.float32) / _SCALE
         before = anchor
         for index in walk:
@@ -167,8 +156,7 @@ def carry_painted(
                 break
             transform = REGISTRATIONS.transform(scan, planes, fixed=index, moving=before)
             current = _deform(current, transform, reference=planes[index])
-            if index in kept:
-                carried[index] = np.round(current * _SCALE).astype(np.uint8)
+            carried[index] = np.round(current * _SCALE).astype(np.uint8)
             before = index
     return carried
 
@@ -180,20 +168,14 @@ def fuse(probabilities: torch.Tensor, carried: np.ndarray, weight: float = WEIGH
     return (1.0 - weight) * probabilities + weight * prior
 
 
-def _walks(anchors: list[int], n: int, *, across: bool = False) -> list[tuple[int, range, set[int]]]:
-    """(painted slice, the slices it walks through in order, those it carries to): outward
-    from the outermost painted slices, and from each side of a gap between painted slices
-    to its midpoint (the lower one takes the middle slice of an odd gap); ``across``: from
-    each side of a gap through the whole gap, to the slices past its midpoint."""
-    outer = [range(anchors[0] - 1, -1, -1), range(anchors[-1] + 1, n)]
-    walks = [(anchor, walk, set(walk)) for anchor, walk in zip((anchors[0], anchors[-1]), outer, strict=True)]
+def _walks(anchors: list[int], n: int) -> list[tuple[int, range]]:
+    """(painted slice, the slices it carries to, in order): outward from the outermost
+    painted slices, and from each side of a gap between painted slices to its midpoint
+    (the lower one takes the middle slice of an odd gap)."""
+    walks = [(anchors[0], range(anchors[0] - 1, -1, -1)), (anchors[-1], range(anchors[-1] + 1, n))]
     for low, high in itertools.pairwise(anchors):
         middle = (low + high) // 2
-        up, down = range(low + 1, middle + 1), range(high - 1, middle, -1)
-        if across:
-            walks += [(low, range(low + 1, high), set(down)), (high, range(high - 1, low, -1), set(up))]
-        else:
-            walks += [(low, up, set(up)), (high, down, set(down))]
+        walks += [(low, range(low + 1, middle + 1)), (high, range(high - 1, middle, -1))]
     return walks
 
 

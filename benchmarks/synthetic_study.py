@@ -32,8 +32,7 @@ def write_tube_study(out: Path, scans: int, shape: tuple[int, int, int], first_s
     for seed in range(first_seed, first_seed + scans):
         tube = make_tube(shape, seed=seed)
         name = f"tube{seed:03d}"
-        spacing_zyx = tube.spacing
-        geometry = Geometry(tuple(reversed(spacing_zyx)), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        geometry = Geometry.from_zyx(spacing_zyx=tube.spacing)
         write_volume(out / "imagesTr" / f"{name}.nii.gz", tube.image, geometry)
         write_volume(out / "labelsTr" / f"{name}.nii.gz", tube.labels, geometry)
         names.append(name)

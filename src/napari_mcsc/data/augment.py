@@ -117,11 +117,10 @@ def _smooth_displacement(n: int, size, amount: float, gen, coarse: int = 5) -> t
 
 
 def _smooth_field(n: int, size, amount: float, gen, coarse: int, channels: int = 1) -> torch.Tensor:
-    """(n, channels, H, W), or (n, H, W) for one channel: uniform draws in [-amount, amount]
-    on a ``coarse`` x ``coarse`` grid, bicubically interpolated."""
+    """(n, channels, H, W): uniform draws in [-amount, amount] on a ``coarse`` x ``coarse``
+    grid, bicubically interpolated."""
     knots = (torch.rand(n, channels, coarse, coarse, generator=gen) * 2 - 1) * amount
-    field = F.interpolate(knots, size=tuple(size), mode="bicubic", align_corners=True)
-    return field[:, 0] if channels == 1 else field
+    return F.interpolate(knots, size=tuple(size), mode="bicubic", align_corners=True)
 
 
 def _rot(theta: float) -> torch.Tensor:
@@ -175,9 +174,9 @@ def jitter_intensity(images: torch.Tensor, aug: Augmentation, gen) -> torch.Tens
 
     out = images.clamp(0.0, 1.0)
     if aug.bias > 0:  # no draw otherwise: runs without shading keep their random stream
-        field = torch.exp(_smooth_field(n, images.shape[-2:], aug.bias, gen, coarse=3))
-        field = field.to(images.device, images.dtype).view(n, *(1,) * (images.ndim - 3), *images.shape[-2:])
-        out = (out * field).clamp(0.0, 1.0)  # one field for a slice and its neighbours
+        field = torch.exp(_smooth_field(n, images.shape[-2:], aug.bias, gen, coarse=3))  # (n, 1, H, W)
+        field = field.to(images.device, images.dtype)
+        out = (out * (field if images.ndim == 4 else field[:, 0])).clamp(0.0, 1.0)  # context alike
     out = out ** uniform(*aug.gamma_range)
     mean = out.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
     out = (out - mean) * uniform(*aug.contrast_range) + mean

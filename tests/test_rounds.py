@@ -59,33 +59,6 @@ def test_predicted_scans_are_ranked_and_accepted_masks_keep_painted_voxels(study
     assert all(s.scan != "scan0" for s in suggestions(study, limit=None))
 
 
-def test_a_slice_where_a_structure_came_or_went_since_the_last_prediction_is_suggested_first(
-    study, phantoms, monkeypatch
-):
-    from napari_mcsc.study import rounds
-
-    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
-    _run(StudyRound(study))
-    first = run_to_end(predict_scans(study, ["scan0"]))[0]
-    # the next prediction loses a whole structure on the slice ranked last
-    last = first.ranking[-1]
-    value = int(np.bincount(first.labels[last].ravel(), minlength=2)[1:].argmax()) + 1
-    predict_volume = rounds.predict_volume
-
-    def dropping(*args, **kwargs):
-        made = predict_volume(*args, **kwargs)
-        made.labels[last][made.labels[last] == value] = 0
-        return made
-
-    monkeypatch.setattr(rounds, "predict_volume", dropping)
-    second = run_to_end(predict_scans(study, ["scan0"]))[0]
-    assert second.ranking[0] == last
-    assert sorted(second.ranking) == list(range(len(second.ranking)))
-    assert study.prediction("scan0").ranking[0] == last
-    # the scores stay the slices' own: only the order changes
-    np.testing.assert_allclose(second.slice_scores, first.slice_scores, rtol=1e-6)
-
-
 def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeypatch):
     from napari_mcsc.postprocess import consistent_mask
     from napari_mcsc.study import rounds

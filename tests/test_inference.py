@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mcsc.inference import ENTROPY_TIE_BREAK, predict_slices, predict_volume, rank_slices, slice_scores
+from napari_mcsc.inference import (
+    ENTROPY_TIE_BREAK,
+    flipped_slices,
+    predict_slices,
+    predict_volume,
+    rank_slices,
+    slice_scores,
+)
 from napari_mcsc.training import Trainer
 
 
@@ -119,3 +126,23 @@ def test_scoring_during_a_first_run_uses_the_transformer_being_trained(
     pred = predict_volume(trainer.model, rng.uniform(size=(2, 16, 16)), uncertainty=True)
     assert (pred.disagreement is not None) is uses_transformer
     list(run)
+
+
+def test_flipped_slices_are_where_a_structure_came_or_went_wholesale():
+    before = np.zeros((6, 20, 20), dtype=np.uint8)
+    before[:, 5:15, 5:15] = 1  # 100 pixels a slice
+    before[1:5, 2:4, 2:12] = 2  # 20 pixels a slice
+    after = before.copy()
+    after[1][after[1] == 1] = 0  # label 1 gone from slice 1
+    after[2, 5:15, 5:10] = 0  # half of it gone from slice 2: not wholesale
+    after[4][after[4] == 2] = 0
+    after[4, 2:4, 2:3] = 2  # label 2 down to 2 of its 20 pixels on slice 4: at the limit
+    after[0, 16:18, 16:18] = 2  # 4 pixels of label 2 come on slice 0: under 1/4 of its largest (20)
+    after[5, 16:20, 15:20] = 2  # 20 come on slice 5
+    assert flipped_slices(before, after).tolist() == [False, True, False, False, True, True]
+    # the slice axis is the study's: the same along another axis
+    moved = flipped_slices(np.moveaxis(before, 0, 2), np.moveaxis(after, 0, 2), axis=2)
+    assert moved.tolist() == [False, True, False, False, True, True]
+    assert not flipped_slices(before, before).any()
+    with pytest.raises(ValueError, match="one shape"):
+        flipped_slices(before, after[:5])

@@ -59,6 +59,62 @@ def test_predicted_scans_are_ranked_and_accepted_masks_keep_painted_voxels(study
     assert all(s.scan != "scan0" for s in suggestions(study, limit=None))
 
 
+def test_a_slice_where_a_structure_came_or_went_since_the_last_prediction_is_suggested_first(
+    study, phantoms, monkeypatch
+):
+    from napari_mcsc.study import rounds
+
+    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
+    _run(StudyRound(study))
+    first = run_to_end(predict_scans(study, ["scan0"]))[0]
+    # the next prediction loses a whole structure on the slice ranked last
+    last = first.ranking[-1]
+    value = int(np.bincount(first.labels[last].ravel(), minlength=2)[1:].argmax()) + 1
+    predict_volume = rounds.predict_volume
+    monkeypatch.setattr(rounds, "predict_volume", _dropping_on(predict_volume, last, value))
+    second = run_to_end(predict_scans(study, ["scan0"]))[0]
+    assert second.ranking[0] == last
+    assert sorted(second.ranking) == list(range(len(second.ranking)))
+    assert study.prediction("scan0").ranking[0] == last
+    # the study's own suggestions (the study panel, the command line) agree
+    assert study.scan("scan0").changed == [last]
+    assert suggestions(study, 1, scans=["scan0"])[0].slice == last
+    # the scores stay the slices' own: only the order changes
+    np.testing.assert_allclose(second.slice_scores, first.slice_scores, rtol=1e-6)
+    # a scan predicted before any of it was painted: its first look came from a model
+    # that had not been taught it, so a change since then is no news
+    unpainted = run_to_end(predict_scans(study, ["scan1"]))[0]
+    assert study.prediction("scan1").annotated == []
+    came = unpainted.ranking[-1]
+    monkeypatch.setattr(rounds, "predict_volume", _structure_comes_on(predict_volume, came))
+    again = run_to_end(predict_scans(study, ["scan1"]))[0]
+    assert np.any(again.labels[came] != unpainted.labels[came])
+    assert again.ranking == unpainted.ranking
+    assert study.scan("scan1").changed == []
+
+
+def _dropping_on(predict_volume, index: int, value: int):
+    """``predict_volume`` whose labels lose structure ``value`` on slice ``index``."""
+
+    def dropping(*args, **kwargs):
+        made = predict_volume(*args, **kwargs)
+        made.labels[index][made.labels[index] == value] = 0
+        return made
+
+    return dropping
+
+
+def _structure_comes_on(predict_volume, index: int):
+    """``predict_volume`` whose labels gain a square of label 1 on slice ``index``."""
+
+    def adding(*args, **kwargs):
+        made = predict_volume(*args, **kwargs)
+        made.labels[index][4:12, 4:12] = 1
+        return made
+
+    return adding
+
+
 def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeypatch):
     from napari_mcsc.postprocess import consistent_mask
     from napari_mcsc.study import rounds

@@ -60,6 +60,35 @@ def slice_scores(entropy: np.ndarray, carried_mismatch: np.ndarray | None = None
     return np.asarray(carried_mismatch, dtype=np.float64) + ENTROPY_TIE_BREAK * means
 
 
+# a structure "comes or goes" on a slice between two predictions when it covers at least
+# this share of its largest slice in one and at most FLIP_REMAINS of that in the other
+FLIP_SHARE_OF_LARGEST = 0.25
+FLIP_REMAINS = 0.1
+
+
+def flipped_slices(before: np.ndarray, after: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Per slice along ``axis``, True where a structure came or went wholesale between two
+    predictions of one scan (label values, same shape): the round's new painting changed
+    the network's mind there. Such a slice can escape the score of ``slice_scores``: a
+    painted slice where a structure has ended teaches the network to drop it from the next
+    slice too, and the painting carried from that side agrees with the network
+    (docs/benchmarks.md, section 41)."""
+    before, after = np.moveaxis(np.asarray(before), axis, 0), np.moveaxis(np.asarray(after), axis, 0)
+    if before.shape != after.shape:
+        raise ValueError(f"predictions of one scan must have one shape, not {before.shape} and {after.shape}")
+    flipped = np.zeros(len(before), dtype=bool)
+    for value in np.union1d(np.unique(before), np.unique(after)):
+        if value == 0:
+            continue
+        area_before = (before == value).reshape(len(before), -1).sum(axis=1)
+        area_after = (after == value).reshape(len(after), -1).sum(axis=1)
+        large = FLIP_SHARE_OF_LARGEST * max(area_before.max(), area_after.max())
+        went = (area_before >= large) & (area_after <= FLIP_REMAINS * area_before)
+        came = (area_after >= large) & (area_before <= FLIP_REMAINS * area_after)
+        flipped |= went | came
+    return flipped
+
+
 @dataclass
 class VolumePrediction:
     """A volume's predicted label values and uncertainty, in the input's axis order.
@@ -68,7 +97,9 @@ class VolumePrediction:
     when the model has no trained Transformer); ``slice_scores`` says which slice to
     paint next along the model's axis (``slice_scores()``: the map's mean per slice, or
     the mismatch with the carried painting where the scan has painted slices) and
-    ``ranking`` the slice indices, highest score first.
+    ``ranking`` the slice indices, highest score first; a study puts first in it the
+    slices in ``changed``, where a structure came or went since the scan's last
+    prediction (``flipped_slices``).
     """
 
     labels: np.ndarray
@@ -76,6 +107,7 @@ class VolumePrediction:
     disagreement: np.ndarray | None = None
     slice_scores: np.ndarray | None = None
     ranking: list[int] | None = None
+    changed: list[int] | None = None
 
 
 def _entropy(probs: torch.Tensor) -> torch.Tensor:

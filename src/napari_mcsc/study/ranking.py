@@ -3,7 +3,8 @@
 Rankings come from each scan's last prediction (its slice scores, kept in the session
 file, so ranking a study of hundreds of scans reads no image): a slice's mean
 uncertainty, or, in a scan with painted slices, its share where the model differs from
-them carried there (``inference.slice_scores``). Accepted scans and
+them carried there (``inference.slice_scores``); slices where a structure came or went
+at the scan's last prediction come first (``ScanRecord.changed``). Accepted scans and
 annotated slices are left out. ``next_scan`` is the order a user walks the study in.
 """
 
@@ -25,7 +26,8 @@ class Suggestion:
 
 def suggestions(study, limit: int | None = 10, *, scans=None) -> list[Suggestion]:
     """The most uncertain slices not annotated yet, over the study's scans (or ``scans``,
-    names), most uncertain first; scans never predicted or accepted are left out."""
+    names), those where a structure came or went first, then the most uncertain; scans
+    never predicted or accepted are left out."""
     wanted = None if scans is None else set(scans)
     found = []
     for record in study.scans:
@@ -33,13 +35,14 @@ def suggestions(study, limit: int | None = 10, *, scans=None) -> list[Suggestion
             continue
         if wanted is not None and record.name not in wanted:
             continue
-        done = set(record.annotated)
+        done, changed = set(record.annotated), set(record.changed)
         found.extend(
-            Suggestion(record.name, index, float(score))
+            (index not in changed, Suggestion(record.name, index, float(score)))
             for index, score in enumerate(record.slice_scores)
             if index not in done
         )
-    found.sort(key=lambda s: (-s.score, s.scan, s.slice))
+    found.sort(key=lambda pair: (pair[0], -pair[1].score, pair[1].scan, pair[1].slice))
+    found = [suggestion for _, suggestion in found]
     return found if limit is None else found[:limit]
 
 

@@ -54,6 +54,8 @@ class ScanRecord:
     uncertainty: float | None = None  # mean score of its unannotated slices, last prediction
     predicted_round: int | None = None  # the round whose model made its prediction
     slice_scores: list[float] | None = None  # each slice's uncertainty, last prediction
+    # slices where a structure came or went at the last prediction: suggested first
+    changed: list[int] = field(default_factory=list)
 
     @property
     def annotated(self) -> list[int]:
@@ -70,6 +72,7 @@ class ScanRecord:
             "uncertainty": self.uncertainty,
             "predicted_round": self.predicted_round,
             "slice_scores": self.slice_scores,
+            "changed": self.changed,
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class ScanRecord:
             uncertainty=data.get("uncertainty"),
             predicted_round=data.get("predicted_round"),
             slice_scores=data.get("slice_scores"),
+            changed=[int(i) for i in data.get("changed", [])],
         )
 
 
@@ -96,6 +100,9 @@ class StoredPrediction:
     slice_scores: np.ndarray | None
     ranking: list[int]
     round: int
+    # the scan's painted and reviewed slices when it was made (None: a file of an older
+    # version): an empty list means a model that had not been taught this scan yet
+    annotated: list[int] | None = None
 
 
 class Study:
@@ -296,6 +303,7 @@ class Study:
                 slice_scores=stored.get("slice_scores", None),
                 ranking=[int(i) for i in stored["ranking"]],
                 round=int(stored["round"]),
+                annotated=[int(i) for i in stored["annotated"]] if "annotated" in stored else None,
             )
 
     def set_prediction(self, name: str, prediction) -> ScanRecord:
@@ -304,6 +312,7 @@ class Study:
             "labels": _compact(prediction.labels),
             "ranking": np.asarray(prediction.ranking or [], dtype=np.int64),
             "round": np.asarray(len(self.rounds)),
+            "annotated": np.asarray(self.scan(name).annotated, dtype=np.int64),
         }
         if prediction.uncertainty is not None:
             arrays["uncertainty"] = prediction.uncertainty.astype(np.float16)
@@ -315,6 +324,7 @@ class Study:
         record.predicted_round = len(self.rounds)
         scores = prediction.slice_scores
         record.slice_scores = None if scores is None else [round(float(v), 5) for v in scores]
+        record.changed = [int(i) for i in (getattr(prediction, "changed", None) or [])]
         record.uncertainty = _scan_uncertainty(record.slice_scores, record.annotated)
         if record.state == ScanState.NEW:
             record.state = ScanState.PREDICTED

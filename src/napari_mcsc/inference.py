@@ -323,7 +323,12 @@ def _carried(
     return propagation.carry_painted(stacked, classes, model.num_classes, reviewed)
 
 
-def rank_slices(scores: np.ndarray, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:
-    """Slice indices sorted from most to least uncertain, without ``exclude``."""
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    return [int(i) for i in order if int(i) not in exclude]
+def rank_slices(
+    scores: np.ndarray, exclude: set[int] | frozenset[int] = frozenset(), first: Sequence[bool] | None = None
+) -> list[int]:
+    """Slice indices sorted from most to least uncertain, without ``exclude``; with
+    ``first`` (a flag per slice), the flagged slices before the others, each in score order."""
+    order = [int(i) for i in np.argsort(-np.asarray(scores), kind="stable") if int(i) not in exclude]
+    if first is None:
+        return order
+    return [i for i in order if first[i]] + [i for i in order if not first[i]]

@@ -202,5 +202,4 @@ def _flipped_first(prediction: VolumePrediction, before, axis: int) -> None:
         return
     flipped = flipped_slices(before, prediction.labels, axis)
     prediction.changed = np.flatnonzero(flipped).tolist()
-    order = rank_slices(np.asarray(prediction.slice_scores, dtype=np.float64))
-    prediction.ranking = [i for i in order if flipped[i]] + [i for i in order if not flipped[i]]
+    prediction.ranking = rank_slices(prediction.slice_scores, first=flipped)

@@ -324,7 +324,7 @@ class Study:
         record.predicted_round = len(self.rounds)
         scores = prediction.slice_scores
         record.slice_scores = None if scores is None else [round(float(v), 5) for v in scores]
-        record.changed = [int(i) for i in (getattr(prediction, "changed", None) or [])]
+        record.changed = [int(i) for i in prediction.changed or []]
         record.uncertainty = _scan_uncertainty(record.slice_scores, record.annotated)
         if record.state == ScanState.NEW:
             record.state = ScanState.PREDICTED

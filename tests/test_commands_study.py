@@ -50,6 +50,8 @@ def test_a_study_from_creation_to_exported_masks(tmp_path, scans, phantoms, caps
     assert status["next_slices"] and all(
         (s["scan"], s["slice"]) not in {("case0", 2), ("case0", 5)} for s in status["next_slices"]
     )
+    # a scan's first look after painting has nothing to compare with: no slice flagged yet
+    assert [s["came_or_went"] for s in status["next_slices"]] == [False] * len(status["next_slices"])
     assert main(["study", "round", study_dir, "--device", "cpu", "--iterations", "3", "--predict"]) == 0
     assert "round 2: 3 iterations" in capsys.readouterr().out
     assert Study.open(study_dir).train_state.position == 5

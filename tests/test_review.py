@@ -190,3 +190,29 @@ def test_slice_to_paint_follows_the_choice_and_falls_back_on_the_largest_gap():
     assert slice_to_paint("gap", 8, [3], ranking=ranking, scores=scores) == 1  # 0-2 holds the most
     assert slice_to_paint("even", 8, [3], ranking=ranking, scores=scores) == largest_gap_slice(8, [3])
     assert slice_to_paint("uncertain", 8, [3]) == slice_to_paint("gap", 8, [3]) == largest_gap_slice(8, [3])
+
+
+def test_a_retrained_image_ranks_first_the_slices_where_a_structure_came_or_went():
+    loop, image, labels, other = CorrectionLoop(), _image(), _labels(), _image("other")
+    scores = np.linspace(0.6, 0.1, SHAPE[0])  # slice 0 the most uncertain
+
+    def run(structure_on):
+        """A run whose predictions hold label 1 on ``structure_on`` slices."""
+        loop.start_training(None, [(image, labels)], [other], axis=0)
+        predictions = []
+        for _ in (image, other):
+            found = np.zeros(SHAPE, np.uint8)
+            found[list(structure_on), 1:7, 1:7] = 1
+            ranking = np.argsort(-scores).tolist()
+            predictions.append(VolumePrediction(labels=found, slice_scores=scores, ranking=ranking))
+        loop.training_done(TrainResult(SimpleNamespace(axis=0, trained_iterations=3), predictions))
+
+    run(range(0, 4))
+    assert loop.ranking(image) == [0, 1, 2, 3, 4, 5]  # a first look: nothing to compare with
+    run(range(0, 3))  # the structure went from slice 3 and came to none
+    assert loop.ranking(image) == [3, 0, 1, 2, 4, 5]
+    assert loop.came_or_went(image, 3) and not loop.came_or_went(image, 0)
+    # an image the model was not taught (predicted, not painted) keeps its scores' order
+    assert loop.ranking(other) == [0, 1, 2, 3, 4, 5] and not loop.came_or_went(other, 3)
+    run(range(0, 3))
+    assert loop.ranking(image) == [0, 1, 2, 3, 4, 5]  # no change since the last round

@@ -79,6 +79,8 @@ def test_a_slice_where_a_structure_came_or_went_since_the_last_prediction_is_sug
     # the study's own suggestions (the study panel, the command line) agree
     assert study.scan("scan0").changed == [last]
     assert suggestions(study, 1, scans=["scan0"])[0].slice == last
+    assert suggestions(study, 1, scans=["scan0"])[0].changed  # the panel says why
+    assert not any(s.changed for s in suggestions(study, None, scans=["scan0"])[1:])
     # the scores stay the slices' own: only the order changes
     np.testing.assert_allclose(second.slice_scores, first.slice_scores, rtol=1e-6)
     # a scan predicted before any of it was painted: its first look came from a model

@@ -16,7 +16,7 @@ miss while the carried labels do (docs/benchmarks.md, section 37).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +66,14 @@ FLIP_SHARE_OF_LARGEST = 0.25
 FLIP_REMAINS = 0.1
 
 
+def structure_areas(labels: np.ndarray, axis: int = 0) -> dict[int, np.ndarray]:
+    """Each structure's voxel count per slice along ``axis`` (label value -> counts): all
+    that ``flipped_slices`` compares, so a loop can keep it in place of a whole prediction."""
+    labels = np.moveaxis(np.asarray(labels), axis, 0)
+    flat = labels.reshape(len(labels), -1)
+    return {int(v): (flat == v).sum(axis=1) for v in np.unique(labels) if v != 0}
+
+
 def flipped_slices(before: np.ndarray, after: np.ndarray, axis: int = 0) -> np.ndarray:
     """Per slice along ``axis``, True where a structure came or went wholesale between two
     predictions of one scan (label values, same shape): the round's new painting changed
@@ -73,15 +81,21 @@ def flipped_slices(before: np.ndarray, after: np.ndarray, axis: int = 0) -> np.n
     painted slice where a structure has ended teaches the network to drop it from the next
     slice too, and the painting carried from that side agrees with the network
     (docs/benchmarks.md, section 41)."""
-    before, after = np.moveaxis(np.asarray(before), axis, 0), np.moveaxis(np.asarray(after), axis, 0)
-    if before.shape != after.shape:
-        raise ValueError(f"predictions of one scan must have one shape, not {before.shape} and {after.shape}")
-    flipped = np.zeros(len(before), dtype=bool)
-    for value in np.union1d(np.unique(before), np.unique(after)):
-        if value == 0:
-            continue
-        area_before = (before == value).reshape(len(before), -1).sum(axis=1)
-        area_after = (after == value).reshape(len(after), -1).sum(axis=1)
+    if np.shape(before) != np.shape(after):
+        raise ValueError(
+            f"predictions of one scan must have one shape, not {np.shape(before)} and {np.shape(after)}"
+        )
+    return flipped_between(structure_areas(before, axis), structure_areas(after, axis), np.shape(after)[axis])
+
+
+def flipped_between(
+    before: Mapping[int, np.ndarray], after: Mapping[int, np.ndarray], n_slices: int
+) -> np.ndarray:
+    """``flipped_slices`` from the two predictions' ``structure_areas``."""
+    flipped = np.zeros(n_slices, dtype=bool)
+    none = np.zeros(n_slices, dtype=np.int64)
+    for value in set(before) | set(after):
+        area_before, area_after = before.get(value, none), after.get(value, none)
         large = FLIP_SHARE_OF_LARGEST * max(area_before.max(), area_after.max())
         went = (area_before >= large) & (area_after <= FLIP_REMAINS * area_before)
         came = (area_after >= large) & (area_before <= FLIP_REMAINS * area_after)
@@ -97,9 +111,9 @@ class VolumePrediction:
     when the model has no trained Transformer); ``slice_scores`` says which slice to
     paint next along the model's axis (``slice_scores()``: the map's mean per slice, or
     the mismatch with the carried painting where the scan has painted slices) and
-    ``ranking`` the slice indices, highest score first; a study puts first in it the
-    slices in ``changed``, where a structure came or went since the scan's last
-    prediction (``flipped_slices``).
+    ``ranking`` the slice indices, highest score first; a study's rounds and the widget's
+    correction loop put first in it the slices in ``changed``, where a structure came or
+    went since the scan's last prediction (``put_changed_first``).
     """
 
     labels: np.ndarray
@@ -332,3 +346,19 @@ def rank_slices(
     if first is None:
         return order
     return [i for i in order if first[i]] + [i for i in order if not first[i]]
+
+
+def put_changed_first(prediction: VolumePrediction, before: Mapping[int, np.ndarray], axis: int) -> None:
+    """Mark in ``prediction`` the slices where a structure came or went since an earlier
+    prediction of the scan (``before``: its ``structure_areas``) and rank them first, each
+    part in score order; the scores stay the slices' own. Only worth it when the earlier
+    prediction's model had been taught some of the scan: a model that never saw it
+    changes its mind on most slices (docs/benchmarks.md, section 42)."""
+    if prediction.slice_scores is None:
+        return
+    n_slices = prediction.labels.shape[axis]
+    if any(len(areas) != n_slices for areas in before.values()):
+        return  # another geometry: nothing to compare
+    flipped = flipped_between(before, structure_areas(prediction.labels, axis), n_slices)
+    prediction.changed = np.flatnonzero(flipped).tolist()
+    prediction.ranking = rank_slices(prediction.slice_scores, first=flipped)

@@ -22,6 +22,7 @@ import numpy as np
 from napari_mcsc import postprocess
 from napari_mcsc.constants import IMAGE_KEY, METADATA_KEY, REVIEWED_KEY, LayerRole, plugin_entry
 from napari_mcsc.data.slices import labelled_slice_indices
+from napari_mcsc.inference import put_changed_first, structure_areas
 from napari_mcsc.jobs import ImageInput, TrainingJob, TrainResult
 
 
@@ -115,6 +116,15 @@ def slice_view(axis: int, index: int) -> tuple:
     return tuple(view)
 
 
+@dataclass(frozen=True)
+class _Look:
+    """What the loop keeps of an image's last prediction to compare the next one with."""
+
+    areas: dict[int, np.ndarray]  # inference.structure_areas along ``axis``
+    axis: int
+    taught: bool  # its model had trained on the image's painting
+
+
 @dataclass
 class RunState:
     """The images a run started with, so results land there whatever happens meanwhile."""
@@ -140,6 +150,9 @@ class CorrectionLoop:
         self.job: TrainingJob | None = None  # the training running now
         self.last_result: TrainResult | None = None
         self.rankings: dict[int, list[int]] = {}  # id(image) -> slices, most uncertain first
+        # id(image) -> slices where a structure came or went at its last prediction
+        self.changed: dict[int, list[int]] = {}
+        self._last_looks: dict[int, _Look] = {}  # id(image) -> its last prediction, in brief
         # Predictions made 3D-consistent (postprocess.py); the default follows
         # docs/benchmarks.md, section 15.
         self.consistent_mask = postprocess.ON_BY_DEFAULT
@@ -191,8 +204,18 @@ class CorrectionLoop:
         return pairs
 
     def predicted(self, image: Any, prediction) -> None:
-        """Keep the slice ranking of a prediction of ``image``."""
+        """Keep the slice ranking of a prediction of ``image``. When this prediction and the
+        image's last one both come from models taught its painting, the slices where a
+        structure came or went between them are ranked first (``inference.put_changed_first``),
+        as a study's rounds do: the new painting changed the network's mind there."""
+        axis = self.run.axis if self.run is not None else 0
+        taught = self.labels_of(image) is not None
+        last = self._last_looks.get(id(image))
+        if taught and last is not None and last.taught and last.axis == axis:
+            put_changed_first(prediction, last.areas, axis)
+        self._last_looks[id(image)] = _Look(structure_areas(prediction.labels, axis), axis, taught)
         self.rankings[id(image)] = prediction.ranking or []
+        self.changed[id(image)] = list(prediction.changed or [])
 
     def run_ended(self) -> None:
         """The worker is done (returned, stopped or failed): no job runs any more."""
@@ -241,6 +264,10 @@ class CorrectionLoop:
     def next_slice(self, image: Any) -> int | None:
         """The most uncertain slice of ``image`` not painted or reviewed yet."""
         return next_uncertain_slice(self.ranking(image), self.annotated(image))
+
+    def came_or_went(self, image: Any, index: int) -> bool:
+        """Whether a structure came or went on slice ``index`` of ``image`` at its last prediction."""
+        return image is not None and int(index) in self.changed.get(id(image), [])
 
     def accept_slice(self, labels: Any, prediction: np.ndarray, index: int) -> int:
         """Copy slice ``index`` of ``prediction`` into ``labels.data`` along the run's axis.

@@ -76,7 +76,12 @@ class ReviewBar(QWidget):
             self._say("Every slice is painted or reviewed.")
             return None
         go_to_slice(self.viewer, image, self.axis(), target)
-        self._say(f"Slice {target} of {image.name}: the one most likely wrong, not annotated yet.")
+        why = (
+            "a structure came or went here since the last round"
+            if self.loop.came_or_went(image, target)
+            else "the one most likely wrong"
+        )
+        self._say(f"Slice {target} of {image.name}: {why}, not annotated yet.")
         return target
 
     def accept_slice(self) -> None:

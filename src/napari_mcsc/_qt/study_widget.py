@@ -150,7 +150,8 @@ class StudyWidget(QWidget):
         if found.scan != self.layers.name:
             self.open_scan(found.scan)
         go_to_slice(self.viewer, self.layers.image, self.study.settings.axis, found.slice)
-        self.run_panel.say(f"{found.scan}, slice {found.slice}: most likely wrong, not painted yet.")
+        why = "a structure came or went here since the last round" if found.changed else "most likely wrong"
+        self.run_panel.say(f"{found.scan}, slice {found.slice}: {why}, not painted yet.")
 
     def set_consistent_mask(self, on: bool) -> None:
         """The study's predictions 3D-consistent or raw; the scan in view is predicted again."""

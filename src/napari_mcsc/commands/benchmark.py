@@ -120,9 +120,11 @@ def add_parser(sub) -> None:
     lp.add_argument(
         "--choosers",
         nargs="+",
-        choices=("uncertain", "largest_gap", "gap"),
+        choices=("uncertain", "scores", "largest_gap", "gap"),
         default=["uncertain", "largest_gap", "gap"],
-        help="how each round's slice is chosen (default: all three, the first training shared)",
+        help="how each round's slice is chosen, the first training shared (default: uncertain, "
+        "largest_gap, gap; scores: the uncertain ranking without the slices where a structure "
+        "came or went first)",
     )
     add_seed_argument(lp)
     add_device_argument(lp)

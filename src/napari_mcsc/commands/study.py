@@ -229,7 +229,8 @@ def status_of(study) -> dict:
             for s in study.scans
         ],
         "next_slices": [
-            {"scan": s.scan, "slice": s.slice, "score": round(s.score, 4)} for s in suggestions(study, 5)
+            {"scan": s.scan, "slice": s.slice, "score": round(s.score, 4), "came_or_went": s.changed}
+            for s in suggestions(study, 5)
         ],
     }
 
@@ -246,7 +247,9 @@ def run_status(args: argparse.Namespace) -> int:
             f"  {scan['name']:<28} {scan['state']:<10} painted {scan['painted_slices']:>3}  uncertainty {unc}"
         )
     if status["next_slices"]:
-        print("paint next: " + ", ".join(f"{s['scan']} slice {s['slice']}" for s in status["next_slices"]))
+        why = {True: " (a structure came or went)", False: ""}
+        slices = [f"{s['scan']} slice {s['slice']}{why[s['came_or_went']]}" for s in status["next_slices"]]
+        print("paint next: " + ", ".join(slices))
     return 0
 
 

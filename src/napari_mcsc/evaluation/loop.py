@@ -5,11 +5,13 @@ of the profile's length, then ``rounds`` times: one more slice is painted with t
 ground truth and the model is fine-tuned from the previous round's
 (``retrain_iterations``). Ways to choose that slice are compared, everything else equal
 (the first training is shared): the widget's "next uncertain slice"
-(``review.next_uncertain_slice``), what a user without an uncertainty map would do
-(``review.largest_gap_slice``), and the middle of the most uncertain unpainted stretch
-(``review.uncertain_gap_slice``, a benchmark choice only). Beside them, contour
-interpolation from the same number of evenly spaced slices. Each round reports the Dice on
-the slices not painted in that arm.
+(``review.next_uncertain_slice``: from the first retrain on, slices where a structure came
+or went since the last prediction first, as ``review.CorrectionLoop`` ranks them), the
+same ranking by the slice scores alone (``scores``, the widget's before that), what a user
+without an uncertainty map would do (``review.largest_gap_slice``), and the middle of the
+most uncertain unpainted stretch (``review.uncertain_gap_slice``, a benchmark choice
+only). Beside them, contour interpolation from the same number of evenly spaced slices.
+Each round reports the Dice on the slices not painted in that arm.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from napari_mcsc.data.decathlon import read_case, select_cases
 from napari_mcsc.data.phantom import evenly_spaced_slices, paint_slices
 from napari_mcsc.evaluation.baselines import contour_interpolation_available, interpolate_contours
 from napari_mcsc.evaluation.interactive import mean_dice, train_on_painted
-from napari_mcsc.inference import predict_volume
+from napari_mcsc.inference import predict_volume, put_changed_first, structure_areas
 from napari_mcsc.review import slice_to_paint
 from napari_mcsc.training.spec import RunChoices, run_config
 
-CHOOSERS = ("uncertain", "largest_gap", "gap")
+CHOOSERS = ("uncertain", "scores", "largest_gap", "gap")
 
 
 def run_loop(
@@ -50,7 +52,7 @@ def run_loop(
     method: str = "mcsc",
     profile_name: str = "fast",
     seed: int = 1337,
-    choosers: Sequence[str] = CHOOSERS,
+    choosers: Sequence[str] = ("uncertain", "largest_gap", "gap"),
     log=print,
     on_volume=None,
     **overrides,
@@ -97,13 +99,16 @@ def run_loop(
         first = evenly_spaced_slices(z, painted)
         first_model = train_on_painted(case, first, config, truth=truth, device=device)[0].model
         for chooser in choosers:
-            chosen, model, per_round = first, copy.deepcopy(first_model), []
+            chosen, model, per_round, last = first, copy.deepcopy(first_model), [], None
             for round_index in range(rounds + 1):
                 if round_index:
                     tuned, _ = train_on_painted(case, chosen, retrain, truth=truth, init=model, device=device)
                     model = tuned.model
                 sparse = paint_slices(truth, chosen)
                 pred = predict_volume(model, case.image, uncertainty=True, device=device, painted=sparse)
+                if chooser == "uncertain" and last is not None:
+                    put_changed_first(pred, last, 0)
+                last = structure_areas(pred.labels, 0)
                 keep = [s for s in range(z) if s not in chosen]
                 per_round.append(
                     {
@@ -111,7 +116,8 @@ def run_loop(
                         "dice_mean": mean_dice(pred.labels, truth, keep, classes) if keep else 1.0,
                     }
                 )
-                nxt = slice_to_paint(chooser, z, chosen, ranking=pred.ranking or [], scores=pred.slice_scores)
+                choice = "uncertain" if chooser == "scores" else chooser
+                nxt = slice_to_paint(choice, z, chosen, ranking=pred.ranking or [], scores=pred.slice_scores)
                 if nxt is None:
                     break
                 chosen = sorted([*chosen, nxt])

@@ -17,11 +17,13 @@ from napari_mcsc.constants import ScanState
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A slice worth painting: the scan, the slice index and its uncertainty score."""
+    """A slice worth painting: the scan, the slice index, its uncertainty score, and
+    whether a structure came or went there at the scan's last prediction."""
 
     scan: str
     slice: int
     score: float
+    changed: bool = False
 
 
 def suggestions(study, limit: int | None = 10, *, scans=None) -> list[Suggestion]:
@@ -37,12 +39,11 @@ def suggestions(study, limit: int | None = 10, *, scans=None) -> list[Suggestion
             continue
         done, changed = set(record.annotated), set(record.changed)
         found.extend(
-            (index not in changed, Suggestion(record.name, index, float(score)))
+            Suggestion(record.name, index, float(score), index in changed)
             for index, score in enumerate(record.slice_scores)
             if index not in done
         )
-    found.sort(key=lambda pair: (pair[0], -pair[1].score, pair[1].scan, pair[1].slice))
-    found = [suggestion for _, suggestion in found]
+    found.sort(key=lambda s: (not s.changed, -s.score, s.scan, s.slice))
     return found if limit is None else found[:limit]
 
 

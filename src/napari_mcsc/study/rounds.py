@@ -15,10 +15,8 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from napari_mcsc.data.labels import LabelMapping
-from napari_mcsc.inference import VolumePrediction, flipped_slices, predict_volume, rank_slices
+from napari_mcsc.inference import predict_volume, put_changed_first, structure_areas
 from napari_mcsc.jobs import ImageInput, Status, TrainingJob, predicting_status
 from napari_mcsc.study.session import Study, StudyError
 from napari_mcsc.training.config import TrainConfig
@@ -188,18 +186,8 @@ def predict_scans(
         if before is not None and before.annotated:
             # not after the scan's first painting: the look before it came from a model
             # that had not been taught the scan, so most slices change (section 42)
-            _flipped_first(prediction, before.labels, study.settings.axis)
+            axis = study.settings.axis
+            put_changed_first(prediction, structure_areas(before.labels, axis), axis)
         study.set_prediction(name, prediction)
         predictions.append(prediction)
     return predictions
-
-
-def _flipped_first(prediction: VolumePrediction, before, axis: int) -> None:
-    """Put first in ``prediction``'s ranking the slices where a structure came or went
-    since the scan's last prediction (``inference.flipped_slices``), in score order; the
-    scores themselves stay the slices' own."""
-    if prediction.slice_scores is None or np.shape(before) != prediction.labels.shape:
-        return
-    flipped = flipped_slices(before, prediction.labels, axis)
-    prediction.changed = np.flatnonzero(flipped).tolist()
-    prediction.ranking = rank_slices(prediction.slice_scores, first=flipped)

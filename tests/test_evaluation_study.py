@@ -40,6 +40,21 @@ def test_carried_arm_paints_until_the_target_and_scores_later_scans_when_first_s
     assert arm["total_empty_slices"] == sum(row["empty_slices"] for row in arm["scans"])
 
 
+def test_the_annotator_notes_the_slices_it_painted_because_a_structure_came_or_went(msd_folder, monkeypatch):
+    from napari_mcsc.study import rounds
+
+    def everywhere(prediction, before, axis):
+        """A structure came or went on every slice since the scan's last taught look."""
+        prediction.changed = list(range(prediction.labels.shape[axis]))
+
+    monkeypatch.setattr(rounds, "put_changed_first", everywhere)
+    (arm,) = _bench(msd_folder, [Arm(choice="uncertain")], limit=1, max_slices=3)["arms"]
+    (row,) = arm["scans"]
+    # the first slice comes before any prediction, the second after the scan's first taught
+    # look (nothing to compare it with); the third is chosen among flagged slices
+    assert len(row["slices"]) == 3 and row["came_or_went"] == row["slices"][2:]
+
+
 def test_a_scan_the_carried_model_already_segments_needs_no_painting(msd_folder):
     (arm,) = _bench(msd_folder, [Arm(choice="even")], target=0.0)["arms"]
     assert [row["painted_slices"] for row in arm["scans"]] == [1, 0, 0]

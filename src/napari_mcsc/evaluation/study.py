@@ -233,6 +233,8 @@ class _StudyWalk:
                 )
                 if pending is None:
                     break
+                if pending in study.scan(name).changed:  # suggested because a structure came or went
+                    progress.setdefault("came_or_went", []).append(pending)
                 paint_from_truth(study, name, truth, [*painted, pending])
             start = time.perf_counter()
             if len(study.rounds) == progress["study_rounds"]:  # not trained yet on ``pending``
@@ -264,6 +266,7 @@ class _StudyWalk:
             truth,
         )
         row["dice_by_round"] = progress.get("dice_by_round", [])  # on the unpainted slices
+        row["came_or_went"] = progress.get("came_or_went", [])  # painted slices flagged when chosen
         if progress["first_seen_mask"] is not None:  # what the 3D-consistent mask would have shown
             row["dice_first_seen_consistent"] = round(progress["first_seen_mask"], 4)
         if prediction is not None:  # the mask a user accepts (every round predicts the scan)

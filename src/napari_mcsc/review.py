@@ -123,6 +123,7 @@ class _Look:
     areas: dict[int, np.ndarray]  # inference.structure_areas along ``axis``
     axis: int
     taught: bool  # its model had trained on the image's painting
+    changed: frozenset[int] = frozenset()  # slices where a structure came or went at it
 
 
 @dataclass
@@ -150,8 +151,6 @@ class CorrectionLoop:
         self.job: TrainingJob | None = None  # the training running now
         self.last_result: TrainResult | None = None
         self.rankings: dict[int, list[int]] = {}  # id(image) -> slices, most uncertain first
-        # id(image) -> slices where a structure came or went at its last prediction
-        self.changed: dict[int, list[int]] = {}
         self._last_looks: dict[int, _Look] = {}  # id(image) -> its last prediction, in brief
         # Predictions made 3D-consistent (postprocess.py); the default follows
         # docs/benchmarks.md, section 15.
@@ -213,9 +212,9 @@ class CorrectionLoop:
         last = self._last_looks.get(id(image))
         if taught and last is not None and last.taught and last.axis == axis:
             put_changed_first(prediction, last.areas, axis)
-        self._last_looks[id(image)] = _Look(structure_areas(prediction.labels, axis), axis, taught)
+        changed = frozenset(prediction.changed or [])
+        self._last_looks[id(image)] = _Look(structure_areas(prediction.labels, axis), axis, taught, changed)
         self.rankings[id(image)] = prediction.ranking or []
-        self.changed[id(image)] = list(prediction.changed or [])
 
     def run_ended(self) -> None:
         """The worker is done (returned, stopped or failed): no job runs any more."""
@@ -267,7 +266,8 @@ class CorrectionLoop:
 
     def came_or_went(self, image: Any, index: int) -> bool:
         """Whether a structure came or went on slice ``index`` of ``image`` at its last prediction."""
-        return image is not None and int(index) in self.changed.get(id(image), [])
+        look = self._last_looks.get(id(image)) if image is not None else None
+        return look is not None and int(index) in look.changed
 
     def accept_slice(self, labels: Any, prediction: np.ndarray, index: int) -> int:
         """Copy slice ``index`` of ``prediction`` into ``labels.data`` along the run's axis.

@@ -75,7 +75,6 @@ class TestConfig:
             ({"augment_elastic": 1.5}, "augment_elastic"),
             ({"augment_aspect": 0.5}, "augment_aspect"),
             ({"augmentation": "sideways"}, "upright"),
-            ({"carried_reach": -1}, "carried_reach"),
         ],
     )
     def test_invalid_settings_are_refused(self, changes, match):

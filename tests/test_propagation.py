@@ -170,17 +170,3 @@ def test_nothing_painted_is_carried_onto_or_past_a_slice_reviewed_as_empty():
     assert (carried[7, 0] == 255).all() and (carried[7, 1] == 0).all()
     assert not carried[8].any()  # nothing carried: fused, the network's probabilities alone
     assert propagation.carry_painted(image, np.zeros_like(truth), num_classes=2, reviewed=[0, 8]) is None
-
-
-def test_a_reach_stops_the_carrying_and_carried_labels_are_those_of_the_unpainted_slices_it_reaches():
-    image, truth = _moving_disc()
-    painted = paint_slices(truth, [2, 6])
-    everywhere = propagation.carry_painted(image, painted, num_classes=2)
-    near = propagation.carry_painted(image, painted, num_classes=2, reach=1)
-    for z in (1, 2, 3, 5, 6, 7):
-        assert np.array_equal(near[z], everywhere[z]), z
-    assert not near[[0, 4, 8]].any()
-    labels = propagation.carried_labels(image, painted, num_classes=2, reach=1)
-    assert sorted(labels) == [1, 3, 5, 7]
-    assert all(np.array_equal(labels[z], everywhere[z].argmax(0)) for z in labels)
-    assert propagation.carried_labels(image, np.zeros_like(truth), num_classes=2, reach=1) == {}

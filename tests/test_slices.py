@@ -43,31 +43,6 @@ class TestSliceSet:
         assert data.num_labelled == 2 and data.num_unlabelled == 3 + 6
         assert data.labelled_sources == [(0, 1), (1, 1)]
 
-    def test_slices_next_to_a_painted_one_are_learnt_with_the_painting_carried_to_them(self):
-        """A disc moving 2 px a slice, painted on slices 2 and 7 and slice 9 reviewed as
-        empty: with reach 1, slices 1, 3, 6 and 8 join the labelled slices with the disc
-        where it is on them (not where it was painted); slice 9 stays background."""
-        n, size = 10, 32
-        yy, xx = np.mgrid[:size, :size]
-        truth = np.stack([((yy - 16) ** 2 + (xx - 8 - 2 * z) ** 2 <= 25) for z in range(n)]).astype(np.uint8)
-        rng = np.random.default_rng(0)
-        image = (0.2 + 0.6 * truth + 0.03 * rng.standard_normal(truth.shape)).astype(np.float32)
-        painted = np.zeros_like(truth)
-        painted[[2, 7]] = truth[[2, 7]]
-        volume = AnnotatedVolume(image, painted, reviewed=[2, 7, 9])
-        plain = build_slice_set([volume], image_size=32)
-        data = build_slice_set([volume], image_size=32, carried_reach=1)
-        assert [s for _, s in plain.labelled_sources] == [2, 7, 9]
-        assert [s for _, s in data.labelled_sources] == [1, 2, 3, 6, 7, 8, 9]
-        assert data.num_unlabelled == n - 7 and plain.num_unlabelled == n - 3
-        targets = dict(zip([s for _, s in data.labelled_sources], data.labelled_targets.numpy(), strict=True))
-        for z in (1, 3, 6, 8):
-            overlap = np.logical_and(targets[z] == 1, truth[z] == 1).sum() / truth[z].sum()
-            shifted = np.logical_and(targets[z] == 1, truth[z + (1 if z in (1, 6) else -1)] == 1)
-            assert overlap > 0.85 and overlap > shifted.sum() / truth[z].sum(), z
-        assert not targets[9].any()
-        assert build_slice_set([volume], image_size=32, carried_reach=2).num_labelled == n  # 0, 4, 5 too
-
     def test_no_painted_slice_is_a_clear_error(self, rng):
         image = rng.uniform(size=(3, 8, 8))
         with pytest.raises(AnnotationError, match="no painted slice"):

@@ -182,7 +182,6 @@ class TrainingJob:
             keep_volumes=self.preview_request is not None,  # the preview's native slices
             crop_margin=config.crop_margin,
             context=config.network.context_slices,
-            carried_reach=config.carried_reach,
         )
         if self.truths is not None:
             data.unlabelled_truth = unlabelled_truth(volumes, self.truths, self.extra_truths, data)

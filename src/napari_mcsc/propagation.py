@@ -124,11 +124,7 @@ def fingerprint(images: np.ndarray) -> str:
 
 
 def carry_painted(
-    images: np.ndarray,
-    painted: np.ndarray,
-    num_classes: int,
-    reviewed: Sequence[int] = (),
-    reach: int | None = None,
+    images: np.ndarray, painted: np.ndarray, num_classes: int, reviewed: Sequence[int] = ()
 ) -> np.ndarray | None:
     """Class probabilities (N, K, H, W, uint8, a fraction of 255) carried from the painted
     slices of ``painted`` (N, H, W: class indices, the slices with any non-zero value
@@ -137,9 +133,8 @@ def carry_painted(
     one reviewed as empty holds background, and no painting is carried past it: where
     the structures end the networks decide, up to that slice (a structure tapers towards
     the apex, but the heart's base ends at once, so its background carried half way back
-    to the painted slice lost on the train split; docs/benchmarks.md, section 38).
-    ``reach``: carried at most that many slices from a painted slice (the others stay
-    zero); None: to every slice. None when nothing is painted."""
+    to the painted slice lost on the train split; docs/benchmarks.md, section 38). None
+    when nothing is painted."""
     images = np.asarray(images, dtype=np.float32)
     painted = np.asarray(painted)
     if images.shape != painted.shape or images.ndim != 3:
@@ -157,35 +152,13 @@ def carry_painted(
         current = carried[anchor].astype(np.float32) / _SCALE
         before = anchor
         for index in walk:
-            if index in walls or (reach is not None and abs(index - anchor) > reach):
+            if index in walls:
                 break
             transform = REGISTRATIONS.transform(scan, planes, fixed=index, moving=before)
             current = _deform(current, transform, reference=planes[index])
             carried[index] = np.round(current * _SCALE).astype(np.uint8)
             before = index
     return carried
-
-
-def carried_labels(
-    images: np.ndarray,
-    painted: np.ndarray,
-    num_classes: int,
-    reach: int,
-    reviewed: Sequence[int] = (),
-) -> dict[int, np.ndarray]:
-    """Hard labels (H, W class indices) carried from the painted slices of ``painted``
-    (``carry_painted``) to each unpainted slice within ``reach`` slices of one, by slice
-    index; slices nothing reaches (past a slice reviewed as empty) are left out."""
-    carried = carry_painted(images, painted, num_classes, reviewed, reach=reach)
-    if carried is None or reach < 1:
-        return {}
-    labelled = set(np.flatnonzero(np.asarray(painted).reshape(len(painted), -1).any(axis=1)).tolist())
-    labelled |= {int(i) for i in reviewed}
-    return {
-        index: carried[index].argmax(axis=0).astype(np.int64)
-        for index in range(len(carried))
-        if index not in labelled and carried[index].any()
-    }
 
 
 def fuse(probabilities: torch.Tensor, carried: np.ndarray, weight: float = WEIGHT) -> torch.Tensor:

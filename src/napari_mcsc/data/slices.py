@@ -21,7 +21,6 @@ from napari_mcsc.data.context import context_stack
 from napari_mcsc.data.field_of_view import Box, field_share, painted_box, tile_boxes, whole_slice
 from napari_mcsc.data.labels import AnnotationError, LabelMapping, check_label_array
 from napari_mcsc.data.normalise import Normalisation, normalise_volume
-from napari_mcsc.propagation import carried_labels
 
 FAR = 1_000_000  # the distance of a slice of a volume with nothing painted
 
@@ -181,7 +180,6 @@ def build_slice_set(
     keep_volumes: bool = True,
     crop_margin: float | None = None,
     context: int = 1,
-    carried_reach: int = 0,
 ) -> SliceSet:
     """Split ``volumes`` (and extra ``unlabelled`` images) into labelled/unlabelled slices.
 
@@ -195,9 +193,7 @@ def build_slice_set(
     cut to the square around its painted structures grown by this share (``painted_box``)
     and the extra unlabelled images are cut into tiles of the mean share; None: whole slices.
     ``context`` 3 or 5: each image slice comes with its neighbours as channels (N, C, S, S;
-    ``data.context``); targets stay one per slice. ``carried_reach``: each unpainted slice
-    within that many slices of a painted one is labelled too, with the painted labels
-    carried to it by registration (``propagation.carried_labels``); 0: painted slices only.
+    ``data.context``); targets stay one per slice.
     """
     if isinstance(volumes, Sized) and not len(volumes):
         raise AnnotationError("no image to train on: give at least one image with its labels")
@@ -222,24 +218,19 @@ def build_slice_set(
             normalised.append(image)
         labelled = volume.labelled_slices(axis)
         box = whole_slice(image.shape[1:])
-        taught = labelled
         if labelled:
             classes = np.moveaxis(mapping.to_classes(volume.labels), axis, 0)
             if crop_margin is not None:
                 box = painted_box(classes[labelled] != 0, crop_margin) or box
-            if carried_reach > 0:
-                classes, taught = _with_carried(
-                    image, classes, labelled, volume.reviewed, mapping, carried_reach
-                )
             lab_images.append(
-                _resized(box.cut(_with_context(image, taught, context)), size, image_interpolation)
+                _resized(box.cut(_with_context(image, labelled, context)), size, image_interpolation)
             )
-            lab_targets.append(_resized(box.cut(classes[taught]), size, "nearest").long())
-            sources.extend((vol_index, s) for s in taught)
+            lab_targets.append(_resized(box.cut(classes[labelled]), size, "nearest").long())
+            sources.extend((vol_index, s) for s in labelled)
             del classes
         boxes.append(box)
         shapes.append(image.shape[1:])
-        rest = sorted(set(range(image.shape[0])) - set(taught))
+        rest = sorted(set(range(image.shape[0])) - set(labelled))
         if rest:
             unlab_images.append(
                 _resized(box.cut(_with_context(image, rest, context)), size, image_interpolation)
@@ -299,9 +290,8 @@ def unlabelled_truth(
         known = np.isin(labels, mapping.values)
         return np.moveaxis(mapping.to_classes(np.where(known, labels, 0)), axis, 0)
 
-    for index, (volume, truth, box) in enumerate(zip(volumes, truths, data.boxes, strict=True)):
-        taught = {s for v, s in data.labelled_sources if v == index}  # painted, and carried to
-        rest = sorted(set(range(volume.image.shape[axis])) - taught)
+    for volume, truth, box in zip(volumes, truths, data.boxes, strict=True):
+        rest = sorted(set(range(volume.image.shape[axis])) - set(volume.labelled_slices(axis)))
         if rest:
             parts.append(box.cut(classes_of(np.asarray(truth))[rest]))
     for truth in extra_truths:
@@ -309,18 +299,6 @@ def unlabelled_truth(
     if not parts:
         return torch.zeros((0, size, size), dtype=torch.long)
     return torch.cat([_resized(p, size, "nearest").long() for p in parts])
-
-
-def _with_carried(image, classes, labelled, reviewed, mapping, reach) -> tuple[np.ndarray, list[int]]:
-    """``classes`` with the painted labels carried to the unpainted slices within
-    ``reach`` of a painted one, and the slices to learn from (painted and carried)."""
-    carried = carried_labels(image, classes, mapping.num_classes, reach, reviewed)
-    if not carried:
-        return classes, labelled
-    classes = classes.copy()
-    for index, labels in carried.items():
-        classes[index] = labels
-    return classes, sorted({*labelled, *carried})
 
 
 def _resized(stack: np.ndarray, size: int, mode: str) -> torch.Tensor:

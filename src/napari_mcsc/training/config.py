@@ -62,10 +62,6 @@ class TrainConfig:
     # of a study's next scan 0.03-0.24 against 0.08-0.82 on whole slices; docs/benchmarks.md,
     # section 16) for no gain on the painted scan (section 15, train split)
     crop_margin: float | None = None
-    # Unpainted slices within this many slices of a painted one are learnt from too, with
-    # the painted labels carried to them by registration (propagation.carried_labels);
-    # 0: painted slices only
-    carried_reach: int = 0
     batch_size: int = 6
     labelled_batch_size: int = 4
     # run length in iterations; max_seconds is an optional cap (a capped run is incomplete)
@@ -143,8 +139,6 @@ class TrainConfig:
             raise ValueError(
                 f"crop_margin must be a share in [0, 2] (or None: whole slices), got {self.crop_margin}"
             )
-        if self.carried_reach < 0:
-            raise ValueError(f"carried_reach must be a number of slices >= 0, got {self.carried_reach}")
         if self.max_seconds is not None and not (0 < self.max_seconds < float("inf")):
             raise ValueError("max_seconds must be a positive number of seconds (or None for no cap)")
         if not 0 <= self.supervised_warmup < 1:

@@ -72,7 +72,10 @@ class TestTrainer:
         events = list(trainer.run())
         # the run's own clock, not the test's: setting up may take long on a busy machine
         assert trainer.outcome.ended_by == "time cap"
-        assert 2.0 <= events[-1].elapsed < 2.0 + 3 * max(e.seconds_per_iteration for e in events) + 1
+        # it ends at the first iteration boundary past the cap: no step starts after it (a
+        # bound in seconds on the last step would fail on a loaded machine)
+        assert events[-1].elapsed >= 2.0
+        assert all(e.elapsed < 2.0 for e in events[:-1])
         assert events[-1].eta_seconds == pytest.approx(0.0, abs=1.0)
         assert 1 <= len(events) < 100_000
 

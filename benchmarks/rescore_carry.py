@@ -28,9 +28,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from rescore_mask import finish, plot_paired, print_row, saved_volumes, wrong_voxels_by_place
-
-from napari_mcsc.inference import predict_volume
+from rescore_mask import (
+    add_saved_run_arguments,
+    finish,
+    paired_summary,
+    plot_paired,
+    print_row,
+    saved_volumes,
+    wrong_voxels_by_place,
+)
 
 
 def rescore(data: Path, rows: list[dict], models: Path, weights: list[float]) -> list[dict]:
@@ -40,14 +46,7 @@ def rescore(data: Path, rows: list[dict], models: Path, weights: list[float]) ->
         scored = volume.row()
         for weight in weights:
             start = time.perf_counter()
-            mask = predict_volume(
-                volume.model,
-                volume.case.image,
-                uncertainty=False,
-                painted=volume.sparse,
-                consistent=True,
-                carry=weight,
-            ).labels
+            mask = volume.mask(carry=weight)
             scored[f"carry_{weight:g}"] = {
                 **volume.score(mask),
                 "wrong_voxels": wrong_voxels_by_place(mask, truth, painted, classes),
@@ -64,17 +63,8 @@ def summarise(scored: list[dict], weights: list[float]) -> dict:
     base = np.array([r["carry_0"]["dice_mean"] for r in scored])
     for weight in weights:
         key = f"carry_{weight:g}"
-        dice = np.array([r[key]["dice_mean"] for r in scored])
-        gain = dice - base
         summary[key] = {
-            "dice_mean": float(dice.mean()),
-            "per_class": {
-                c: float(np.mean([r[key]["dice"][c] for r in scored if c in r[key]["dice"]]))
-                for c in sorted({c for r in scored for c in r[key]["dice"]})
-            },
-            "ahead": int((gain > 1e-9).sum()),
-            "behind": int((gain < -1e-9).sum()),
-            "worst": float(gain.min()),
+            **paired_summary(scored, key, base),
             "wrong_voxels": {
                 p: sum(r[key]["wrong_voxels"][p] for r in scored) for p in ("between", "beyond")
             },
@@ -84,9 +74,7 @@ def summarise(scored: list[dict], weights: list[float]) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--run", type=Path, nargs="+", help="benchmark interactive JSON files")
-    parser.add_argument("--models", type=Path, help="the --models folder of those runs")
+    add_saved_run_arguments(parser)
     parser.add_argument("--carry", type=float, nargs="+", default=[0.4], metavar="WEIGHT")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--png", type=Path)

@@ -83,6 +83,13 @@ class SavedVolume:
     def row(self) -> dict:
         return {"case": self.case.name, "painted": self.painted, "slices": int(self.case.labels.shape[0])}
 
+    def mask(self, **options) -> np.ndarray:
+        """The 3D-consistent mask the widget shows for this volume, with its painted slices
+        (carried by default); ``options``: other ``predict_volume`` arguments."""
+        return predict_volume(
+            self.model, self.case.image, uncertainty=False, painted=self.sparse, consistent=True, **options
+        ).labels
+
     def score(self, mask: np.ndarray) -> dict:
         """``mask``'s Dice per class on the unpainted slices, and their mean."""
         per_class = dice_on_slices(mask, self.case.labels, self.keep, self.classes)
@@ -109,6 +116,30 @@ def saved_volumes(data: Path, rows: list[dict], models: Path):
             [s for s in range(case.labels.shape[0]) if s not in set(painted)],
             present_classes(case.labels),
         )
+
+
+def paired_summary(scored: list[dict], key: str, base: np.ndarray) -> dict:
+    """Setting ``key``'s mean Dice over the volumes (and per class), and against ``base``
+    (each volume's Dice with the reference setting): volumes ahead and behind, the worst."""
+    dice = np.array([r[key]["dice_mean"] for r in scored])
+    gain = dice - base
+    return {
+        "dice_mean": float(dice.mean()),
+        "per_class": {
+            c: float(np.mean([r[key]["dice"][c] for r in scored if c in r[key]["dice"]]))
+            for c in sorted({c for r in scored for c in r[key]["dice"]})
+        },
+        "ahead": int((gain > 1e-9).sum()),
+        "behind": int((gain < -1e-9).sum()),
+        "worst": float(gain.min()),
+    }
+
+
+def add_saved_run_arguments(parser) -> None:
+    """``--data``, ``--run`` and ``--models``: the runs to score again and their saved models."""
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--run", type=Path, nargs="+", help="benchmark interactive JSON files")
+    parser.add_argument("--models", type=Path, help="the --models folder of those runs")
 
 
 def rescore(data: Path, rows: list[dict], models: Path, growths: list[Growth]) -> list[dict]:
@@ -173,9 +204,7 @@ def _growth_legend(key: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--run", type=Path, nargs="+", help="benchmark interactive JSON files")
-    parser.add_argument("--models", type=Path, help="the --models folder of those runs")
+    add_saved_run_arguments(parser)
     parser.add_argument("--growth", type=_growth, nargs="+", default=["4"], metavar="PIXELS[/SHARE]")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--png", type=Path)

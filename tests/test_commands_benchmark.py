@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+import napari_mcsc.evaluation.study  # noqa: F401  (imported before a test patches StudySettings)
 from napari_mcsc.cli import main
 from tiny import tiny_study_settings
 

@@ -186,9 +186,17 @@ def test_create_keeps_the_choice_of_a_3d_consistent_mask(tmp_path, scans, flag, 
     assert Study.open(study_dir).settings.consistent_mask is expected
 
 
-@pytest.mark.parametrize(("flag", "expected"), [([], False), (["--learn-from-accepted"], True)])
-def test_create_keeps_the_choice_to_learn_from_accepted_masks(tmp_path, scans, flag, expected):
+@pytest.mark.parametrize(
+    ("flag", "setting", "expected"),
+    [
+        ([], "learn_from_accepted", False),
+        (["--learn-from-accepted"], "learn_from_accepted", True),
+        ([], "scan_statistics", True),
+        (["--no-scan-statistics"], "scan_statistics", False),
+    ],
+)
+def test_create_keeps_the_choices_of_how_rounds_learn_and_predict(tmp_path, scans, flag, setting, expected):
     folder, _ = scans
     study_dir = str(tmp_path / "study")
     assert main(["study", "create", study_dir, "--scans", str(folder), *flag]) == 0
-    assert Study.open(study_dir).settings.learn_from_accepted is expected
+    assert getattr(Study.open(study_dir).settings, setting) is expected

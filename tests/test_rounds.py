@@ -154,6 +154,26 @@ def test_a_study_can_make_its_predictions_3d_consistent(study, phantoms, monkeyp
     np.testing.assert_array_equal(study.prediction("scan1").labels, masked[1].labels)
 
 
+def test_a_study_can_see_a_scan_nobody_painted_with_the_cnns_statistics_taken_from_it(study, phantoms):
+    from napari_mcsc.inference import predict_volume
+
+    study.set_labels("scan0", paint_slices(phantoms[0].labels, [2, 5]))
+    _run(StudyRound(study))
+    image = study.read_image("scan1").array
+    study.settings.scan_statistics = False
+    plain = run_to_end(predict_scans(study, ["scan0", "scan1"]))
+    study.settings.scan_statistics = True
+    adapted = run_to_end(predict_scans(study, ["scan0", "scan1"]))
+    single = predict_volume(study.model, image, consistent=True, scan_statistics=True)
+    np.testing.assert_allclose(adapted[1].uncertainty, single.uncertainty, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(adapted[1].uncertainty, plain[1].uncertainty, atol=1e-4)
+    # a painted scan was taught to the model: its rounds' statistics hold for it
+    np.testing.assert_array_equal(adapted[0].uncertainty, plain[0].uncertainty)
+    # a setting saved with the study, read back with it
+    study.save()
+    assert Study.open(study.folder).settings.scan_statistics
+
+
 def test_a_round_says_how_long_it_will_take_once_these_settings_were_timed_here(
     study, phantoms, tmp_path, monkeypatch
 ):

@@ -30,6 +30,7 @@ from napari_mcsc.data.normalise import normalise_volume
 from napari_mcsc.devices import pick_device
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.postprocess import consistent_mask
+from napari_mcsc.scan_statistics import with_scan_statistics
 
 
 @dataclass
@@ -269,6 +270,7 @@ def predict_volume(
     consistent: bool = False,
     carry: float = propagation.WEIGHT,
     reviewed: Sequence[int] = (),
+    scan_statistics: bool = False,
 ) -> VolumePrediction:
     """Predict every slice of a 3D ``volume`` along the model's axis. ``painted``: the
     scan's sparse labels, if any: a model trained on the square around painted structures
@@ -280,7 +282,8 @@ def predict_volume(
     ``reviewed``: slices (along the model's axis) the user marked complete, empty ones
     included: with ``consistent``, the mask holds their painting alone, and nothing
     painted is carried onto or past one reviewed as empty (without it they change
-    nothing)."""
+    nothing). ``scan_statistics``: the CNN normalises with batch-norm statistics taken from
+    this scan's slices (``scan_statistics``), not its training batches'."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
@@ -291,6 +294,9 @@ def predict_volume(
     if painted is not None and margin is not None and model.settings.field_share is not None:
         box = box_of_painting(painted, axis, margin)
     carries = carries_painting(painted, consistent, carry)
+    if scan_statistics:
+        device = device if isinstance(device, torch.device) else pick_device(device)
+        model = with_scan_statistics(model, stacked, device)
     pred = predict_slices(
         model,
         stacked,

@@ -14,6 +14,7 @@ from napari_mcsc.commands.common import (
     add_learn_from_accepted_argument,
     add_method_argument,
     add_profile_argument,
+    add_scan_statistics_argument,
     add_seed_argument,
     add_set_argument,
     add_target_arguments,
@@ -153,6 +154,7 @@ def add_parser(sub) -> None:
     st.add_argument("--lr-floor", type=float)
     add_consistent_argument(st, default=None)
     add_learn_from_accepted_argument(st)
+    add_scan_statistics_argument(st)
     add_seed_argument(st)
     add_device_argument(st)
     add_target_arguments(st)
@@ -355,6 +357,8 @@ def run_study(args: argparse.Namespace) -> int:
             values["consistent_mask"] = args.consistent
         if args.learn_from_accepted is not None:
             values["learn_from_accepted"] = args.learn_from_accepted
+        if args.scan_statistics is not None:
+            values["scan_statistics"] = args.scan_statistics
         values["training"] = {**target_overrides(args), **settings_from_args(args)}
         settings = StudySettings(**values)
     except ValueError as error:

@@ -17,6 +17,7 @@ from napari_mcsc.commands.common import (
     add_learn_from_accepted_argument,
     add_method_argument,
     add_profile_argument,
+    add_scan_statistics_argument,
     add_seed_argument,
     add_target_arguments,
     output_folder,
@@ -45,6 +46,7 @@ def add_parser(sub) -> None:
     c.add_argument("--first-round-iterations", type=int, metavar="N", help="default: the profile's")
     add_consistent_argument(c, default=None)
     add_learn_from_accepted_argument(c)
+    add_scan_statistics_argument(c)
     add_seed_argument(c)
     add_target_arguments(c)
     c.set_defaults(handler=run_create)
@@ -128,6 +130,8 @@ def run_create(args: argparse.Namespace) -> int:
         values["consistent_mask"] = args.consistent
     if args.learn_from_accepted is not None:
         values["learn_from_accepted"] = args.learn_from_accepted
+    if args.scan_statistics is not None:
+        values["scan_statistics"] = args.scan_statistics
     if args.round_iterations is not None:
         values["round_iterations"] = args.round_iterations
     if args.first_round_iterations is not None:

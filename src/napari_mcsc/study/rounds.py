@@ -182,6 +182,8 @@ def predict_scans(
             painted=painted,
             consistent=consistent,
             reviewed=study.scan(name).reviewed,
+            # a scan nothing of which the model was taught: seen with its own statistics
+            scan_statistics=study.settings.scan_statistics and not study.scan(name).annotated,
         )
         if before is not None and before.annotated:
             # not after the scan's first painting: the look before it came from a model

@@ -28,7 +28,7 @@ import numpy as np
 from rescore_mask import add_saved_run_arguments, finish, paired_summary, print_row, saved_volumes
 
 from napari_mcsc.data.decathlon import Case, load_split, read_case
-from napari_mcsc.evaluation.interactive import dice_on_slices
+from napari_mcsc.evaluation.interactive import mean_dice
 from napari_mcsc.evaluation.study import present_classes
 from napari_mcsc.inference import predict_volume
 
@@ -63,9 +63,8 @@ def rescore(
                 mask = predict_volume(
                     volume.model, other.case.image, uncertainty=False, consistent=True, scan_statistics=adapt
                 ).labels
-                every = range(other.case.labels.shape[0])
-                per_class = dice_on_slices(mask, other.case.labels, every, other.classes)
-                firsts.append(float(np.mean(list(per_class.values()))))
+                every = list(range(other.case.labels.shape[0]))
+                firsts.append(mean_dice(mask, other.case.labels, every, other.classes))
             if firsts:
                 scored[f"first_{name}"] = {"dice_mean": float(np.mean(firsts)), "each": firsts}
         print_row(scored, "bn_")

@@ -27,6 +27,7 @@ from napari_mcsc import propagation
 from napari_mcsc.data.context import context_stack
 from napari_mcsc.data.field_of_view import Box, box_of_painting, is_whole, tile_boxes, whole_slice
 from napari_mcsc.data.normalise import normalise_volume
+from napari_mcsc.data.slices import resize_slices
 from napari_mcsc.devices import pick_device
 from napari_mcsc.model import SegmentationModel
 from napari_mcsc.postprocess import consistent_mask
@@ -217,15 +218,13 @@ def _region_probabilities(model, data: np.ndarray, regions: list[Box], use_swin:
     n, (h, w) = data.shape[0], data.shape[-2:]
     size, nets = model.image_size, model.networks
     mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
-    kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
     sums = [torch.zeros((n, model.num_classes, h, w), device=device) for _ in range(1 + use_swin)]
     cover = torch.zeros((1, 1, h, w), device=device)
     for region in regions:
         batch = torch.from_numpy(np.ascontiguousarray(region.cut(data))).to(device)
         batch = batch if batch.ndim == 4 else batch[:, None]  # (N, C, h, w): C slices of context
         rh, rw = batch.shape[-2:]
-        if (rh, rw) != (size, size):
-            batch = F.interpolate(batch, size=(size, size), mode=mode, **kwargs)
+        batch = resize_slices(batch, size, mode)
         nets_used = (nets.cnn, nets.swin)[: len(sums)]
         for total, net in zip(sums, nets_used, strict=True):
             probs = _back_to_size(_softmax(net, batch, flips), rh, rw)

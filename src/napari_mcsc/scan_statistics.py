@@ -19,10 +19,10 @@ import dataclasses
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from napari_mcsc.data.context import context_stack
+from napari_mcsc.data.slices import resize_slices
 
 #: The statistics are taken from at most this many of a scan's slices, evenly spread: one
 #: forward pass, whose time and memory do not grow with a scan of hundreds of slices
@@ -62,16 +62,12 @@ def with_scan_statistics(model, slices: np.ndarray, device: torch.device | None 
             module.eval()  # the statistics of the network as it predicts, not a thinned one
     data = np.asarray(slices, dtype=np.float32)
     context = model.settings.network.context_slices
-    size = model.image_size
-    smooth = {"mode": "bilinear", "align_corners": False, "antialias": True}
-    resize = {"mode": "nearest"} if model.settings.image_interpolation == "nearest" else smooth
+    mode = "nearest" if model.settings.image_interpolation == "nearest" else "bilinear"
     chosen = statistics_slices(len(data))
     rows = data[chosen] if context == 1 else context_stack(data, chosen, context)
     batch = torch.from_numpy(np.ascontiguousarray(rows)).to(device)
     batch = batch if batch.ndim == 4 else batch[:, None]
-    if batch.shape[-2:] != (size, size):
-        batch = F.interpolate(batch, size=(size, size), **resize)
-    cnn(batch)
+    cnn(resize_slices(batch, model.image_size, mode))
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     cnn.eval()

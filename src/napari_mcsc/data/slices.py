@@ -157,15 +157,16 @@ class SliceSet:
 
 
 def resize_slices(slices: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """(N, H, W) -> (N, size, size); ``mode`` 'nearest' or 'bilinear' (images only)."""
+    """(N, H, W) -> (N, size, size), or (N, C, H, W) -> (N, C, size, size) (slices with
+    their context); ``mode`` 'nearest' or 'bilinear' (images only)."""
     if tuple(slices.shape[-2:]) == (size, size):
         return slices
-    x = slices[:, None].float()
+    x = slices[:, None].float() if slices.ndim == 3 else slices.float()
     if mode == "nearest":
         out = F.interpolate(x, size=(size, size), mode="nearest")
     else:
         out = F.interpolate(x, size=(size, size), mode=mode, align_corners=False, antialias=True)
-    return out[:, 0]
+    return out[:, 0] if slices.ndim == 3 else out
 
 
 def build_slice_set(

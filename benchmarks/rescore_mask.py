@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
 def finish(args, scored: list[dict], summary: dict, plot) -> None:
     """Print the summary, write the result (``--out``) and draw it (``--png``)."""
     print(json.dumps({"n_volumes": len(scored), **summary}))
-    result = {"runs": [str(p) for p in args.run], "n_volumes": len(scored), **summary, "volumes": scored}
+    runs = [str(p) for p in args.run or []]
+    result = {"runs": runs, "n_volumes": len(scored), **summary, "volumes": scored}
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     if args.png:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from napari_mcsc.data.normalise import normalise_volume
 from napari_mcsc.inference import predict_volume
-from napari_mcsc.scan_statistics import MAX_SLICES, statistics_slices, with_scan_statistics
+from napari_mcsc.scan_statistics import MAX_SLICES, first_look, statistics_slices, with_scan_statistics
 
 
 def _buffers(model) -> dict[str, torch.Tensor]:
@@ -77,3 +78,61 @@ def test_a_model_trained_on_the_painted_square_keeps_its_statistics(trained, rng
     cropped = dataclasses.replace(trained, settings=dataclasses.replace(trained.settings, field_share=0.5))
     stacked = rng.uniform(size=(3, 32, 32)).astype(np.float32)
     assert with_scan_statistics(cropped, stacked) is cropped
+
+
+def test_a_first_look_is_a_scan_with_nothing_painted_or_reviewed():
+    empty = np.zeros((3, 4, 4), np.int64)
+    painted = empty.copy()
+    painted[1, 2, 2] = 1
+    assert first_look(None) and first_look(empty)
+    assert not first_look(painted)
+    assert not first_look(empty, reviewed=[0])  # a slice reviewed as empty is annotated too
+    assert not first_look(None, reviewed=(2,))
+
+
+def _adapted_scans(monkeypatch) -> list[int]:
+    """Record the number of slices of each scan ``predict_volume`` adapts the CNN to."""
+    import napari_mcsc.inference as inference
+
+    seen: list[int] = []
+
+    def spy(model, slices, device=None):
+        seen.append(len(slices))
+        return with_scan_statistics(model, slices, device)
+
+    monkeypatch.setattr(inference, "with_scan_statistics", spy)
+    return seen
+
+
+def test_predicting_adapts_only_the_scans_nobody_painted(trained, rng, monkeypatch):
+    from napari_mcsc.jobs import ImageInput, prediction_job, run_to_end
+
+    seen = _adapted_scans(monkeypatch)
+    painted = np.zeros((4, 24, 24), np.int64)
+    painted[1, 8:14, 8:14] = 1
+    items = [
+        ImageInput("painted", rng.uniform(size=(4, 24, 24)).astype(np.float32), painted),
+        ImageInput("reviewed", rng.uniform(size=(5, 24, 24)).astype(np.float32), None, reviewed=[2]),
+        ImageInput("new", rng.uniform(size=(6, 24, 24)).astype(np.float32)),
+    ]
+    predictions = run_to_end(prediction_job(trained, items))
+    assert seen == [6]  # the new scan's slices, and no other scan's
+    assert [p.labels.shape for p in predictions] == [i.image.shape for i in items]
+
+
+@pytest.mark.parametrize(("option", "adapted"), [([], True), (["--no-scan-statistics"], False)])
+def test_predict_command_sees_each_scan_with_its_statistics_unless_told_not_to(
+    trained, tmp_path, monkeypatch, option, adapted
+):
+    from cli_helpers import GEOMETRY, _image
+    from napari_mcsc.checkpoint import save_model
+    from napari_mcsc.cli import main
+    from napari_mcsc.io import write_volume
+
+    seen = _adapted_scans(monkeypatch)
+    image = _image()
+    scan = write_volume(tmp_path / "scan.nii.gz", image, GEOMETRY)
+    model = save_model(trained, tmp_path / "model.pt")
+    code = main(["predict", "--model", str(model), "--image", scan, "--out", str(tmp_path / "out"), *option])
+    assert code == 0 and (tmp_path / "out" / "scan_prediction.nii.gz").is_file()
+    assert seen == ([image.shape[trained.axis]] if adapted else [])

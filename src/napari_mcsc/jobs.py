@@ -19,6 +19,7 @@ from napari_mcsc.data.normalise import Normalisation
 from napari_mcsc.data.slices import AnnotatedVolume, SliceSet, build_slice_set, unlabelled_truth
 from napari_mcsc.inference import VolumePrediction, carries_painting, predict_volume
 from napari_mcsc.model import SegmentationModel
+from napari_mcsc.scan_statistics import first_look
 from napari_mcsc.training.config import TrainConfig
 from napari_mcsc.training.events import ProgressEvent
 from napari_mcsc.training.outcome import RunOutcome
@@ -244,6 +245,7 @@ class TrainingJob:
                     painted=painted,
                     consistent=self.consistent,
                     reviewed=getattr(item, "reviewed", ()),
+                    scan_statistics=first_look(painted, getattr(item, "reviewed", ())),
                 )
             )
         result.seconds = time.perf_counter() - start
@@ -288,7 +290,8 @@ def prediction_job(
     ensemble: bool = False,
     consistent: bool = False,
 ) -> Generator[Status, None, list[VolumePrediction]]:
-    """Predict each image with ``model`` (labels and uncertainty), reporting progress."""
+    """Predict each image with ``model`` (labels and uncertainty), reporting progress; an
+    image with nothing painted is seen with its own batch-norm statistics (``first_look``)."""
     results = []
     for index, item in enumerate(images):
         yield Status(predicting_status(item.name, index, len(images), item.labels, consistent))
@@ -301,6 +304,7 @@ def prediction_job(
                 painted=item.labels,
                 consistent=consistent,
                 reviewed=item.reviewed,
+                scan_statistics=first_look(item.labels, item.reviewed),
             )
         )
     return results

@@ -160,15 +160,18 @@ def add_learn_from_accepted_argument(parser) -> None:
     )
 
 
-def add_scan_statistics_argument(parser) -> None:
-    """``--scan-statistics`` / ``--no-scan-statistics``: a study's CNN predicts each scan with
-    batch-norm statistics taken from that scan (``StudySettings.scan_statistics``)."""
+def add_scan_statistics_argument(parser, *, default: bool | None = None) -> None:
+    """``--scan-statistics`` / ``--no-scan-statistics``: the CNN predicts a scan nobody painted
+    with batch-norm statistics taken from that scan (``scan_statistics``); ``None``: the
+    study settings' default (``StudySettings.scan_statistics``)."""
     parser.add_argument(
         "--scan-statistics",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help="predict each scan with the CNN's batch-norm statistics taken from that scan's own "
-        "slices (default: the study settings' default)",
+        default=default,
+        help="predict each scan nobody painted with the CNN's batch-norm statistics taken from that "
+        "scan's own slices (default: "
+        + ("the study settings' default" if default is None else "on" if default else "off")
+        + ")",
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from napari_mcsc.commands.common import (
     add_consistent_argument,
     add_device_argument,
+    add_scan_statistics_argument,
     existing_path,
     output_folder,
 )
@@ -64,6 +65,7 @@ def add_parser(sub) -> None:
         action="store_true",
         help="average the prediction over mirrored copies of each slice (3x the time)",
     )
+    add_scan_statistics_argument(p, default=True)
     add_device_argument(p)
     p.set_defaults(handler=run)
 
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             device=device,
             consistent=args.consistent,
             flips=args.flips,
+            scan_statistics=args.scan_statistics,
         )
         written = [write_volume(out / f"{name}_prediction.nii.gz", pred.labels, volume.geometry)]
         if args.uncertainty and pred.uncertainty is not None:

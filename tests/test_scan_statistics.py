@@ -136,3 +136,19 @@ def test_predict_command_sees_each_scan_with_its_statistics_unless_told_not_to(
     code = main(["predict", "--model", str(model), "--image", scan, "--out", str(tmp_path / "out"), *option])
     assert code == 0 and (tmp_path / "out" / "scan_prediction.nii.gz").is_file()
     assert seen == ([image.shape[trained.axis]] if adapted else [])
+
+
+def test_a_training_job_adapts_its_unlabelled_images_not_its_painted_one(tiny_config, phantoms, monkeypatch):
+    from napari_mcsc.data.phantom import paint_slices
+    from napari_mcsc.jobs import ImageInput, TrainingJob, run_to_end
+
+    seen = _adapted_scans(monkeypatch)
+    painted, unlabelled = phantoms[0], phantoms[1]
+    job = TrainingJob(
+        tiny_config.replace(iterations=1),
+        [ImageInput("painted", painted.image, paint_slices(painted.labels, [2, 5]))],
+        [ImageInput("unlabelled", unlabelled.image)],
+    )
+    result = run_to_end(job.run())
+    assert len(result.predictions) == 2
+    assert seen == [unlabelled.image.shape[result.model.axis]]

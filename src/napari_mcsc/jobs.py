@@ -235,6 +235,7 @@ class TrainingJob:
         images = [*self.annotated, *self.unlabelled] if self.predict else []
         for index, item in enumerate(images):
             painted = getattr(item, "labels", None)  # a painted scan is predicted in its field of view
+            reviewed = getattr(item, "reviewed", ())
             yield Status(predicting_status(item.name, index, len(images), painted, self.consistent))
             result.predictions.append(
                 predict_volume(
@@ -244,8 +245,8 @@ class TrainingJob:
                     device=self._trainer.device,
                     painted=painted,
                     consistent=self.consistent,
-                    reviewed=getattr(item, "reviewed", ()),
-                    scan_statistics=first_look(painted, getattr(item, "reviewed", ())),
+                    reviewed=reviewed,
+                    scan_statistics=first_look(painted, reviewed),
                 )
             )
         result.seconds = time.perf_counter() - start

@@ -17,7 +17,7 @@ often gets one), looking first at every volume of ``--first-looks`` it was not t
     python benchmarks/rescore_bn.py --data ../shared/data/acdc \\
         --run tr13a.json tr13b.json --models models/ --transfer 3 \\
         --out benchmarks/results/accuracy/train13_k3_bn.json --png docs/images/bn.png
-    python benchmarks/rescore_bn.py --data ../shared/data/acdc --study STUDY/ --first-looks train \
+    python benchmarks/rescore_bn.py --data ../shared/data/acdc --study STUDY/ --first-looks train \\
         --out benchmarks/results/study/study_model_bn_train.json
 """
 

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from rescore_mask import add_saved_run_arguments, finish, paired_summary, print_row, saved_volumes
+from rescore_mask import add_saved_run_arguments, dice_row, finish, paired_summary, print_row, saved_volumes
 
 from napari_mcsc.data.decathlon import Case, load_split, read_case
-from napari_mcsc.evaluation.interactive import dice_on_slices, mean_dice
+from napari_mcsc.evaluation.interactive import mean_dice
 from napari_mcsc.evaluation.study import present_classes
 from napari_mcsc.inference import predict_volume
 
@@ -103,11 +103,7 @@ def rescore_study(data: Path, folder: Path, split: str) -> list[dict]:
                 consistent=study.settings.consistent_mask,
                 scan_statistics=adapt,
             ).labels
-            per_class = dice_on_slices(mask, truth, every, classes)
-            scored[key] = {
-                "dice_mean": float(np.mean(list(per_class.values()))),
-                "dice": {str(c): v for c, v in per_class.items()},
-            }
+            scored[key] = dice_row(mask, truth, every, classes)
         print_row(scored, "first_")
         out.append(scored)
     return out

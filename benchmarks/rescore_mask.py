@@ -92,9 +92,14 @@ class SavedVolume:
 
     def score(self, mask: np.ndarray) -> dict:
         """``mask``'s Dice per class on the unpainted slices, and their mean."""
-        per_class = dice_on_slices(mask, self.case.labels, self.keep, self.classes)
-        mean = float(np.mean(list(per_class.values())))
-        return {"dice_mean": mean, "dice": {str(c): v for c, v in per_class.items()}}
+        return dice_row(mask, self.case.labels, self.keep, self.classes)
+
+
+def dice_row(mask: np.ndarray, truth: np.ndarray, keep: list[int], classes: list[int]) -> dict:
+    """``mask``'s Dice per class on the slices ``keep``, and their mean: a scored row's entry."""
+    per_class = dice_on_slices(mask, truth, keep, classes)
+    mean = float(np.mean(list(per_class.values())))
+    return {"dice_mean": mean, "dice": {str(c): v for c, v in per_class.items()}}
 
 
 def print_row(scored: dict, prefix: str) -> None:

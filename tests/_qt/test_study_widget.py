@@ -117,14 +117,25 @@ def test_a_study_of_the_open_images_keeps_their_painting(make_napari_viewer, pha
 
 def test_the_mask_checkbox_is_the_studys_choice(panel, phantoms, qtbot, make_napari_viewer):
     _viewer, widget = panel
-    assert widget.consistent.isChecked()  # the study's default
+    assert widget.options.consistent.isChecked()  # the study's default
     _paint(widget, phantoms[0].labels, [2, 5])
     widget.train_round()
     _wait(widget, qtbot)
-    widget.consistent.setChecked(False)
+    widget.options.consistent.setChecked(False)
     assert "predicting case0 again" in widget.run_panel.status.text()
     _wait(widget, qtbot)
     assert Study.open(widget.study.folder).settings.consistent_mask is False
     again = StudyWidget(make_napari_viewer())
     again.open_study(widget.study.folder)
-    assert not again.consistent.isChecked()
+    assert not again.options.consistent.isChecked()
+
+
+def test_the_round_length_box_is_the_studys_setting(panel, make_napari_viewer):
+    _viewer, widget = panel
+    assert widget.options.round_length.value() == 200  # the study's default
+    widget.options.round_length.setValue(120)
+    assert Study.open(widget.study.folder).settings.round_iterations == 120
+    assert "120 iterations" in widget.run_panel.status.text()
+    again = StudyWidget(make_napari_viewer())
+    again.open_study(widget.study.folder)
+    assert again.options.round_length.value() == 120

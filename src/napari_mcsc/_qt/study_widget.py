@@ -13,13 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 import napari_mcsc  # noqa: F401  (keeps torch from importing triton: see _torch_env)
 from napari_mcsc._qt import study_sources
 from napari_mcsc._qt.layers import go_to_slice
 from napari_mcsc._qt.run_panel import RunPanel
 from napari_mcsc._qt.scan_layers import ScanLayers
+from napari_mcsc._qt.study_options import StudyOptions
 from napari_mcsc._qt.study_table import StudyTable
 from napari_mcsc._qt.tooltips import TOOLTIPS
 from napari_mcsc.study import Study, StudyError
@@ -66,9 +67,10 @@ class StudyWidget(QWidget):
             for key in row:
                 line.addWidget(self.buttons[key])
             layout.addLayout(line)
-        self.consistent = QCheckBox("3D-consistent mask", toolTip=TOOLTIPS["consistent"])
-        self.consistent.toggled.connect(self.set_consistent_mask)
-        layout.addWidget(self.consistent)
+        self.options = StudyOptions(self)
+        self.options.consistent_changed.connect(self.set_consistent_mask)
+        self.options.round_length_changed.connect(self.set_round_length)
+        layout.addWidget(self.options)
         layout.addWidget(self.run_panel)
         layout.addStretch(1)
         self._autosave = QTimer(self, interval=AUTOSAVE_MS)
@@ -98,9 +100,7 @@ class StudyWidget(QWidget):
         if self.study is not None:
             self.layers.close(self.study)
         self.workspace.open(study)
-        self.consistent.blockSignals(True)  # showing the study's choice changes nothing
-        self.consistent.setChecked(study.settings.consistent_mask)
-        self.consistent.blockSignals(False)
+        self.options.show_settings(study.settings)
         self.open_scan(study.current or study.names[0])
         return study
 
@@ -165,6 +165,12 @@ class StudyWidget(QWidget):
         else:
             self.run_panel.say(f"Predictions: {state}, from the next prediction on.")
 
+    def set_round_length(self, iterations: int) -> None:
+        """Every later round's iterations: the study's setting, saved with it."""
+        if self.study is not None:
+            self.workspace.set_round_iterations(iterations)
+            self.run_panel.say(f"Rounds after the first: {iterations} iterations.")
+
     # ---------------------------------------------------------------- rounds
     def _on_round_clicked(self) -> None:
         if self.run_panel.worker is not None:
@@ -222,7 +228,7 @@ class StudyWidget(QWidget):
         self.buttons["round"].setEnabled(has_study)
         for key in ("next_slice", "next_scan", "accept"):
             self.buttons[key].setEnabled(has_study and not busy)
-        self.consistent.setEnabled(has_study and not busy)
+        self.options.setEnabled(has_study and not busy)
         self.table.show_study(self.study)
         if has_study:
             rounds = len(self.study.rounds)

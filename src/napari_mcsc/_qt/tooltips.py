@@ -64,6 +64,10 @@ TOOLTIPS = {
     "study_round": "Train one round on every slice painted in any scan of the study: the first "
     "round trains from scratch, each later one continues the same model and schedule. "
     "Then the scan in view and the next one are predicted.",
+    "study_round_length": "Iterations of every round after the first. Shorter rounds wait less "
+    "and learn less from each painted slice: on studies of 8-12 scans, rounds of 120 took 43 "
+    "painted slices where rounds of 200 took 28 (docs/benchmarks.md, sections 26 and 49). "
+    "Train round says how long a round takes here before it starts.",
     "study_next_slice": "Go to the slice most likely wrong and not painted yet, in any scan of the "
     "study (where a scan has painted slices: where the model differs most from them carried there).",
     "study_next_scan": "Save this scan's painting and open the next scan (already predicted when "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from napari_mcsc.study.ranking import next_scan, suggestions
 from napari_mcsc.study.rounds import StudyRound, predict_scans
-from napari_mcsc.study.session import Study
+from napari_mcsc.study.session import Study, StudyError
 
 
 class StudyWorkspace:
@@ -54,6 +54,15 @@ class StudyWorkspace:
         current = self.current
         predicted = current is not None and self.study.scan(current).predicted_round is not None
         return [current] if predicted else []
+
+    def set_round_iterations(self, iterations: int) -> None:
+        """The length of every round after the first, saved with the study. Shorter rounds
+        wait less and teach less from each painted slice (docs/benchmarks.md, sections 26
+        and 49), a trade the user makes on a slow machine."""
+        if int(iterations) < 1:
+            raise StudyError(f"a round needs at least 1 iteration, got {iterations}")
+        self.study.settings.round_iterations = int(iterations)
+        self.study.save()
 
     def prediction_run(self, names):
         """A generator function predicting ``names`` (the background prediction of scans

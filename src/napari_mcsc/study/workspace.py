@@ -7,6 +7,8 @@ uses for any job (``job``, ``last_result``, ``keep_partial_model``, ``run_ended`
 
 from __future__ import annotations
 
+import dataclasses
+
 from napari_mcsc.study.ranking import next_scan, suggestions
 from napari_mcsc.study.rounds import StudyRound, predict_scans
 from napari_mcsc.study.session import Study, StudyError
@@ -59,9 +61,11 @@ class StudyWorkspace:
         """The length of every round after the first, saved with the study. Shorter rounds
         wait less and teach less from each painted slice (docs/benchmarks.md, sections 26
         and 49), a trade the user makes on a slow machine."""
-        if int(iterations) < 1:
-            raise StudyError(f"a round needs at least 1 iteration, got {iterations}")
-        self.study.settings.round_iterations = int(iterations)
+        try:  # the settings check their own values
+            settings = dataclasses.replace(self.study.settings, round_iterations=int(iterations))
+        except ValueError as error:
+            raise StudyError(str(error)) from error
+        self.study.settings = settings
         self.study.save()
 
     def prediction_run(self, names):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_mcsc.data.augment import Augmentation, augment_batch
+from napari_mcsc.data.augment import Augmentation, augment_batch, random_patches
 
 
 class TestAugmentation:
@@ -141,3 +141,35 @@ def _centre_x(masks: torch.Tensor) -> torch.Tensor:
     """The column of each (H, W) mask's centre of mass."""
     columns = torch.arange(masks.shape[-1], dtype=torch.float32)
     return (masks.float() * columns).sum(dim=(1, 2)) / masks.sum(dim=(1, 2)).clamp(min=1)
+
+
+class TestRandomPatches:
+    def test_each_patch_is_the_same_square_of_its_image_and_its_targets(self):
+        g = torch.Generator().manual_seed(0)
+        positions = torch.arange(40 * 40).reshape(1, 40, 40).repeat(8, 1, 1)
+        images, targets = positions.float(), positions.clone()
+        patches, cut = random_patches(images, targets, 16, g)
+        assert patches.shape == (8, 16, 16) and cut.shape == (8, 16, 16)
+        assert torch.equal(patches.long(), cut)
+        for patch in cut:  # a contiguous square of the original grid
+            y, x = divmod(int(patch[0, 0]), 40)
+            assert torch.equal(patch, positions[0, y : y + 16, x : x + 16])
+        assert len({int(p[0, 0]) for p in cut}) > 1  # not the same square for every slice
+
+    def test_context_channels_are_cut_alike(self):
+        images = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
+        patches, none = random_patches(images, None, 16, torch.Generator().manual_seed(1))
+        assert patches.shape == (2, 3, 16, 16) and none is None
+        assert torch.equal(patches[:, 1] - patches[:, 0], torch.full((2, 16, 16), 32.0 * 32))
+
+    def test_a_patch_as_large_as_the_slice_changes_nothing(self):
+        images, targets = torch.rand(3, 32, 32), torch.zeros(3, 32, 32, dtype=torch.long)
+        out, cut = random_patches(images, targets, 32, torch.Generator().manual_seed(0))
+        assert out is images and cut is targets
+
+    def test_the_squares_reach_the_corners_of_the_slice(self):
+        # Corners drawn uniformly would start a 48 px square of a 64 px slice at 0 once in 17.
+        positions = torch.arange(64 * 64).reshape(1, 64, 64).repeat(1000, 1, 1)
+        _, cut = random_patches(positions.float(), positions, 48, torch.Generator().manual_seed(2))
+        at_top_left = (cut[:, 0, 0] == 0).float().mean()
+        assert 0.1 < at_top_left < 0.2  # about (25/64)^2

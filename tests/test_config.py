@@ -75,6 +75,9 @@ class TestConfig:
             ({"augment_elastic": 1.5}, "augment_elastic"),
             ({"augment_aspect": 0.5}, "augment_aspect"),
             ({"augmentation": "sideways"}, "upright"),
+            ({"patch_size": 100}, "multiple of 16"),
+            ({"patch_size": 160}, "multiple of 16"),
+            ({"patch_size": 96, "method": "mcsc"}, "only the supervised method"),
         ],
     )
     def test_invalid_settings_are_refused(self, changes, match):

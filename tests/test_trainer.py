@@ -44,6 +44,20 @@ class TestTrainer:
         changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
         assert "cnn" in changed and "swin" not in changed and "projector" not in changed
 
+    def test_patches_train_the_cnn_which_still_predicts_whole_slices(
+        self, tiny_config, tiny_slice_set, phantoms
+    ):
+        from napari_mcsc.inference import predict_volume
+
+        seen = []
+        config = tiny_config.replace(method="sup", iterations=2, patch_size=32)
+        trainer = Trainer(config, tiny_slice_set)
+        trainer.model.networks.cnn.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape))
+        list(trainer.run())
+        assert seen and all(shape[-2:] == (32, 32) for shape in seen)  # tiny_config's slices: 64 px
+        pred = predict_volume(trainer.model, phantoms[0].image, uncertainty=False)
+        assert pred.labels.shape == phantoms[0].image.shape
+
     def test_stop_at_a_yield_leaves_a_usable_model(self, tiny_config, tiny_slice_set, phantoms):
         from napari_mcsc.inference import predict_volume
 

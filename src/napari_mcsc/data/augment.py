@@ -184,3 +184,36 @@ def jitter_intensity(images: torch.Tensor, aug: Augmentation, gen) -> torch.Tens
         noise = torch.randn(images.shape, generator=gen).to(images.device, images.dtype)
         out = out + noise * aug.noise_std * torch.rand(shape, generator=gen).to(images.device)
     return out.clamp(0.0, 1.0)
+
+
+def random_patches(
+    images: torch.Tensor, targets: torch.Tensor | None, size: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A random ``size`` x ``size`` square of each (B, H, W) or (B, C, H, W) image, and the
+    same square of its (B, H, W) targets: the network learns on fewer pixels a step (a
+    96 px square is 56 % of a 128 px slice) and, being fully convolutional, still predicts
+    whole slices. Squares no smaller than the images leave them as they are.
+
+    Each square is centred on a pixel drawn uniformly from the whole image, then moved
+    inside it: squares whose corners were drawn uniformly would almost never reach the
+    slice's corners, and a network that rarely sees the far background there finds
+    structures in it (docs/benchmarks.md, section 50)."""
+    height, width = images.shape[-2:]
+    if size >= height and size >= width:
+        return images, targets
+    size_y, size_x = min(size, height), min(size, width)
+    n = images.shape[0]
+    ys = _corners(n, height, size_y, generator)
+    xs = _corners(n, width, size_x, generator)
+    corners = list(enumerate(zip(ys, xs, strict=True)))
+    patches = torch.stack([images[i, ..., y : y + size_y, x : x + size_x] for i, (y, x) in corners])
+    if targets is None:
+        return patches, None
+    return patches, torch.stack([targets[i, y : y + size_y, x : x + size_x] for i, (y, x) in corners])
+
+
+def _corners(n: int, length: int, size: int, generator) -> list[int]:
+    """First indices of ``n`` windows of ``size`` along ``length``: centred on uniform draws,
+    clamped inside."""
+    centres = torch.randint(0, length, (n,), generator=generator)
+    return (centres - size // 2).clamp(0, length - size).tolist()

@@ -62,6 +62,13 @@ class TrainConfig:
     # of a study's next scan 0.03-0.24 against 0.08-0.82 on whole slices; docs/benchmarks.md,
     # section 16) for no gain on the painted scan (section 15, train split)
     crop_margin: float | None = None
+    # The CNN learns on a random square of this side (network pixels) of each augmented
+    # slice and predicts whole slices (data/augment.py, ``random_patches``); None: whole
+    # slices, both profiles' default. Supervised training (sup) only: the Swin-UNet and the
+    # contrastive loss need whole slices. 96 px makes a step about a third shorter but, on
+    # the train split's 13 volumes with 3 painted slices, the mask 0.004 lower and the CNN
+    # alone 0.018 lower, finding structures far from the heart (docs/benchmarks.md, section 50)
+    patch_size: int | None = None
     batch_size: int = 6
     labelled_batch_size: int = 4
     # run length in iterations; max_seconds is an optional cap (a capped run is incomplete)
@@ -139,6 +146,8 @@ class TrainConfig:
             raise ValueError(
                 f"crop_margin must be a share in [0, 2] (or None: whole slices), got {self.crop_margin}"
             )
+        if self.patch_size is not None:
+            self._check_patch_size()
         if self.max_seconds is not None and not (0 < self.max_seconds < float("inf")):
             raise ValueError("max_seconds must be a positive number of seconds (or None for no cap)")
         if not 0 <= self.supervised_warmup < 1:
@@ -167,6 +176,19 @@ class TrainConfig:
         if not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         self.augmentation_settings()  # a ValueError that says what is wrong with it
+
+    def _check_patch_size(self) -> None:
+        size = self.patch_size
+        if not 32 <= size <= self.image_size or size % 16:
+            raise ValueError(
+                f"patch_size must be a multiple of 16 from 32 to image_size ({self.image_size}), "
+                f"or None for whole slices; got {size}"
+            )
+        if self.method != "sup":
+            raise ValueError(
+                f"patch_size trains on squares of the slices, which only the supervised method can: the "
+                f"Swin-UNet of {self.method} needs whole slices. Use --method sup, or leave patch_size out"
+            )
 
     def augmentation_settings(self) -> Augmentation:
         """How training slices are augmented (data/augment.py)."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from napari_mcsc._torch_env import keep_torch_from_importing_triton
-from napari_mcsc.data.augment import augment_batch, jitter_intensity
+from napari_mcsc.data.augment import augment_batch, jitter_intensity, random_patches
 from napari_mcsc.data.slices import FAR, SliceSet
 from napari_mcsc.data.strong_view import cutmix, strong_view
 from napari_mcsc.devices import mixed_precision_dtype, pick_device, precision_name
@@ -377,6 +377,8 @@ class Trainer:
             self.generator,
             intensity=not two_views,
         )
+        if cfg.patch_size is not None:
+            images, all_targets = random_patches(images, all_targets, cfg.patch_size, self.generator)
         targets = all_targets[:n_lab].to(self.device)
         unlab_truth = all_targets[n_lab:].to(self.device) if truth is not None else None
 

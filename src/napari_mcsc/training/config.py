@@ -66,7 +66,7 @@ class TrainConfig:
     # slice and predicts whole slices (data/augment.py, ``random_patches``); None: whole
     # slices, both profiles' default. Supervised training (sup) only: the Swin-UNet and the
     # contrastive loss need whole slices. 96 px makes a step about a third shorter but, on
-    # the train split's 13 volumes with 3 painted slices, the mask 0.004 lower and the CNN
+    # the train split's 13 volumes with 3 painted slices, the mask 0.0035 lower and the CNN
     # alone 0.018 lower, finding structures far from the heart (docs/benchmarks.md, section 50)
     patch_size: int | None = None
     batch_size: int = 6
@@ -184,7 +184,7 @@ class TrainConfig:
                 f"patch_size must be a multiple of 16 from 32 to image_size ({self.image_size}), "
                 f"or None for whole slices; got {size}"
             )
-        if self.method != "sup":
+        if method_named(self.method).trains_transformer:
             raise ValueError(
                 f"patch_size trains on squares of the slices, which only the supervised method can: the "
                 f"Swin-UNet of {self.method} needs whole slices. Use --method sup, or leave patch_size out"

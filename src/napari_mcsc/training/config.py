@@ -69,6 +69,10 @@ class TrainConfig:
     # the train split's 13 volumes with 3 painted slices, the mask 0.0035 lower and the CNN
     # alone 0.018 lower, finding structures far from the heart (docs/benchmarks.md, section 50)
     patch_size: int | None = None
+    # The share of each run's first iterations that train on those squares; the rest train
+    # on whole slices, so a run (a study's round too) ends on what it predicts. 1: squares
+    # throughout
+    patch_share: float = 1.0
     batch_size: int = 6
     labelled_batch_size: int = 4
     # run length in iterations; max_seconds is an optional cap (a capped run is incomplete)
@@ -179,6 +183,10 @@ class TrainConfig:
 
     def _check_patch_size(self) -> None:
         size = self.patch_size
+        if not 0 < self.patch_share <= 1:
+            raise ValueError(
+                f"patch_share must be a share in (0, 1] of a run's iterations, got {self.patch_share}"
+            )
         if not 32 <= size <= self.image_size or size % 16:
             raise ValueError(
                 f"patch_size must be a multiple of 16 from 32 to image_size ({self.image_size}), "

@@ -291,10 +291,16 @@ class Trainer:
         stream = warmup_batches if progress < self.config.supervised_warmup else batches
         if self._nearest_first:
             batches.reach = self._reach(progress)
-        losses = self._step(stream, progress)
+        losses = self._step(stream, progress, squares=self._on_squares(iteration))
         if self.distributed is not None:
             losses = self.distributed.average(losses)  # report the mean over processes
         return losses, lrs
+
+    def _on_squares(self, iteration: int) -> bool:
+        """Whether iteration ``iteration`` of this run trains on squares of the slices
+        (``patch_size``, for the first ``patch_share`` of the run)."""
+        cfg = self.config
+        return cfg.patch_size is not None and iteration < cfg.patch_share * cfg.iterations
 
     def _select(self, iteration: int) -> None:
         """Evaluate for model selection when due (``validation``)."""
@@ -355,7 +361,7 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ step
-    def _step(self, batches, progress: float) -> dict[str, float]:
+    def _step(self, batches, progress: float, squares: bool = False) -> dict[str, float]:
         cfg, data, live = self.config, self.data, self.live
         lab_idx, unlab_idx = batches.next()
         images = torch.cat([data.labelled_images[lab_idx], data.unlabelled_images[unlab_idx]])
@@ -377,7 +383,7 @@ class Trainer:
             self.generator,
             intensity=not two_views,
         )
-        if cfg.patch_size is not None:
+        if squares:
             images, all_targets = random_patches(images, all_targets, cfg.patch_size, self.generator)
         targets = all_targets[:n_lab].to(self.device)
         unlab_truth = all_targets[n_lab:].to(self.device) if truth is not None else None

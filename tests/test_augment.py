@@ -162,6 +162,23 @@ class TestRandomPatches:
         assert patches.shape == (2, 3, 16, 16) and none is None
         assert torch.equal(patches[:, 1] - patches[:, 0], torch.full((2, 16, 16), 32.0 * 32))
 
+    def test_a_foreground_share_of_the_squares_holds_a_painted_pixel(self):
+        targets = torch.zeros(400, 64, 64, dtype=torch.long)
+        targets[:, 2:6, 2:6] = 2  # a small structure in a corner, far from most squares
+        targets[:200, 58:60, 58:60] = 1  # and in half the slices a second one, in the other
+        targets[300:] = 0  # a quarter of the slices painted empty
+        images = torch.rand(400, 64, 64)
+
+        def holding(share: float) -> float:
+            _, cut = random_patches(images, targets, 16, torch.Generator().manual_seed(3), share)
+            return float((cut[:300] > 0).flatten(1).any(dim=1).float().mean())
+
+        assert holding(0.0) < 0.15
+        assert 0.45 < holding(0.5) < 0.7  # about half of the squares, plus the uniform ones that hit
+        assert holding(1.0) == 1.0
+        _, cut = random_patches(images, targets, 16, torch.Generator().manual_seed(3), 1.0)
+        assert not (cut[300:] > 0).any()  # an empty slice's square is drawn anywhere
+
     def test_a_patch_as_large_as_the_slice_changes_nothing(self):
         images, targets = torch.rand(3, 32, 32), torch.zeros(3, 32, 32, dtype=torch.long)
         out, cut = random_patches(images, targets, 32, torch.Generator().manual_seed(0))

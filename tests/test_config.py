@@ -78,6 +78,9 @@ class TestConfig:
             ({"patch_size": 100}, "multiple of 16"),
             ({"patch_size": 160}, "multiple of 16"),
             ({"patch_size": 96, "method": "mcsc"}, "only the supervised method"),
+            ({"patch_size": 96, "patch_share": 0.0}, "patch_share"),
+            ({"patch_share": 1.5}, "patch_share"),
+            ({"patch_foreground": -0.1}, "patch_foreground"),
         ],
     )
     def test_invalid_settings_are_refused(self, changes, match):

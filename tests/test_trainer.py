@@ -58,6 +58,15 @@ class TestTrainer:
         pred = predict_volume(trainer.model, phantoms[0].image, uncertainty=False)
         assert pred.labels.shape == phantoms[0].image.shape
 
+    def test_a_run_leaves_the_squares_for_whole_slices_after_patch_share(self, tiny_config, tiny_slice_set):
+        seen = []
+        config = tiny_config.replace(method="sup", iterations=5, patch_size=32, patch_share=0.6)
+        trainer = Trainer(config, tiny_slice_set)
+        cnn = trainer.model.networks.cnn
+        cnn.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[-1]))
+        list(trainer.run())
+        assert seen == [32, 32, 32, 64, 64]  # 3 of 5 iterations on squares, then tiny_config's 64 px
+
     def test_stop_at_a_yield_leaves_a_usable_model(self, tiny_config, tiny_slice_set, phantoms):
         from napari_mcsc.inference import predict_volume
 

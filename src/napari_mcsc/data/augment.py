@@ -187,7 +187,11 @@ def jitter_intensity(images: torch.Tensor, aug: Augmentation, gen) -> torch.Tens
 
 
 def random_patches(
-    images: torch.Tensor, targets: torch.Tensor | None, size: int, generator: torch.Generator | None = None
+    images: torch.Tensor,
+    targets: torch.Tensor | None,
+    size: int,
+    generator: torch.Generator | None = None,
+    foreground_share: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A random ``size`` x ``size`` square of each (B, H, W) or (B, C, H, W) image, and the
     same square of its (B, H, W) targets: the network learns on fewer pixels a step (a
@@ -197,14 +201,24 @@ def random_patches(
     Each square is centred on a pixel drawn uniformly from the whole image, then moved
     inside it: squares whose corners were drawn uniformly would almost never reach the
     slice's corners, and a network that rarely sees the far background there finds
-    structures in it (docs/benchmarks.md, section 50)."""
+    structures in it (docs/benchmarks.md, section 50). ``foreground_share`` of the squares
+    (drawn at random) are centred on a painted pixel instead, where the slice has one: a
+    small square drawn uniformly often holds none of the structures (nnU-Net's patch
+    sampling does the same)."""
     height, width = images.shape[-2:]
     if size >= height and size >= width:
         return images, targets
     size_y, size_x = min(size, height), min(size, width)
     n = images.shape[0]
-    ys = _corners(n, height, size_y, generator)
-    xs = _corners(n, width, size_x, generator)
+    ys = torch.randint(0, height, (n,), generator=generator)
+    xs = torch.randint(0, width, (n,), generator=generator)
+    if targets is not None and foreground_share > 0:
+        on_structure = torch.rand(n, generator=generator) < foreground_share
+        for i in torch.nonzero(on_structure).flatten().tolist():
+            painted = torch.nonzero(targets[i] > 0)
+            if len(painted):
+                ys[i], xs[i] = painted[int(torch.randint(0, len(painted), (1,), generator=generator))]
+    ys, xs = _corners(ys, height, size_y), _corners(xs, width, size_x)
     corners = list(enumerate(zip(ys, xs, strict=True)))
     patches = torch.stack([images[i, ..., y : y + size_y, x : x + size_x] for i, (y, x) in corners])
     if targets is None:
@@ -212,8 +226,7 @@ def random_patches(
     return patches, torch.stack([targets[i, y : y + size_y, x : x + size_x] for i, (y, x) in corners])
 
 
-def _corners(n: int, length: int, size: int, generator) -> list[int]:
-    """First indices of ``n`` windows of ``size`` along ``length``: centred on uniform draws,
-    clamped inside."""
-    centres = torch.randint(0, length, (n,), generator=generator)
+def _corners(centres: torch.Tensor, length: int, size: int) -> list[int]:
+    """First indices of windows of ``size`` along ``length`` centred on ``centres``,
+    moved inside."""
     return (centres - size // 2).clamp(0, length - size).tolist()

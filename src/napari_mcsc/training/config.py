@@ -73,6 +73,8 @@ class TrainConfig:
     # on whole slices, so a run (a study's round too) ends on what it predicts. 1: squares
     # throughout
     patch_share: float = 1.0
+    # The share of those squares centred on a painted pixel (the rest: anywhere in the slice)
+    patch_foreground: float = 0.0
     batch_size: int = 6
     labelled_batch_size: int = 4
     # run length in iterations; max_seconds is an optional cap (a capped run is incomplete)
@@ -152,6 +154,14 @@ class TrainConfig:
             )
         if self.patch_size is not None:
             self._check_patch_size()
+        if not 0 < self.patch_share <= 1:
+            raise ValueError(
+                f"patch_share must be a share in (0, 1] of a run's iterations, got {self.patch_share}"
+            )
+        if not 0 <= self.patch_foreground <= 1:
+            raise ValueError(
+                f"patch_foreground must be a share in [0, 1] of the squares, got {self.patch_foreground}"
+            )
         if self.max_seconds is not None and not (0 < self.max_seconds < float("inf")):
             raise ValueError("max_seconds must be a positive number of seconds (or None for no cap)")
         if not 0 <= self.supervised_warmup < 1:
@@ -183,10 +193,6 @@ class TrainConfig:
 
     def _check_patch_size(self) -> None:
         size = self.patch_size
-        if not 0 < self.patch_share <= 1:
-            raise ValueError(
-                f"patch_share must be a share in (0, 1] of a run's iterations, got {self.patch_share}"
-            )
         if not 32 <= size <= self.image_size or size % 16:
             raise ValueError(
                 f"patch_size must be a multiple of 16 from 32 to image_size ({self.image_size}), "

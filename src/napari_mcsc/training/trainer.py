@@ -384,7 +384,9 @@ class Trainer:
             intensity=not two_views,
         )
         if squares:
-            images, all_targets = random_patches(images, all_targets, cfg.patch_size, self.generator)
+            images, all_targets = random_patches(
+                images, all_targets, cfg.patch_size, self.generator, cfg.patch_foreground
+            )
         targets = all_targets[:n_lab].to(self.device)
         unlab_truth = all_targets[n_lab:].to(self.device) if truth is not None else None
 

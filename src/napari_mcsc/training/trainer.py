@@ -291,7 +291,7 @@ class Trainer:
         stream = warmup_batches if progress < self.config.supervised_warmup else batches
         if self._nearest_first:
             batches.reach = self._reach(progress)
-        losses = self._step(stream, progress, squares=self._on_squares(iteration))
+        losses = self._step(stream, progress, self._on_squares(iteration))
         if self.distributed is not None:
             losses = self.distributed.average(losses)  # report the mean over processes
         return losses, lrs
